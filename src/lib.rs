@@ -1,0 +1,1 @@
+//! strongroom: an HSM-backed signing appliance for a public certificate authority.

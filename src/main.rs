@@ -1,0 +1,2 @@
+//! The `strongroom` binary.
+fn main() {}
