@@ -1,1 +1,2 @@
 //! strongroom: an HSM-backed signing appliance for a public certificate authority.
+pub mod lint;

@@ -1,0 +1,217 @@
+//! Checks on the fixed fields of `tbsCertificate`: version, serial, names, validity, unique IDs.
+
+use der::Encode;
+use der::asn1::UtcTime;
+use x509_cert::time::Time;
+use x509_cert::{TbsCertificate, Version};
+
+use super::{CertKind, Report};
+
+/// Shortest serial we issue, in DER content octets: 64 CSPRNG bits need 8 octets, plus a prefix
+/// or sign octet (BR 7.1). Our generator actually supplies at least 128 random bits.
+const MIN_SERIAL_OCTETS: usize = 9;
+
+/// Longest serial RFC 5280 allows, in DER content octets (RFC 5280 4.1.2.2).
+const MAX_SERIAL_OCTETS: usize = 20;
+
+/// BR 7.1.2.1.1: a root's validity period is at least 2922 days ...
+const ROOT_MIN_DAYS: u64 = 2922;
+/// ... and at most 9132 days.
+const ROOT_MAX_DAYS: u64 = 9132;
+
+const SECONDS_PER_DAY: u64 = 86_400;
+
+/// Runs every check on the non-extension fields of `tbs`.
+pub(super) fn lint_fields(tbs: &TbsCertificate, kind: CertKind, report: &mut Report) {
+    lint_version(tbs, report);
+    lint_serial(tbs.serial_number().as_bytes(), report);
+    lint_names_present(tbs, report);
+    lint_validity(tbs, report);
+    lint_unique_ids(tbs, report);
+    if kind == CertKind::Root {
+        lint_root_self_issued(tbs, report);
+        lint_root_validity(tbs, report);
+    }
+}
+
+/// BR 7.1.1 / RFC 5280 4.1.2.1: certificates MUST be X.509 v3 (extensions require v3).
+fn lint_version(tbs: &TbsCertificate, report: &mut Report) {
+    if tbs.version() != Version::V3 {
+        report.error(
+            "cert.version.not_v3",
+            "BR 7.1.1",
+            format!("version is {:?}, must be v3", tbs.version()),
+        );
+    }
+}
+
+/// RFC 5280 4.1.2.2: the serial is a positive integer of at most 20 octets; BR 7.1: greater than
+/// zero with at least 64 bits of CSPRNG output (we require at least 9 octets).
+///
+/// `content` is the DER content octets of the INTEGER, sign octet included.
+pub(super) fn lint_serial(content: &[u8], report: &mut Report) {
+    let negative = content.first().is_some_and(|b| b & 0x80 != 0);
+    if negative {
+        report.error(
+            "cert.serial.negative",
+            "RFC 5280 4.1.2.2",
+            "serialNumber is negative".to_string(),
+        );
+    } else if content.iter().all(|&b| b == 0) {
+        report.error(
+            "cert.serial.zero",
+            "RFC 5280 4.1.2.2",
+            "serialNumber is zero".to_string(),
+        );
+    }
+    if content.len() > MAX_SERIAL_OCTETS {
+        report.error(
+            "cert.serial.too_long",
+            "RFC 5280 4.1.2.2",
+            format!(
+                "serialNumber has {} octets, at most {MAX_SERIAL_OCTETS} are allowed",
+                content.len()
+            ),
+        );
+    }
+    if content.len() < MIN_SERIAL_OCTETS {
+        report.error(
+            "cert.serial.too_short",
+            "BR 7.1",
+            format!(
+                "serialNumber has {} octets, cannot hold 64 random bits; we issue at least \
+                 {MIN_SERIAL_OCTETS}",
+                content.len()
+            ),
+        );
+    }
+}
+
+/// RFC 5280 4.1.2.4 (issuer MUST be non-empty) and BR 7.1.2.10.2 (a CA subject is non-empty).
+fn lint_names_present(tbs: &TbsCertificate, report: &mut Report) {
+    if tbs.issuer().is_empty() {
+        report.error(
+            "cert.issuer.empty",
+            "RFC 5280 4.1.2.4",
+            "issuer is an empty Name".to_string(),
+        );
+    }
+    if tbs.subject().is_empty() {
+        report.error(
+            "cert.subject.empty",
+            "BR 7.1.2.10.2",
+            "subject is an empty Name".to_string(),
+        );
+    }
+}
+
+/// RFC 5280 4.1.2.5: notBefore precedes notAfter, and both use the mandated time encoding.
+fn lint_validity(tbs: &TbsCertificate, report: &mut Report) {
+    let validity = tbs.validity();
+    lint_time_encoding(
+        &validity.not_before,
+        "validity.notBefore",
+        "cert.validity.encoding",
+        "RFC 5280 4.1.2.5",
+        report,
+    );
+    lint_time_encoding(
+        &validity.not_after,
+        "validity.notAfter",
+        "cert.validity.encoding",
+        "RFC 5280 4.1.2.5",
+        report,
+    );
+    if validity.not_before.to_unix_duration() >= validity.not_after.to_unix_duration() {
+        report.error(
+            "cert.validity.not_before_after_not_after",
+            "RFC 5280 4.1.2.5",
+            format!(
+                "notBefore {} is not before notAfter {}",
+                validity.not_before, validity.not_after
+            ),
+        );
+    }
+}
+
+/// RFC 5280 4.1.2.5 (certificates) and 5.1.2.4-5.1.2.6 (CRLs): dates through 2049 MUST be UTCTime,
+/// dates in 2050 or later MUST be GeneralizedTime.
+///
+/// A UTCTime cannot hold a year after 2049, so only the first half can be violated.
+pub(super) fn lint_time_encoding(
+    time: &Time,
+    field: &str,
+    code: &'static str,
+    rule: &'static str,
+    report: &mut Report,
+) {
+    if let Time::GeneralTime(t) = time {
+        let year = t.to_date_time().year();
+        if year <= UtcTime::MAX_YEAR {
+            report.error(
+                code,
+                rule,
+                format!("{field} ({time}) is a GeneralizedTime but must be a UTCTime before 2050"),
+            );
+        }
+    }
+}
+
+/// RFC 5280 4.1.2.8: CAs conforming to the profile MUST NOT generate unique identifiers.
+fn lint_unique_ids(tbs: &TbsCertificate, report: &mut Report) {
+    if tbs.issuer_unique_id().is_some() {
+        report.error(
+            "cert.unique_id.present",
+            "RFC 5280 4.1.2.8",
+            "issuerUniqueID is present".to_string(),
+        );
+    }
+    if tbs.subject_unique_id().is_some() {
+        report.error(
+            "cert.unique_id.present",
+            "RFC 5280 4.1.2.8",
+            "subjectUniqueID is present".to_string(),
+        );
+    }
+}
+
+/// BR 7.1.2.1: a root's `issuer` MUST be byte-for-byte identical to its `subject`.
+fn lint_root_self_issued(tbs: &TbsCertificate, report: &mut Report) {
+    let same = match (tbs.issuer().to_der(), tbs.subject().to_der()) {
+        (Ok(issuer), Ok(subject)) => issuer == subject,
+        _ => false,
+    };
+    if !same {
+        report.error(
+            "root.issuer.not_subject",
+            "BR 7.1.2.1",
+            format!(
+                "issuer \"{}\" is not byte-for-byte the subject \"{}\"",
+                tbs.issuer(),
+                tbs.subject()
+            ),
+        );
+    }
+}
+
+/// BR 7.1.2.1.1: a root's validity period (notBefore through notAfter inclusive, BR 1.6.1) is
+/// between 2922 and 9132 days.
+fn lint_root_validity(tbs: &TbsCertificate, report: &mut Report) {
+    let validity = tbs.validity();
+    let not_before = validity.not_before.to_unix_duration().as_secs();
+    let not_after = validity.not_after.to_unix_duration().as_secs();
+    let Some(seconds) = not_after.checked_sub(not_before).map(|s| s + 1) else {
+        return; // reported as cert.validity.not_before_after_not_after
+    };
+    if !(ROOT_MIN_DAYS * SECONDS_PER_DAY..=ROOT_MAX_DAYS * SECONDS_PER_DAY).contains(&seconds) {
+        report.error(
+            "root.validity.length",
+            "BR 7.1.2.1.1",
+            format!(
+                "validity period is {:.2} days, must be between {ROOT_MIN_DAYS} and \
+                 {ROOT_MAX_DAYS} days",
+                seconds as f64 / SECONDS_PER_DAY as f64
+            ),
+        );
+    }
+}

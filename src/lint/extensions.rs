@@ -1,0 +1,689 @@
+//! Checks on certificate extensions: the common CA rules (BR 7.1.2.10, 7.1.2.11) and each
+//! profile's extension table (BR 7.1.2.1.2, 7.1.2.6.1, 7.1.2.2.3).
+
+use const_oid::ObjectIdentifier;
+use const_oid::db::rfc5280::{
+    ANY_EXTENDED_KEY_USAGE, ANY_POLICY, ID_AD_CA_ISSUERS, ID_AD_OCSP,
+    ID_CE_AUTHORITY_KEY_IDENTIFIER, ID_CE_BASIC_CONSTRAINTS, ID_CE_CERTIFICATE_POLICIES,
+    ID_CE_CRL_DISTRIBUTION_POINTS, ID_CE_EXT_KEY_USAGE, ID_CE_KEY_USAGE, ID_CE_NAME_CONSTRAINTS,
+    ID_CE_SUBJECT_KEY_IDENTIFIER, ID_KP_CLIENT_AUTH, ID_KP_CODE_SIGNING, ID_KP_EMAIL_PROTECTION,
+    ID_KP_OCSP_SIGNING, ID_KP_SERVER_AUTH, ID_KP_TIME_STAMPING, ID_PE_AUTHORITY_INFO_ACCESS,
+    ID_QT_CPS,
+};
+use const_oid::db::rfc6962::{CT_PRECERT_SCTS, CT_PRECERT_SIGNING_CERT};
+use der::Decode;
+use der::asn1::Ia5StringRef;
+use x509_cert::TbsCertificate;
+use x509_cert::ext::Extension;
+use x509_cert::ext::pkix::crl::dp::DistributionPoint;
+use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+use x509_cert::ext::pkix::{
+    AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints, CertificatePolicies,
+    CrlDistributionPoints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectKeyIdentifier,
+};
+
+use super::algorithm::oid_name;
+use super::{CertKind, Report};
+
+/// CA/Browser Forum reserved policy identifiers (BR 7.1.6.1): DV, OV, IV and EV.
+const RESERVED_POLICIES: [ObjectIdentifier; 4] = [
+    ObjectIdentifier::new_unwrap("2.23.140.1.2.1"),
+    ObjectIdentifier::new_unwrap("2.23.140.1.2.2"),
+    ObjectIdentifier::new_unwrap("2.23.140.1.2.3"),
+    ObjectIdentifier::new_unwrap("2.23.140.1.1"),
+];
+
+/// Extensions a root may carry without a finding of their own (BR 7.1.2.1.2); EKU,
+/// certificatePolicies and CRLDP are reported by their own checks.
+const ROOT_EXTENSIONS: &[ObjectIdentifier] = &[
+    ID_CE_AUTHORITY_KEY_IDENTIFIER,
+    ID_CE_BASIC_CONSTRAINTS,
+    ID_CE_KEY_USAGE,
+    ID_CE_SUBJECT_KEY_IDENTIFIER,
+    ID_CE_EXT_KEY_USAGE,
+    ID_CE_CERTIFICATE_POLICIES,
+    ID_CE_CRL_DISTRIBUTION_POINTS,
+    CT_PRECERT_SCTS,
+];
+
+/// Extensions a TLS subordinate or cross-certified CA may carry (BR 7.1.2.6.1, 7.1.2.2.3).
+const SUBORDINATE_EXTENSIONS: &[ObjectIdentifier] = &[
+    ID_CE_AUTHORITY_KEY_IDENTIFIER,
+    ID_CE_BASIC_CONSTRAINTS,
+    ID_CE_CERTIFICATE_POLICIES,
+    ID_CE_CRL_DISTRIBUTION_POINTS,
+    ID_CE_KEY_USAGE,
+    ID_CE_SUBJECT_KEY_IDENTIFIER,
+    ID_CE_EXT_KEY_USAGE,
+    ID_PE_AUTHORITY_INFO_ACCESS,
+    ID_CE_NAME_CONSTRAINTS,
+    CT_PRECERT_SCTS,
+];
+
+/// The extension table of the profile `kind` follows, for presence and criticality findings.
+fn table(kind: CertKind) -> &'static str {
+    match kind {
+        CertKind::Root => "BR 7.1.2.1.2",
+        CertKind::SubordinateCa => "BR 7.1.2.6.1",
+        CertKind::CrossCertificate => "BR 7.1.2.2.3",
+    }
+}
+
+/// Runs every extension check for a certificate following profile `kind`.
+pub(super) fn lint(tbs: &TbsCertificate, kind: CertKind, report: &mut Report) {
+    let exts: &[Extension] = tbs.extensions().map_or(&[], Vec::as_slice);
+    lint_duplicates(exts, "cert.ext.duplicate", "certificate", report);
+    lint_key_usage(exts, kind, report);
+    lint_basic_constraints(exts, kind, report);
+    let ski = lint_ski(exts, kind, report);
+    let aki = decode_ext::<AuthorityKeyIdentifier>(exts, ID_CE_AUTHORITY_KEY_IDENTIFIER, report);
+    if let Some((ext, aki)) = &aki {
+        lint_aki_content(ext, aki, report);
+    }
+    match kind {
+        CertKind::Root => {
+            // BR 7.1.2.1.2: authorityKeyIdentifier is RECOMMENDED in a root.
+            if find(exts, ID_CE_AUTHORITY_KEY_IDENTIFIER).is_none() {
+                report.warning(
+                    "root.aki.missing",
+                    "BR 7.1.2.1.2",
+                    "root has no authorityKeyIdentifier, which is RECOMMENDED".to_string(),
+                );
+            }
+            if let Some((_, aki)) = &aki {
+                lint_root_aki(aki, ski.as_ref(), report);
+            }
+            lint_root_forbidden(exts, report);
+        }
+        CertKind::SubordinateCa | CertKind::CrossCertificate => {
+            // BR 7.1.2.6.1 / 7.1.2.2.3: authorityKeyIdentifier MUST be present.
+            if find(exts, ID_CE_AUTHORITY_KEY_IDENTIFIER).is_none() {
+                report.error(
+                    "subca.aki.missing",
+                    table(kind),
+                    "authorityKeyIdentifier is missing".to_string(),
+                );
+            }
+            lint_eku(exts, kind, report);
+            lint_policies(exts, kind, report);
+            lint_crldp(exts, kind, report);
+            lint_aia(exts, kind, report);
+            lint_name_constraints(exts, report);
+        }
+    }
+    lint_unexpected(exts, kind, report);
+}
+
+/// The first extension with this OID, if any.
+pub(super) fn find(exts: &[Extension], oid: ObjectIdentifier) -> Option<&Extension> {
+    exts.iter().find(|e| e.extn_id == oid)
+}
+
+/// Finds and decodes the extension `oid`; an undecodable value is reported as
+/// `cert.ext.malformed` (RFC 5280 4.2: each extension value is the DER of its ASN.1 type).
+fn decode_ext<'a, T: Decode<'a>>(
+    exts: &'a [Extension],
+    oid: ObjectIdentifier,
+    report: &mut Report,
+) -> Option<(&'a Extension, T)> {
+    let ext = find(exts, oid)?;
+    match T::from_der(ext.extn_value.as_bytes()) {
+        Ok(value) => Some((ext, value)),
+        Err(_) => {
+            report.error(
+                "cert.ext.malformed",
+                "RFC 5280 4.2",
+                format!("{} extension value is not valid DER", oid_name(&oid)),
+            );
+            None
+        }
+    }
+}
+
+/// RFC 5280 4.2 (certificates) and 5.2 / 5.3 (CRLs and CRL entries): a structure MUST NOT
+/// include more than one instance of a particular extension.
+pub(super) fn lint_duplicates(
+    exts: &[Extension],
+    code: &'static str,
+    what: &str,
+    report: &mut Report,
+) {
+    for (i, ext) in exts.iter().enumerate() {
+        // Report each repeated OID once, at its second occurrence.
+        let earlier = exts[..i]
+            .iter()
+            .filter(|e| e.extn_id == ext.extn_id)
+            .count();
+        if earlier == 1 {
+            report.error(
+                code,
+                "RFC 5280 4.2",
+                format!(
+                    "{what} has more than one {} extension",
+                    oid_name(&ext.extn_id)
+                ),
+            );
+        }
+    }
+}
+
+/// BR 7.1.2.10.7 (with the profile tables, which require it critical): keyUsage is present and
+/// critical, keyCertSign and cRLSign are set, digitalSignature MAY be set, and nonRepudiation,
+/// keyEncipherment, dataEncipherment, keyAgreement, encipherOnly and decipherOnly MUST NOT be.
+fn lint_key_usage(exts: &[Extension], kind: CertKind, report: &mut Report) {
+    if find(exts, ID_CE_KEY_USAGE).is_none() {
+        report.error(
+            "ca.key_usage.missing",
+            table(kind),
+            "keyUsage is missing".to_string(),
+        );
+        return;
+    }
+    let Some((ext, ku)) = decode_ext::<KeyUsage>(exts, ID_CE_KEY_USAGE, report) else {
+        return;
+    };
+    if !ext.critical {
+        report.error(
+            "ca.key_usage.not_critical",
+            table(kind),
+            "keyUsage is not marked critical".to_string(),
+        );
+    }
+    if !ku.key_cert_sign() {
+        report.error(
+            "ca.key_usage.key_cert_sign_missing",
+            "BR 7.1.2.10.7",
+            "keyUsage lacks keyCertSign".to_string(),
+        );
+    }
+    if !ku.crl_sign() {
+        report.error(
+            "ca.key_usage.crl_sign_missing",
+            "BR 7.1.2.10.7",
+            "keyUsage lacks cRLSign".to_string(),
+        );
+    }
+    let forbidden = [
+        (KeyUsages::NonRepudiation, "nonRepudiation"),
+        (KeyUsages::KeyEncipherment, "keyEncipherment"),
+        (KeyUsages::DataEncipherment, "dataEncipherment"),
+        (KeyUsages::KeyAgreement, "keyAgreement"),
+        (KeyUsages::EncipherOnly, "encipherOnly"),
+        (KeyUsages::DecipherOnly, "decipherOnly"),
+    ];
+    for (bit, name) in forbidden {
+        if ku.0.contains(bit) {
+            report.error(
+                "ca.key_usage.forbidden",
+                "BR 7.1.2.10.7",
+                format!("keyUsage sets {name}, which a CA certificate MUST NOT"),
+            );
+        }
+    }
+}
+
+/// BR 7.1.2.10.4 (and RFC 5280 4.2.1.9): basicConstraints is present and critical with cA TRUE;
+/// for a root, BR 7.1.2.1.4: pathLenConstraint is NOT RECOMMENDED.
+fn lint_basic_constraints(exts: &[Extension], kind: CertKind, report: &mut Report) {
+    if find(exts, ID_CE_BASIC_CONSTRAINTS).is_none() {
+        report.error(
+            "ca.basic_constraints.missing",
+            table(kind),
+            "basicConstraints is missing".to_string(),
+        );
+        return;
+    }
+    let Some((ext, bc)) = decode_ext::<BasicConstraints>(exts, ID_CE_BASIC_CONSTRAINTS, report)
+    else {
+        return;
+    };
+    if !ext.critical {
+        report.error(
+            "ca.basic_constraints.not_critical",
+            table(kind),
+            "basicConstraints is not marked critical".to_string(),
+        );
+    }
+    if !bc.ca {
+        report.error(
+            "ca.basic_constraints.not_ca",
+            "BR 7.1.2.10.4",
+            "basicConstraints cA is not TRUE".to_string(),
+        );
+    }
+    if kind == CertKind::Root
+        && let Some(len) = bc.path_len_constraint
+    {
+        report.warning(
+            "root.basic_constraints.path_len",
+            "BR 7.1.2.1.4",
+            format!("root basicConstraints has pathLenConstraint {len}, which is NOT RECOMMENDED"),
+        );
+    }
+}
+
+/// BR 7.1.2.11.4 with the profile tables: subjectKeyIdentifier is present; RFC 5280 4.2.1.2: it
+/// MUST NOT be critical and holds a non-empty key identifier. Returns the key identifier.
+fn lint_ski(exts: &[Extension], kind: CertKind, report: &mut Report) -> Option<Vec<u8>> {
+    if find(exts, ID_CE_SUBJECT_KEY_IDENTIFIER).is_none() {
+        report.error(
+            "ca.ski.missing",
+            table(kind),
+            "subjectKeyIdentifier is missing".to_string(),
+        );
+        return None;
+    }
+    let (ext, ski) =
+        decode_ext::<SubjectKeyIdentifier>(exts, ID_CE_SUBJECT_KEY_IDENTIFIER, report)?;
+    if ext.critical {
+        report.error(
+            "ca.ski.critical",
+            "RFC 5280 4.2.1.2",
+            "subjectKeyIdentifier is marked critical".to_string(),
+        );
+    }
+    let id = ski.0.as_bytes().to_vec();
+    if id.is_empty() {
+        report.error(
+            "ca.ski.empty",
+            "RFC 5280 4.2.1.2",
+            "subjectKeyIdentifier is empty".to_string(),
+        );
+    }
+    Some(id)
+}
+
+/// BR 7.1.2.11.1 / 7.1.2.1.3: an authorityKeyIdentifier holds keyIdentifier and neither
+/// authorityCertIssuer nor authorityCertSerialNumber; RFC 5280 4.2.1.1: it MUST NOT be critical.
+fn lint_aki_content(ext: &Extension, aki: &AuthorityKeyIdentifier, report: &mut Report) {
+    if ext.critical {
+        report.error(
+            "ca.aki.critical",
+            "RFC 5280 4.2.1.1",
+            "authorityKeyIdentifier is marked critical".to_string(),
+        );
+    }
+    if aki
+        .key_identifier
+        .as_ref()
+        .is_none_or(|k| k.as_bytes().is_empty())
+    {
+        report.error(
+            "ca.aki.key_id_missing",
+            "BR 7.1.2.11.1",
+            "authorityKeyIdentifier has no keyIdentifier".to_string(),
+        );
+    }
+    if aki.authority_cert_issuer.is_some() || aki.authority_cert_serial_number.is_some() {
+        report.error(
+            "ca.aki.issuer_serial_present",
+            "BR 7.1.2.11.1",
+            "authorityKeyIdentifier holds authorityCertIssuer or authorityCertSerialNumber"
+                .to_string(),
+        );
+    }
+}
+
+/// BR 7.1.2.1.3: a root's authorityKeyIdentifier, when present (RECOMMENDED by BR 7.1.2.1.2),
+/// has a keyIdentifier equal to the root's subjectKeyIdentifier.
+fn lint_root_aki(aki: &AuthorityKeyIdentifier, ski: Option<&Vec<u8>>, report: &mut Report) {
+    if let (Some(key_id), Some(ski)) = (&aki.key_identifier, ski)
+        && key_id.as_bytes() != ski.as_slice()
+    {
+        report.error(
+            "root.aki.mismatch",
+            "BR 7.1.2.1.3",
+            format!(
+                "authorityKeyIdentifier {} differs from subjectKeyIdentifier {}",
+                hex::encode(key_id.as_bytes()),
+                hex::encode(ski)
+            ),
+        );
+    }
+}
+
+/// BR 7.1.2.1.2: a root MUST NOT carry extKeyUsage; certificatePolicies is NOT RECOMMENDED; and
+/// cRLDistributionPoints, outside the table, is NOT RECOMMENDED (BR 7.1.2.11.5).
+fn lint_root_forbidden(exts: &[Extension], report: &mut Report) {
+    if find(exts, ID_CE_EXT_KEY_USAGE).is_some() {
+        report.error(
+            "root.eku.present",
+            "BR 7.1.2.1.2",
+            "root carries extKeyUsage".to_string(),
+        );
+    }
+    if find(exts, ID_CE_CERTIFICATE_POLICIES).is_some() {
+        report.warning(
+            "root.policies.present",
+            "BR 7.1.2.1.2",
+            "root carries certificatePolicies, which is NOT RECOMMENDED".to_string(),
+        );
+    }
+    if find(exts, ID_CE_CRL_DISTRIBUTION_POINTS).is_some() {
+        report.warning(
+            "root.crldp.present",
+            "BR 7.1.2.1.2",
+            "root carries cRLDistributionPoints, which it SHOULD NOT".to_string(),
+        );
+    }
+}
+
+/// BR 7.1.2.10.6 (TLS subordinate) and 7.1.2.2.5 (restricted cross certificate): extKeyUsage is
+/// present and not critical, contains id-kp-serverAuth, MAY contain id-kp-clientAuth, MUST NOT
+/// contain codeSigning, emailProtection, timeStamping, OCSPSigning, anyExtendedKeyUsage or the
+/// Precertificate Signing Certificate purpose; any other purpose is NOT RECOMMENDED.
+fn lint_eku(exts: &[Extension], kind: CertKind, report: &mut Report) {
+    let rule = match kind {
+        CertKind::CrossCertificate => "BR 7.1.2.2.5",
+        _ => "BR 7.1.2.10.6",
+    };
+    if find(exts, ID_CE_EXT_KEY_USAGE).is_none() {
+        report.error(
+            "subca.eku.missing",
+            table(kind),
+            "extKeyUsage is missing".to_string(),
+        );
+        return;
+    }
+    let Some((ext, eku)) = decode_ext::<ExtendedKeyUsage>(exts, ID_CE_EXT_KEY_USAGE, report) else {
+        return;
+    };
+    if ext.critical {
+        report.error(
+            "subca.eku.critical",
+            table(kind),
+            "extKeyUsage is marked critical".to_string(),
+        );
+    }
+    if !eku.0.contains(&ID_KP_SERVER_AUTH) {
+        report.error(
+            "subca.eku.server_auth_missing",
+            rule,
+            "extKeyUsage lacks id-kp-serverAuth".to_string(),
+        );
+    }
+    let forbidden = [
+        ANY_EXTENDED_KEY_USAGE,
+        ID_KP_CODE_SIGNING,
+        ID_KP_EMAIL_PROTECTION,
+        ID_KP_TIME_STAMPING,
+        ID_KP_OCSP_SIGNING,
+        CT_PRECERT_SIGNING_CERT,
+    ];
+    for purpose in &eku.0 {
+        if forbidden.contains(purpose) {
+            report.error(
+                "subca.eku.forbidden",
+                rule,
+                format!("extKeyUsage contains {}", oid_name(purpose)),
+            );
+        } else if *purpose != ID_KP_SERVER_AUTH && *purpose != ID_KP_CLIENT_AUTH {
+            report.warning(
+                "subca.eku.other",
+                rule,
+                format!(
+                    "extKeyUsage contains {}, which is NOT RECOMMENDED",
+                    oid_name(purpose)
+                ),
+            );
+        }
+    }
+}
+
+/// BR 7.1.2.10.5 (TLS subordinate) and 7.1.2.2.6 (cross certificate, policy restricted):
+/// certificatePolicies is present and not critical, holds no anyPolicy, exactly one CA/B Forum
+/// reserved policy identifier, no policy OID twice (RFC 5280 4.2.1.4), and policyQualifiers, NOT
+/// RECOMMENDED, are only id-qt-cps with an HTTP or HTTPS URL.
+fn lint_policies(exts: &[Extension], kind: CertKind, report: &mut Report) {
+    let rule = match kind {
+        CertKind::CrossCertificate => "BR 7.1.2.2.6",
+        _ => "BR 7.1.2.10.5",
+    };
+    if find(exts, ID_CE_CERTIFICATE_POLICIES).is_none() {
+        report.error(
+            "subca.policies.missing",
+            table(kind),
+            "certificatePolicies is missing".to_string(),
+        );
+        return;
+    }
+    let Some((ext, policies)) =
+        decode_ext::<CertificatePolicies>(exts, ID_CE_CERTIFICATE_POLICIES, report)
+    else {
+        return;
+    };
+    if ext.critical {
+        report.error(
+            "subca.policies.critical",
+            table(kind),
+            "certificatePolicies is marked critical".to_string(),
+        );
+    }
+    let reserved = policies
+        .0
+        .iter()
+        .filter(|p| RESERVED_POLICIES.contains(&p.policy_identifier))
+        .count();
+    if reserved != 1 {
+        report.error(
+            "subca.policies.reserved_count",
+            rule,
+            format!(
+                "certificatePolicies holds {reserved} CA/B Forum reserved policy identifiers, \
+                 exactly one is required"
+            ),
+        );
+    }
+    for (i, policy) in policies.0.iter().enumerate() {
+        let id = &policy.policy_identifier;
+        if *id == ANY_POLICY {
+            report.error(
+                "subca.policies.any_policy",
+                rule,
+                "certificatePolicies contains anyPolicy".to_string(),
+            );
+        }
+        if policies.0[..i].iter().any(|p| p.policy_identifier == *id) {
+            report.error(
+                "subca.policies.duplicate",
+                "RFC 5280 4.2.1.4",
+                format!("certificatePolicies lists {id} more than once"),
+            );
+        }
+        let Some(qualifiers) = &policy.policy_qualifiers else {
+            continue;
+        };
+        report.warning(
+            "subca.policies.qualifier_present",
+            rule,
+            format!("policy {id} carries policyQualifiers, which are NOT RECOMMENDED"),
+        );
+        for q in qualifiers {
+            let url = q
+                .qualifier
+                .as_ref()
+                .and_then(|any| any.decode_as::<Ia5StringRef<'_>>().ok())
+                .map(|s| s.as_str().to_string());
+            let ok = q.policy_qualifier_id == ID_QT_CPS
+                && url
+                    .as_deref()
+                    .is_some_and(|u| is_url(u, "http://") || is_url(u, "https://"));
+            if !ok {
+                report.error(
+                    "subca.policies.qualifier",
+                    rule,
+                    format!(
+                        "policy {id} has a qualifier other than id-qt-cps with an HTTP(S) URL ({})",
+                        oid_name(&q.policy_qualifier_id)
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// BR 7.1.2.11.2 with the profile tables: cRLDistributionPoints is present and not critical; each
+/// DistributionPoint has a distributionPoint `fullName` made only of HTTP URIs (at least one),
+/// and neither `reasons` nor `cRLIssuer`.
+fn lint_crldp(exts: &[Extension], kind: CertKind, report: &mut Report) {
+    if find(exts, ID_CE_CRL_DISTRIBUTION_POINTS).is_none() {
+        report.error(
+            "subca.crldp.missing",
+            table(kind),
+            "cRLDistributionPoints is missing".to_string(),
+        );
+        return;
+    }
+    let Some((ext, dps)) =
+        decode_ext::<CrlDistributionPoints>(exts, ID_CE_CRL_DISTRIBUTION_POINTS, report)
+    else {
+        return;
+    };
+    if ext.critical {
+        report.error(
+            "subca.crldp.critical",
+            table(kind),
+            "cRLDistributionPoints is marked critical".to_string(),
+        );
+    }
+    if dps.0.is_empty() {
+        report.error(
+            "subca.crldp.distribution_point",
+            "BR 7.1.2.11.2",
+            "cRLDistributionPoints holds no DistributionPoint".to_string(),
+        );
+    }
+    for (i, dp) in dps.0.iter().enumerate() {
+        lint_distribution_point(i, dp, report);
+    }
+}
+
+/// One DistributionPoint of BR 7.1.2.11.2.
+fn lint_distribution_point(i: usize, dp: &DistributionPoint, report: &mut Report) {
+    let uris_ok = match &dp.distribution_point {
+        Some(DistributionPointName::FullName(names)) => {
+            !names.is_empty()
+                && names.iter().all(|n| {
+                    matches!(n, GeneralName::UniformResourceIdentifier(u)
+                        if is_url(u.as_str(), "http://"))
+                })
+        }
+        _ => false,
+    };
+    if !uris_ok {
+        report.error(
+            "subca.crldp.distribution_point",
+            "BR 7.1.2.11.2",
+            format!("DistributionPoint #{i} is not a fullName of http:// URIs only"),
+        );
+    }
+    if dp.reasons.is_some() {
+        report.error(
+            "subca.crldp.reasons",
+            "BR 7.1.2.11.2",
+            format!("DistributionPoint #{i} has reasons"),
+        );
+    }
+    if dp.crl_issuer.is_some() {
+        report.error(
+            "subca.crldp.crl_issuer",
+            "BR 7.1.2.11.2",
+            format!("DistributionPoint #{i} has cRLIssuer"),
+        );
+    }
+}
+
+/// BR 7.1.2.10.3 with the profile tables: authorityInformationAccess SHOULD be present, is not
+/// critical (also RFC 5280 4.2.2.1), and holds only id-ad-ocsp and id-ad-caIssuers descriptions
+/// whose accessLocation is an HTTP URI.
+fn lint_aia(exts: &[Extension], kind: CertKind, report: &mut Report) {
+    if find(exts, ID_PE_AUTHORITY_INFO_ACCESS).is_none() {
+        report.warning(
+            "subca.aia.missing",
+            table(kind),
+            "authorityInformationAccess is missing, which it SHOULD NOT be".to_string(),
+        );
+        return;
+    }
+    let Some((ext, aia)) =
+        decode_ext::<AuthorityInfoAccessSyntax>(exts, ID_PE_AUTHORITY_INFO_ACCESS, report)
+    else {
+        return;
+    };
+    if ext.critical {
+        report.error(
+            "subca.aia.critical",
+            table(kind),
+            "authorityInformationAccess is marked critical".to_string(),
+        );
+    }
+    if aia.0.is_empty() {
+        report.error(
+            "cert.ext.malformed",
+            "RFC 5280 4.2.2.1",
+            "authorityInformationAccess holds no AccessDescription".to_string(),
+        );
+    }
+    for (i, ad) in aia.0.iter().enumerate() {
+        if ad.access_method != ID_AD_OCSP && ad.access_method != ID_AD_CA_ISSUERS {
+            report.error(
+                "subca.aia.method",
+                "BR 7.1.2.10.3",
+                format!(
+                    "AccessDescription #{i} uses {}, only id-ad-ocsp and id-ad-caIssuers are allowed",
+                    oid_name(&ad.access_method)
+                ),
+            );
+        }
+        let http = matches!(&ad.access_location,
+            GeneralName::UniformResourceIdentifier(u) if is_url(u.as_str(), "http://"));
+        if !http {
+            report.error(
+                "subca.aia.location",
+                "BR 7.1.2.10.3",
+                format!("AccessDescription #{i} accessLocation is not an http:// URI"),
+            );
+        }
+    }
+}
+
+/// BR 7.1.2.10.8: nameConstraints, if present, SHOULD be critical.
+fn lint_name_constraints(exts: &[Extension], report: &mut Report) {
+    if let Some(ext) = find(exts, ID_CE_NAME_CONSTRAINTS)
+        && !ext.critical
+    {
+        report.warning(
+            "subca.name_constraints.not_critical",
+            "BR 7.1.2.10.8",
+            "nameConstraints is not marked critical".to_string(),
+        );
+    }
+}
+
+/// BR 7.1.2.11.5: extensions outside the profile's table are NOT RECOMMENDED.
+fn lint_unexpected(exts: &[Extension], kind: CertKind, report: &mut Report) {
+    let allowed = match kind {
+        CertKind::Root => ROOT_EXTENSIONS,
+        CertKind::SubordinateCa | CertKind::CrossCertificate => SUBORDINATE_EXTENSIONS,
+    };
+    for ext in exts {
+        if !allowed.contains(&ext.extn_id) {
+            report.warning(
+                "cert.ext.unexpected",
+                "BR 7.1.2.11.5",
+                format!(
+                    "{} extension is outside the profile, which is NOT RECOMMENDED",
+                    oid_name(&ext.extn_id)
+                ),
+            );
+        }
+    }
+}
+
+/// `true` when `url` starts with `scheme` (ASCII case-insensitive) followed by a non-empty host.
+fn is_url(url: &str, scheme: &str) -> bool {
+    url.len() > scheme.len()
+        && url.is_char_boundary(scheme.len())
+        && url[..scheme.len()].eq_ignore_ascii_case(scheme)
+        && !url[scheme.len()..].starts_with('/')
+}

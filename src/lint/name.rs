@@ -1,0 +1,265 @@
+//! Checks on the encoding and content of a CA's subject Name (BR 7.1.4, 7.1.2.10.2).
+
+use const_oid::ObjectIdentifier;
+use const_oid::db::rfc4519::{
+    COMMON_NAME, COUNTRY_NAME, DOMAIN_COMPONENT, GIVEN_NAME, LOCALITY_NAME, ORGANIZATION_NAME,
+    ORGANIZATIONAL_UNIT_NAME, POSTAL_CODE, ST, STREET, SURNAME,
+};
+use der::asn1::PrintableStringRef;
+use der::{Tag, Tagged};
+use x509_cert::attr::AttributeTypeAndValue;
+use x509_cert::name::Name;
+
+use super::Report;
+
+/// String types BR 7.1.4.2 allows for an attribute.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    /// IA5String only.
+    Ia5,
+    /// PrintableString only.
+    Printable,
+    /// UTF8String or PrintableString.
+    Utf8OrPrintable,
+}
+
+/// One row of BR 7.1.4.2's "Encoding and Order Requirements for Selected Attributes" table.
+struct AttributeRule {
+    oid: ObjectIdentifier,
+    name: &'static str,
+    encoding: Encoding,
+    max_len: usize,
+}
+
+/// BR 7.1.4.2, in table order: attributes present in a subject MUST appear in this relative order.
+const ORDERED_ATTRIBUTES: &[AttributeRule] = &[
+    rule(DOMAIN_COMPONENT, "domainComponent", Encoding::Ia5, 63),
+    rule(COUNTRY_NAME, "countryName", Encoding::Printable, 2),
+    rule(ST, "stateOrProvinceName", Encoding::Utf8OrPrintable, 128),
+    rule(
+        LOCALITY_NAME,
+        "localityName",
+        Encoding::Utf8OrPrintable,
+        128,
+    ),
+    rule(POSTAL_CODE, "postalCode", Encoding::Utf8OrPrintable, 40),
+    rule(STREET, "streetAddress", Encoding::Utf8OrPrintable, 128),
+    rule(
+        ORGANIZATION_NAME,
+        "organizationName",
+        Encoding::Utf8OrPrintable,
+        64,
+    ),
+    rule(SURNAME, "surname", Encoding::Utf8OrPrintable, 64),
+    rule(GIVEN_NAME, "givenName", Encoding::Utf8OrPrintable, 64),
+    rule(
+        ORGANIZATIONAL_UNIT_NAME,
+        "organizationalUnitName",
+        Encoding::Utf8OrPrintable,
+        64,
+    ),
+    rule(COMMON_NAME, "commonName", Encoding::Utf8OrPrintable, 64),
+];
+
+const fn rule(
+    oid: ObjectIdentifier,
+    name: &'static str,
+    encoding: Encoding,
+    max_len: usize,
+) -> AttributeRule {
+    AttributeRule {
+        oid,
+        name,
+        encoding,
+        max_len,
+    }
+}
+
+/// BR 7.1.2.10.2: attributes a CA subject MAY carry besides the required ones.
+const CA_OPTIONAL: &[ObjectIdentifier] = &[ST, LOCALITY_NAME, POSTAL_CODE, STREET];
+
+/// BR 7.1.2.10.2: attributes a CA subject MUST carry.
+const CA_REQUIRED: &[(ObjectIdentifier, &str)] = &[
+    (COUNTRY_NAME, "countryName"),
+    (ORGANIZATION_NAME, "organizationName"),
+    (COMMON_NAME, "commonName"),
+];
+
+/// Lints a CA certificate's subject: encoding (BR 7.1.4.1, 7.1.4.2) and content (BR 7.1.2.10.2).
+pub(super) fn lint_ca_subject(subject: &Name, report: &mut Report) {
+    lint_rdns_single_valued(subject, report);
+    lint_attribute_order(subject, report);
+    for atv in subject.iter() {
+        lint_attribute_encoding(atv, report);
+    }
+    lint_ca_attributes(subject, report);
+}
+
+/// BR 7.1.4.1: each RelativeDistinguishedName MUST contain exactly one AttributeTypeAndValue.
+fn lint_rdns_single_valued(subject: &Name, report: &mut Report) {
+    for (i, rdn) in subject.iter_rdn().enumerate() {
+        if rdn.len() != 1 {
+            report.error(
+                "cert.subject.rdn_not_single",
+                "BR 7.1.4.1",
+                format!(
+                    "subject RDN #{i} holds {} attributes, exactly one is allowed",
+                    rdn.len()
+                ),
+            );
+        }
+    }
+}
+
+/// BR 7.1.4.2: attributes listed in the table are encoded in the relative order of the table
+/// (domainComponent, C, ST, L, postalCode, street, O, surname, givenName, OU, CN).
+fn lint_attribute_order(subject: &Name, report: &mut Report) {
+    let mut last: Option<&AttributeRule> = None;
+    let mut last_index = 0;
+    for atv in subject.iter() {
+        let Some(index) = ORDERED_ATTRIBUTES.iter().position(|r| r.oid == atv.oid) else {
+            continue;
+        };
+        if let Some(prev) = last
+            && index < last_index
+        {
+            report.error(
+                "cert.subject.order",
+                "BR 7.1.4.2",
+                format!(
+                    "subject has {} after {}; the required order is C, ST, L, postalCode, \
+                     streetAddress, O, OU, CN",
+                    ORDERED_ATTRIBUTES[index].name, prev.name
+                ),
+            );
+        }
+        last = Some(&ORDERED_ATTRIBUTES[index]);
+        last_index = index;
+    }
+}
+
+/// BR 7.1.4.2: countryName is a two-letter PrintableString (ISO 3166-1 alpha-2), every other
+/// attribute a UTF8String or PrintableString (domainComponent: IA5String), within the table's
+/// maximum length and not empty.
+fn lint_attribute_encoding(atv: &AttributeTypeAndValue, report: &mut Report) {
+    let table = ORDERED_ATTRIBUTES.iter().find(|r| r.oid == atv.oid);
+    let name = table.map_or_else(|| atv.oid.to_string(), |r| r.name.to_string());
+    let encoding = table.map_or(Encoding::Utf8OrPrintable, |r| r.encoding);
+    let tag = atv.value.tag();
+    let bytes = atv.value.value();
+
+    let text: Option<String> = match (encoding, tag) {
+        (Encoding::Ia5, Tag::Ia5String) => bytes
+            .is_ascii()
+            .then(|| String::from_utf8_lossy(bytes).into_owned()),
+        (Encoding::Printable | Encoding::Utf8OrPrintable, Tag::PrintableString) => {
+            PrintableStringRef::new(bytes)
+                .ok()
+                .map(|s| s.as_str().to_string())
+        }
+        (Encoding::Utf8OrPrintable, Tag::Utf8String) => {
+            std::str::from_utf8(bytes).ok().map(str::to_string)
+        }
+        _ => {
+            let allowed = match encoding {
+                Encoding::Ia5 => "IA5String",
+                Encoding::Printable => "PrintableString",
+                Encoding::Utf8OrPrintable => "UTF8String or PrintableString",
+            };
+            let code = if atv.oid == COUNTRY_NAME {
+                "cert.subject.country"
+            } else {
+                "cert.subject.string_type"
+            };
+            report.error(
+                code,
+                "BR 7.1.4.2",
+                format!("subject {name} is encoded as {tag}, must be {allowed}"),
+            );
+            return;
+        }
+    };
+    let Some(text) = text else {
+        report.error(
+            "cert.subject.string_type",
+            "BR 7.1.4.2",
+            format!("subject {name} holds characters invalid for its {tag}"),
+        );
+        return;
+    };
+
+    if atv.oid == COUNTRY_NAME {
+        if text.len() != 2 || !text.bytes().all(|b| b.is_ascii_uppercase()) {
+            report.error(
+                "cert.subject.country",
+                "BR 7.1.4.2",
+                format!("subject countryName \"{text}\" is not a two-letter ISO 3166-1 code"),
+            );
+        }
+        return;
+    }
+    if text.trim().is_empty() {
+        report.error(
+            "cert.subject.empty_value",
+            "BR 7.1.4.2",
+            format!("subject {name} is empty"),
+        );
+    }
+    if let Some(rule) = table {
+        let len = text.chars().count();
+        if len > rule.max_len {
+            report.error(
+                "cert.subject.too_long",
+                "BR 7.1.4.2",
+                format!(
+                    "subject {name} has {len} characters, at most {} are allowed",
+                    rule.max_len
+                ),
+            );
+        }
+    }
+}
+
+/// BR 7.1.2.10.2: a CA subject MUST hold countryName, organizationName and commonName, MUST NOT
+/// hold organizationalUnitName (Root and TLS subordinate CAs, BR 7.1.2.1 / 7.1.2.6), carries each
+/// attribute at most once except streetAddress, and other attributes are NOT RECOMMENDED.
+fn lint_ca_attributes(subject: &Name, report: &mut Report) {
+    for (oid, name) in CA_REQUIRED {
+        if !subject.iter().any(|atv| atv.oid == *oid) {
+            report.error(
+                "ca.subject.missing_attribute",
+                "BR 7.1.2.10.2",
+                format!("CA subject has no {name}"),
+            );
+        }
+    }
+    let mut seen: Vec<ObjectIdentifier> = Vec::new();
+    for atv in subject.iter() {
+        let name = ORDERED_ATTRIBUTES
+            .iter()
+            .find(|r| r.oid == atv.oid)
+            .map_or_else(|| atv.oid.to_string(), |r| r.name.to_string());
+        if atv.oid == ORGANIZATIONAL_UNIT_NAME {
+            report.error(
+                "ca.subject.ou_present",
+                "BR 7.1.2.10.2",
+                "CA subject holds organizationalUnitName".to_string(),
+            );
+        } else if !CA_OPTIONAL.contains(&atv.oid) && !CA_REQUIRED.iter().any(|(o, _)| *o == atv.oid)
+        {
+            report.warning(
+                "ca.subject.unexpected_attribute",
+                "BR 7.1.2.10.2",
+                format!("CA subject holds {name}, which is NOT RECOMMENDED"),
+            );
+        }
+        if seen.contains(&atv.oid) && atv.oid != STREET {
+            report.error(
+                "ca.subject.duplicate_attribute",
+                "BR 7.1.2.10.2",
+                format!("CA subject holds {name} more than once"),
+            );
+        }
+        seen.push(atv.oid);
+    }
+}
