@@ -1,0 +1,951 @@
+//! Software signature verification for certificates, CRLs, CSRs and raw signatures.
+//!
+//! Every signature the HSM produces is checked here, with the issuer's public key, before
+//! anything is written or released; certificates, CRLs and CSRs that come in from outside are
+//! checked the same way.
+//!
+//! ```text
+//!   SubjectPublicKeyInfo ──VerifyingKey::from_spki──▶ VerifyingKey ─┐
+//!   AlgorithmIdentifier ──SignatureAlgorithm::from_identifier──────┤
+//!   signed DER (streamed into the hash, never buffered) ───────────┼─▶ verify ─▶ Ok(()) | Error
+//!   signature bytes ───────────────────────────────────────────────┘
+//! ```
+//!
+//! Supported signature algorithms:
+//!
+//! - `sha256WithRSAEncryption`, `sha384WithRSAEncryption`, `sha512WithRSAEncryption`
+//!   (RSASSA-PKCS1-v1_5, RFC 8017 §8.2), parameters exactly NULL;
+//! - `ecdsa-with-SHA256`, `ecdsa-with-SHA384` (RFC 5758 §3.2), parameters absent, signature a
+//!   DER `Ecdsa-Sig-Value` (RFC 3279 §2.2.3), on P-256 or P-384 keys. Either hash is accepted on
+//!   either curve (FIPS 186-5 §6.4.2 truncates or pads the digest); which pairs to *issue* with is
+//!   the caller's policy, not this module's.
+//!
+//! This module checks signatures only. It does not decide whether a key is good enough to
+//! certify (see [`crate::keycheck`]), nor does it check names, validity periods or extensions.
+//!
+//! For the hot path (one issuer key, many signatures), parse the key once with
+//! [`VerifyingKey::from_spki`] and reuse it: that avoids re-parsing the key and, for RSA,
+//! recomputing its Montgomery parameters on every call.
+
+use core::fmt;
+
+use const_oid::ObjectIdentifier;
+use const_oid::db::rfc5912::{
+    ECDSA_WITH_SHA_256, ECDSA_WITH_SHA_384, ID_EC_PUBLIC_KEY, RSA_ENCRYPTION, SECP_256_R_1,
+    SECP_384_R_1, SHA_256_WITH_RSA_ENCRYPTION, SHA_384_WITH_RSA_ENCRYPTION,
+    SHA_512_WITH_RSA_ENCRYPTION,
+};
+use der::Encode;
+use der::asn1::BitString;
+use sha2::{Digest, Sha256, Sha384, Sha512};
+use signature::hazmat::PrehashVerifier;
+use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+use x509_cert::Certificate;
+use x509_cert::crl::CertificateList;
+use x509_cert::request::CertReq;
+
+/// Why a signature was not accepted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The signature algorithm OID is not one of the five this module verifies.
+    #[error("unsupported signature algorithm {}", oid_display(.0))]
+    UnsupportedAlgorithm(ObjectIdentifier),
+
+    /// The signature algorithm is known but its `parameters` field is not the one encoding its
+    /// specification allows.
+    #[error("{algorithm}: {rule}")]
+    AlgorithmParameters {
+        /// The algorithm whose parameters are wrong.
+        algorithm: SignatureAlgorithm,
+        /// The rule that was broken, with its source.
+        rule: &'static str,
+    },
+
+    /// The public key's algorithm OID is neither `rsaEncryption` nor `id-ecPublicKey`.
+    #[error("unsupported public key algorithm {}", oid_display(.0))]
+    UnsupportedKeyAlgorithm(ObjectIdentifier),
+
+    /// The EC public key is on a curve other than P-256 or P-384.
+    #[error("unsupported elliptic curve {}", oid_display(.0))]
+    UnsupportedCurve(ObjectIdentifier),
+
+    /// The public key could not be decoded or is not a valid key of its type.
+    #[error("malformed {kind} public key: {reason}")]
+    MalformedKey {
+        /// `"RSA"` or `"EC"`.
+        kind: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// The signature algorithm needs a different kind of key than the one given.
+    #[error("key/algorithm mismatch: {algorithm} algorithm with {key} key")]
+    KeyAlgorithmMismatch {
+        /// The algorithm family of the signature: `"RSA PKCS#1 v1.5"` or `"ECDSA"`.
+        algorithm: &'static str,
+        /// The kind of key supplied: `"RSA"`, `"EC P-256"` or `"EC P-384"`.
+        key: &'static str,
+    },
+
+    /// The signature bytes are not well formed for the algorithm.
+    #[error("malformed signature: {0}")]
+    MalformedSignature(&'static str),
+
+    /// The outer `signatureAlgorithm` differs from the algorithm inside the signed data.
+    #[error(
+        "{structure}: signatureAlgorithm differs from the signature field of the signed data ({rule})"
+    )]
+    AlgorithmFieldMismatch {
+        /// `"certificate"` or `"CRL"`.
+        structure: &'static str,
+        /// The rule that requires them to match.
+        rule: &'static str,
+    },
+
+    /// The signed data could not be DER-encoded for hashing.
+    #[error("cannot DER-encode the {structure} to verify")]
+    Encode {
+        /// `"TBSCertificate"`, `"TBSCertList"` or `"CertificationRequestInfo"`.
+        structure: &'static str,
+        /// The encoder's error.
+        #[source]
+        source: der::Error,
+    },
+
+    /// The signature is well formed but does not verify.
+    #[error("{0} does not verify under the {signer} key", signer = .0.signer())]
+    BadSignature(Signed),
+}
+
+/// What a failed signature was over, so that [`Error::BadSignature`] can say which key failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Signed {
+    /// A raw message given to [`verify_signature`] or [`VerifyingKey::verify`].
+    Message,
+    /// A certificate's `TBSCertificate`.
+    Certificate,
+    /// A CRL's `TBSCertList`.
+    Crl,
+    /// A PKCS#10 request's `CertificationRequestInfo` (proof of possession).
+    Csr,
+}
+
+impl Signed {
+    fn signer(self) -> &'static str {
+        match self {
+            Self::Message => "signer",
+            Self::Certificate | Self::Crl => "issuer",
+            Self::Csr => "request's own",
+        }
+    }
+}
+
+impl fmt::Display for Signed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Message => "signature",
+            Self::Certificate => "certificate signature",
+            Self::Crl => "CRL signature",
+            Self::Csr => "CSR self-signature (proof of possession)",
+        })
+    }
+}
+
+/// The signature algorithms this module verifies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SignatureAlgorithm {
+    /// `sha256WithRSAEncryption` (1.2.840.113549.1.1.11), RFC 8017 / RFC 4055 §5.
+    RsaPkcs1Sha256,
+    /// `sha384WithRSAEncryption` (1.2.840.113549.1.1.12), RFC 8017 / RFC 4055 §5.
+    RsaPkcs1Sha384,
+    /// `sha512WithRSAEncryption` (1.2.840.113549.1.1.13), RFC 8017 / RFC 4055 §5.
+    RsaPkcs1Sha512,
+    /// `ecdsa-with-SHA256` (1.2.840.10045.4.3.2), RFC 5758 §3.2.
+    EcdsaSha256,
+    /// `ecdsa-with-SHA384` (1.2.840.10045.4.3.3), RFC 5758 §3.2.
+    EcdsaSha384,
+}
+
+impl SignatureAlgorithm {
+    /// Recognises a signature `AlgorithmIdentifier`, checking its parameters.
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedAlgorithm`] for any other OID; [`Error::AlgorithmParameters`] when
+    /// the parameters are not NULL (RSA) or not absent (ECDSA).
+    pub fn from_identifier(algorithm: &AlgorithmIdentifierOwned) -> Result<Self, Error> {
+        let alg = match algorithm.oid {
+            SHA_256_WITH_RSA_ENCRYPTION => Self::RsaPkcs1Sha256,
+            SHA_384_WITH_RSA_ENCRYPTION => Self::RsaPkcs1Sha384,
+            SHA_512_WITH_RSA_ENCRYPTION => Self::RsaPkcs1Sha512,
+            ECDSA_WITH_SHA_256 => Self::EcdsaSha256,
+            ECDSA_WITH_SHA_384 => Self::EcdsaSha384,
+            other => return Err(Error::UnsupportedAlgorithm(other)),
+        };
+        if alg.is_rsa() {
+            // RFC 4055 §5 and the Mozilla Root Store Policy §5.1.3 byte-exact encodings: the
+            // parameters of the PKCS#1 v1.5 signature OIDs are an explicit NULL.
+            if !algorithm.parameters.as_ref().is_some_and(der::Any::is_null) {
+                return Err(Error::AlgorithmParameters {
+                    algorithm: alg,
+                    rule: "parameters must be NULL (RFC 4055 §5, Mozilla Root Store Policy §5.1.3)",
+                });
+            }
+        } else if algorithm.parameters.is_some() {
+            // RFC 5758 §3.2: "the encoding MUST omit the parameters field".
+            return Err(Error::AlgorithmParameters {
+                algorithm: alg,
+                rule: "parameters must be absent (RFC 5758 §3.2)",
+            });
+        }
+        Ok(alg)
+    }
+
+    /// The algorithm's object identifier.
+    #[must_use]
+    pub fn oid(self) -> ObjectIdentifier {
+        match self {
+            Self::RsaPkcs1Sha256 => SHA_256_WITH_RSA_ENCRYPTION,
+            Self::RsaPkcs1Sha384 => SHA_384_WITH_RSA_ENCRYPTION,
+            Self::RsaPkcs1Sha512 => SHA_512_WITH_RSA_ENCRYPTION,
+            Self::EcdsaSha256 => ECDSA_WITH_SHA_256,
+            Self::EcdsaSha384 => ECDSA_WITH_SHA_384,
+        }
+    }
+
+    fn is_rsa(self) -> bool {
+        matches!(
+            self,
+            Self::RsaPkcs1Sha256 | Self::RsaPkcs1Sha384 | Self::RsaPkcs1Sha512
+        )
+    }
+
+    fn hash(self) -> HashAlg {
+        match self {
+            Self::RsaPkcs1Sha256 | Self::EcdsaSha256 => HashAlg::Sha256,
+            Self::RsaPkcs1Sha384 | Self::EcdsaSha384 => HashAlg::Sha384,
+            Self::RsaPkcs1Sha512 => HashAlg::Sha512,
+        }
+    }
+}
+
+impl fmt::Display for SignatureAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::RsaPkcs1Sha256 => "sha256WithRSAEncryption",
+            Self::RsaPkcs1Sha384 => "sha384WithRSAEncryption",
+            Self::RsaPkcs1Sha512 => "sha512WithRSAEncryption",
+            Self::EcdsaSha256 => "ecdsa-with-SHA256",
+            Self::EcdsaSha384 => "ecdsa-with-SHA384",
+        })
+    }
+}
+
+/// A public key parsed once and ready to verify many signatures.
+#[derive(Clone, Debug)]
+pub struct VerifyingKey {
+    inner: KeyInner,
+}
+
+#[derive(Clone, Debug)]
+enum KeyInner {
+    Rsa(rsa::PublicKey),
+    P256(p256::ecdsa::VerifyingKey),
+    P384(p384::ecdsa::VerifyingKey),
+}
+
+impl KeyInner {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Rsa(_) => "RSA",
+            Self::P256(_) => "EC P-256",
+            Self::P384(_) => "EC P-384",
+        }
+    }
+}
+
+impl VerifyingKey {
+    /// Parses an RSA (`rsaEncryption`) or EC (`id-ecPublicKey`, P-256 or P-384) public key.
+    ///
+    /// This only checks that the key is a well-formed key of a supported type (for RSA:
+    /// 1024 to 8192 bits, odd exponent below 2^33; for EC: a point on the curve). Whether the
+    /// key is acceptable for issuance is [`crate::keycheck`]'s job.
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedKeyAlgorithm`], [`Error::UnsupportedCurve`] or
+    /// [`Error::MalformedKey`].
+    pub fn from_spki(spki: &SubjectPublicKeyInfoOwned) -> Result<Self, Error> {
+        let inner = match spki.algorithm.oid {
+            RSA_ENCRYPTION => {
+                // RFC 3279 §2.3.1: the parameters of rsaEncryption MUST be NULL.
+                if !spki
+                    .algorithm
+                    .parameters
+                    .as_ref()
+                    .is_some_and(der::Any::is_null)
+                {
+                    return Err(malformed_rsa(
+                        "rsaEncryption parameters must be NULL (RFC 3279 §2.3.1)",
+                    ));
+                }
+                let bytes = spki
+                    .subject_public_key
+                    .as_bytes()
+                    .ok_or_else(|| malformed_rsa("subjectPublicKey BIT STRING has unused bits"))?;
+                KeyInner::Rsa(parse_rsa(bytes)?)
+            }
+            ID_EC_PUBLIC_KEY => {
+                // RFC 5480 §2.1.1: the parameters are ECParameters, and only the namedCurve
+                // choice is allowed.
+                let curve = spki
+                    .algorithm
+                    .parameters
+                    .as_ref()
+                    .and_then(|p| p.decode_as::<ObjectIdentifier>().ok())
+                    .ok_or(Error::MalformedKey {
+                        kind: "EC",
+                        reason: "id-ecPublicKey parameters must be a namedCurve OID (RFC 5480 §2.1.1)",
+                    })?;
+                let point = spki
+                    .subject_public_key
+                    .as_bytes()
+                    .ok_or(Error::MalformedKey {
+                        kind: "EC",
+                        reason: "subjectPublicKey BIT STRING has unused bits",
+                    })?;
+                let bad_point = Error::MalformedKey {
+                    kind: "EC",
+                    reason: "not a valid SEC1 point on the curve (RFC 5480 §2.2)",
+                };
+                match curve {
+                    SECP_256_R_1 => KeyInner::P256(
+                        p256::ecdsa::VerifyingKey::from_sec1_bytes(point).map_err(|_| bad_point)?,
+                    ),
+                    SECP_384_R_1 => KeyInner::P384(
+                        p384::ecdsa::VerifyingKey::from_sec1_bytes(point).map_err(|_| bad_point)?,
+                    ),
+                    other => return Err(Error::UnsupportedCurve(other)),
+                }
+            }
+            other => return Err(Error::UnsupportedKeyAlgorithm(other)),
+        };
+        Ok(Self { inner })
+    }
+
+    /// Verifies `signature` over `message` with this key, using `algorithm`.
+    ///
+    /// # Errors
+    /// Any algorithm error of [`SignatureAlgorithm::from_identifier`],
+    /// [`Error::KeyAlgorithmMismatch`], [`Error::MalformedSignature`], or
+    /// [`Error::BadSignature`] with [`Signed::Message`].
+    pub fn verify(
+        &self,
+        algorithm: &AlgorithmIdentifierOwned,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), Error> {
+        let alg = SignatureAlgorithm::from_identifier(algorithm)?;
+        self.check_pairing(alg)?;
+        let mut hasher = Hasher::new(alg.hash());
+        hasher.update(message);
+        self.verify_prehash(alg, &hasher.finalize(), signature, Signed::Message)
+    }
+
+    /// Verifies a certificate's signature with this (issuer) key.
+    ///
+    /// Checks first that `signatureAlgorithm` equals `tbsCertificate.signature`
+    /// (RFC 5280 §4.1.1.2), then verifies the signature over the DER of `tbsCertificate`.
+    ///
+    /// # Errors
+    /// [`Error::AlgorithmFieldMismatch`], [`Error::Encode`], or any error of [`Self::verify`]
+    /// (with [`Signed::Certificate`]).
+    pub fn verify_certificate(&self, cert: &Certificate) -> Result<(), Error> {
+        // RFC 5280 §4.1.1.2: signatureAlgorithm "MUST contain the same algorithm identifier as
+        // the signature field in the sequence tbsCertificate".
+        if cert.signature_algorithm() != cert.tbs_certificate().signature() {
+            return Err(Error::AlgorithmFieldMismatch {
+                structure: "certificate",
+                rule: "RFC 5280 §4.1.1.2",
+            });
+        }
+        self.verify_encoded(
+            cert.signature_algorithm(),
+            cert.tbs_certificate(),
+            "TBSCertificate",
+            cert.signature(),
+            Signed::Certificate,
+        )
+    }
+
+    /// Verifies a CRL's signature with this (issuer) key.
+    ///
+    /// Checks first that `signatureAlgorithm` equals `tbsCertList.signature`
+    /// (RFC 5280 §5.1.1.2), then verifies the signature over the DER of `tbsCertList`.
+    ///
+    /// # Errors
+    /// [`Error::AlgorithmFieldMismatch`], [`Error::Encode`], or any error of [`Self::verify`]
+    /// (with [`Signed::Crl`]).
+    pub fn verify_crl(&self, crl: &CertificateList) -> Result<(), Error> {
+        // RFC 5280 §5.1.1.2: signatureAlgorithm "MUST contain the same algorithm identifier as
+        // the signature field in the sequence tbsCertList".
+        if crl.signature_algorithm != crl.tbs_cert_list.signature {
+            return Err(Error::AlgorithmFieldMismatch {
+                structure: "CRL",
+                rule: "RFC 5280 §5.1.1.2",
+            });
+        }
+        self.verify_encoded(
+            &crl.signature_algorithm,
+            &crl.tbs_cert_list,
+            "TBSCertList",
+            &crl.signature,
+            Signed::Crl,
+        )
+    }
+
+    /// Hashes the DER encoding of `tbs` (streamed into the hash, not buffered) and verifies
+    /// the BIT STRING `signature` over it.
+    fn verify_encoded(
+        &self,
+        algorithm: &AlgorithmIdentifierOwned,
+        tbs: &impl Encode,
+        structure: &'static str,
+        signature: &BitString,
+        signed: Signed,
+    ) -> Result<(), Error> {
+        let alg = SignatureAlgorithm::from_identifier(algorithm)?;
+        self.check_pairing(alg)?;
+        let signature = signature.as_bytes().ok_or(Error::MalformedSignature(
+            "signature BIT STRING has unused bits",
+        ))?;
+        let mut hasher = Hasher::new(alg.hash());
+        tbs.encode(&mut hasher)
+            .map_err(|source| Error::Encode { structure, source })?;
+        self.verify_prehash(alg, &hasher.finalize(), signature, signed)
+    }
+
+    /// Refuses an algorithm that needs another kind of key.
+    fn check_pairing(&self, alg: SignatureAlgorithm) -> Result<(), Error> {
+        let rsa_key = matches!(self.inner, KeyInner::Rsa(_));
+        if alg.is_rsa() == rsa_key {
+            return Ok(());
+        }
+        Err(Error::KeyAlgorithmMismatch {
+            algorithm: if alg.is_rsa() {
+                "RSA PKCS#1 v1.5"
+            } else {
+                "ECDSA"
+            },
+            key: self.inner.kind(),
+        })
+    }
+
+    /// Verifies `signature` over a digest already computed with `alg`'s hash. The caller has
+    /// checked the key/algorithm pairing.
+    fn verify_prehash(
+        &self,
+        alg: SignatureAlgorithm,
+        digest: &Prehash,
+        signature: &[u8],
+        signed: Signed,
+    ) -> Result<(), Error> {
+        let digest = digest.as_slice();
+        let verified = match &self.inner {
+            // RFC 8017 §8.2.2: EMSA-PKCS1-v1_5 encoding with the DigestInfo of the hash.
+            KeyInner::Rsa(key) => match alg {
+                SignatureAlgorithm::RsaPkcs1Sha256 => {
+                    key.pkcs1v15_verify_prehash::<Sha256>(digest, signature)
+                }
+                SignatureAlgorithm::RsaPkcs1Sha384 => {
+                    key.pkcs1v15_verify_prehash::<Sha384>(digest, signature)
+                }
+                SignatureAlgorithm::RsaPkcs1Sha512 => {
+                    key.pkcs1v15_verify_prehash::<Sha512>(digest, signature)
+                }
+                SignatureAlgorithm::EcdsaSha256 | SignatureAlgorithm::EcdsaSha384 => {
+                    return Err(Error::KeyAlgorithmMismatch {
+                        algorithm: "ECDSA",
+                        key: "RSA",
+                    });
+                }
+            }
+            .is_ok(),
+            // RFC 3279 §2.2.3: the signature is the DER SEQUENCE { r INTEGER, s INTEGER }.
+            KeyInner::P256(key) => {
+                let sig = p256::ecdsa::Signature::from_der(signature)
+                    .map_err(|_| Error::MalformedSignature(ECDSA_DER))?;
+                key.verify_prehash(digest, &sig).is_ok()
+            }
+            KeyInner::P384(key) => {
+                let sig = p384::ecdsa::Signature::from_der(signature)
+                    .map_err(|_| Error::MalformedSignature(ECDSA_DER))?;
+                key.verify_prehash(digest, &sig).is_ok()
+            }
+        };
+        if verified {
+            Ok(())
+        } else {
+            Err(Error::BadSignature(signed))
+        }
+    }
+}
+
+const ECDSA_DER: &str =
+    "ECDSA signature is not a DER SEQUENCE of two INTEGERs in range (RFC 3279 §2.2.3)";
+
+/// Verifies `signature` over `message` under `signer`'s public key with `algorithm`.
+///
+/// Parses the key on every call; to verify many signatures with one key, use
+/// [`VerifyingKey`].
+///
+/// # Errors
+/// Any error of [`VerifyingKey::from_spki`] or [`VerifyingKey::verify`].
+pub fn verify_signature(
+    signer: &SubjectPublicKeyInfoOwned,
+    algorithm: &AlgorithmIdentifierOwned,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), Error> {
+    VerifyingKey::from_spki(signer)?.verify(algorithm, message, signature)
+}
+
+/// Verifies that `cert` was signed by the holder of `issuer`.
+///
+/// # Errors
+/// Any error of [`VerifyingKey::from_spki`] or [`VerifyingKey::verify_certificate`].
+pub fn verify_certificate(
+    cert: &Certificate,
+    issuer: &SubjectPublicKeyInfoOwned,
+) -> Result<(), Error> {
+    VerifyingKey::from_spki(issuer)?.verify_certificate(cert)
+}
+
+/// Verifies that `crl` was signed by the holder of `issuer`.
+///
+/// # Errors
+/// Any error of [`VerifyingKey::from_spki`] or [`VerifyingKey::verify_crl`].
+pub fn verify_crl(crl: &CertificateList, issuer: &SubjectPublicKeyInfoOwned) -> Result<(), Error> {
+    VerifyingKey::from_spki(issuer)?.verify_crl(crl)
+}
+
+/// Verifies a PKCS#10 request's proof of possession: its signature over the DER of
+/// `certificationRequestInfo` under the public key that the request itself carries
+/// (RFC 2986 §3, §4.2).
+///
+/// # Errors
+/// Any error of [`VerifyingKey::from_spki`] on the request's key, [`Error::Encode`], or any
+/// error of [`VerifyingKey::verify`] (with [`Signed::Csr`]).
+pub fn verify_csr(csr: &CertReq) -> Result<(), Error> {
+    VerifyingKey::from_spki(&csr.info.public_key)?.verify_encoded(
+        &csr.algorithm,
+        &csr.info,
+        "CertificationRequestInfo",
+        &csr.signature,
+        Signed::Csr,
+    )
+}
+
+fn malformed_rsa(reason: &'static str) -> Error {
+    Error::MalformedKey {
+        kind: "RSA",
+        reason,
+    }
+}
+
+/// Decodes a PKCS#1 `RSAPublicKey` (RFC 8017 §A.1.1) into a key ready to verify.
+fn parse_rsa(der_bytes: &[u8]) -> Result<rsa::PublicKey, Error> {
+    use der::Decode as _;
+    let key = rsa::pkcs1::RsaPublicKeyRef::from_der(der_bytes).map_err(|_| {
+        malformed_rsa("RSAPublicKey is not a DER SEQUENCE of two positive INTEGERs")
+    })?;
+    let n = rsa::BoxedUint::from_be_slice_vartime(key.modulus.as_bytes());
+    let e = rsa::BoxedUint::from_be_slice_vartime(key.public_exponent.as_bytes());
+    rsa::PublicKey::new(n, e).map_err(|err| {
+        malformed_rsa(match err {
+            rsa::Error::ModulusTooSmall => "modulus is shorter than 1024 bits",
+            rsa::Error::ModulusTooLarge => "modulus is longer than 8192 bits",
+            rsa::Error::PublicExponentTooSmall => "public exponent is below 2",
+            rsa::Error::PublicExponentTooLarge => "public exponent is 2^33 or more",
+            rsa::Error::InvalidModulus => "modulus is even, zero, or not above the exponent",
+            rsa::Error::InvalidExponent => "public exponent is even",
+            _ => "key rejected by the RSA implementation",
+        })
+    })
+}
+
+/// The hash functions the supported algorithms use.
+#[derive(Clone, Copy)]
+enum HashAlg {
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+/// A running hash; also a [`der::Writer`], so DER can be encoded straight into it.
+enum Hasher {
+    Sha256(Sha256),
+    Sha384(Sha384),
+    Sha512(Sha512),
+}
+
+impl Hasher {
+    fn new(alg: HashAlg) -> Self {
+        match alg {
+            HashAlg::Sha256 => Self::Sha256(Sha256::new()),
+            HashAlg::Sha384 => Self::Sha384(Sha384::new()),
+            HashAlg::Sha512 => Self::Sha512(Sha512::new()),
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        match self {
+            Self::Sha256(h) => h.update(data),
+            Self::Sha384(h) => h.update(data),
+            Self::Sha512(h) => h.update(data),
+        }
+    }
+
+    fn finalize(self) -> Prehash {
+        let mut out = Prehash {
+            bytes: [0; 64],
+            len: 0,
+        };
+        let mut put = |digest: &[u8]| {
+            out.bytes[..digest.len()].copy_from_slice(digest);
+            out.len = digest.len();
+        };
+        match self {
+            Self::Sha256(h) => put(&h.finalize()),
+            Self::Sha384(h) => put(&h.finalize()),
+            Self::Sha512(h) => put(&h.finalize()),
+        }
+        out
+    }
+}
+
+impl der::Writer for Hasher {
+    fn write(&mut self, slice: &[u8]) -> der::Result<()> {
+        self.update(slice);
+        Ok(())
+    }
+}
+
+/// A digest of up to 64 bytes, kept on the stack.
+struct Prehash {
+    bytes: [u8; 64],
+    len: usize,
+}
+
+impl Prehash {
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// Shows an OID with its registered name when `const-oid` knows it.
+pub(crate) fn oid_display(oid: &ObjectIdentifier) -> String {
+    match const_oid::db::DB.by_oid(oid) {
+        Some(name) => format!("{name} ({oid})"),
+        None => oid.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use der::{Decode, DecodePem};
+
+    use super::*;
+
+    fn reference(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/reference-certs")
+            .join(format!("{name}.pem"))
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(name),
+        )
+        .unwrap()
+    }
+
+    fn cert(name: &str) -> Certificate {
+        Certificate::from_pem(std::fs::read(reference(name)).unwrap()).unwrap()
+    }
+
+    fn key(name: &str) -> SubjectPublicKeyInfoOwned {
+        cert(name)
+            .tbs_certificate()
+            .subject_public_key_info()
+            .clone()
+    }
+
+    const X1: &str = "isrg-root-x1";
+    const X2: &str = "isrg-root-x2";
+    const R10: &str = "lets-encrypt-r10-signed-by-isrg-root-x1";
+    const R11: &str = "lets-encrypt-r11-signed-by-isrg-root-x1";
+    const E5: &str = "lets-encrypt-e5-signed-by-isrg-root-x2";
+    const E5_CROSS: &str = "lets-encrypt-e5-cross-signed-by-isrg-root-x1";
+    const E6: &str = "lets-encrypt-e6-signed-by-isrg-root-x2";
+    const DST_X3: &str = "dst-root-ca-x3";
+
+    /// Flips the lowest bit of the first byte after the first occurrence of `marker` in `der`.
+    fn flip_after(der: &mut [u8], marker: &[u8]) {
+        let at = der
+            .windows(marker.len())
+            .position(|w| w == marker)
+            .expect("marker present");
+        der[at + marker.len() - 1] ^= 1;
+    }
+
+    #[test]
+    fn r10_verifies_under_isrg_root_x1() {
+        verify_certificate(&cert(R10), &key(X1)).unwrap();
+    }
+
+    #[test]
+    fn e5_verifies_under_isrg_root_x2() {
+        verify_certificate(&cert(E5), &key(X2)).unwrap();
+    }
+
+    #[test]
+    fn e5_cross_signed_verifies_under_isrg_root_x1() {
+        verify_certificate(&cert(E5_CROSS), &key(X1)).unwrap();
+    }
+
+    #[test]
+    fn isrg_root_x1_self_signature_verifies() {
+        verify_certificate(&cert(X1), &key(X1)).unwrap();
+    }
+
+    #[test]
+    fn one_parsed_key_verifies_many_certificates() {
+        let x1 = VerifyingKey::from_spki(&key(X1)).unwrap();
+        for name in [R10, R11, E5_CROSS, X1] {
+            x1.verify_certificate(&cert(name)).unwrap();
+        }
+    }
+
+    #[test]
+    fn r10_under_isrg_root_x2_is_a_key_algorithm_mismatch() {
+        let err = verify_certificate(&cert(R10), &key(X2)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::KeyAlgorithmMismatch {
+                    algorithm: "RSA PKCS#1 v1.5",
+                    key: "EC P-384"
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn r10_under_another_rsa_key_does_not_verify() {
+        let err = verify_certificate(&cert(R10), &key(R11)).unwrap_err();
+        assert!(
+            matches!(err, Error::BadSignature(Signed::Certificate)),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "certificate signature does not verify under the issuer key"
+        );
+    }
+
+    #[test]
+    fn e5_under_another_p384_key_does_not_verify() {
+        let err = verify_certificate(&cert(E5), &key(E6)).unwrap_err();
+        assert!(
+            matches!(err, Error::BadSignature(Signed::Certificate)),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn flipped_bit_in_tbs_does_not_verify() {
+        // Subject CN "R10" becomes "R11": one bit, still a well-formed certificate.
+        let mut der = cert(R10).to_der().unwrap();
+        flip_after(&mut der, b"R10");
+        let tampered = Certificate::from_der(&der).unwrap();
+        let err = verify_certificate(&tampered, &key(X1)).unwrap_err();
+        assert!(
+            matches!(err, Error::BadSignature(Signed::Certificate)),
+            "{err:?}"
+        );
+
+        let mut der = cert(E5).to_der().unwrap();
+        flip_after(&mut der, b"E5");
+        let tampered = Certificate::from_der(&der).unwrap();
+        let err = verify_certificate(&tampered, &key(X2)).unwrap_err();
+        assert!(
+            matches!(err, Error::BadSignature(Signed::Certificate)),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn flipped_bit_in_signature_does_not_verify() {
+        let original = cert(R10);
+        let mut der = original.to_der().unwrap();
+        let last = der.len() - 1;
+        der[last] ^= 0x80;
+        let tampered = Certificate::from_der(&der).unwrap();
+        assert_ne!(tampered.signature(), original.signature());
+        let err = verify_certificate(&tampered, &key(X1)).unwrap_err();
+        assert!(
+            matches!(err, Error::BadSignature(Signed::Certificate)),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn outer_algorithm_differing_from_tbs_algorithm_is_refused() {
+        // sha256WithRSAEncryption ends in 0x0b; change only the outer (last) occurrence.
+        let oid = SHA_256_WITH_RSA_ENCRYPTION.as_bytes();
+        let mut der = cert(R10).to_der().unwrap();
+        let at = der.windows(oid.len()).rposition(|w| w == oid).unwrap();
+        der[at + oid.len() - 1] = 0x0c;
+        let tampered = Certificate::from_der(&der).unwrap();
+        let err = verify_certificate(&tampered, &key(X1)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::AlgorithmFieldMismatch {
+                    structure: "certificate",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn sha1_with_rsa_is_unsupported_and_named() {
+        // DST Root CA X3 is self-signed with sha1WithRSAEncryption.
+        let err = verify_certificate(&cert(DST_X3), &key(DST_X3)).unwrap_err();
+        assert!(matches!(err, Error::UnsupportedAlgorithm(_)), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("unsupported signature algorithm"),
+            "{text}"
+        );
+        assert!(text.contains("1.2.840.113549.1.1.5"), "{text}");
+    }
+
+    #[test]
+    fn raw_message_verifies_with_verify_signature() {
+        let r10 = cert(R10);
+        let tbs = r10.tbs_certificate().to_der().unwrap();
+        let sig = r10.signature().raw_bytes();
+        verify_signature(&key(X1), r10.signature_algorithm(), &tbs, sig).unwrap();
+
+        let mut changed = tbs.clone();
+        changed[10] ^= 1;
+        let err = verify_signature(&key(X1), r10.signature_algorithm(), &changed, sig).unwrap_err();
+        assert!(
+            matches!(err, Error::BadSignature(Signed::Message)),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "signature does not verify under the signer key"
+        );
+    }
+
+    #[test]
+    fn ecdsa_algorithm_with_rsa_key_is_a_mismatch() {
+        let ecdsa = AlgorithmIdentifierOwned {
+            oid: ECDSA_WITH_SHA_384,
+            parameters: None,
+        };
+        let err = verify_signature(&key(X1), &ecdsa, b"message", &[0x30, 0x00]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "key/algorithm mismatch: ECDSA algorithm with RSA key"
+        );
+    }
+
+    #[test]
+    fn algorithm_parameters_are_checked() {
+        let rsa_absent = AlgorithmIdentifierOwned {
+            oid: SHA_256_WITH_RSA_ENCRYPTION,
+            parameters: None,
+        };
+        let err = SignatureAlgorithm::from_identifier(&rsa_absent).unwrap_err();
+        assert!(err.to_string().contains("parameters must be NULL"), "{err}");
+
+        let ecdsa_null = AlgorithmIdentifierOwned {
+            oid: ECDSA_WITH_SHA_256,
+            parameters: Some(der::Any::null()),
+        };
+        let err = SignatureAlgorithm::from_identifier(&ecdsa_null).unwrap_err();
+        assert!(
+            err.to_string().contains("parameters must be absent"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn malformed_ecdsa_signature_is_reported() {
+        let e5 = cert(E5);
+        let tbs = e5.tbs_certificate().to_der().unwrap();
+        let mut sig = e5.signature().raw_bytes().to_vec();
+        sig.push(0); // trailing data after the DER SEQUENCE
+        let err = verify_signature(&key(X2), e5.signature_algorithm(), &tbs, &sig).unwrap_err();
+        assert!(matches!(err, Error::MalformedSignature(_)), "{err:?}");
+    }
+
+    #[test]
+    fn rsa_and_p384_csrs_prove_possession() {
+        for name in ["csr-rsa2048.pem", "csr-p384.pem", "csr-p384-sha256.pem"] {
+            let csr = CertReq::from_pem(fixture(name)).unwrap();
+            verify_csr(&csr).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+
+    #[test]
+    fn tampered_csr_does_not_verify() {
+        let mut der = CertReq::from_pem(fixture("csr-p384.pem"))
+            .unwrap()
+            .to_der()
+            .unwrap();
+        flip_after(&mut der, b"csr-p384");
+        let csr = CertReq::from_der(&der).unwrap();
+        let err = verify_csr(&csr).unwrap_err();
+        assert!(matches!(err, Error::BadSignature(Signed::Csr)), "{err:?}");
+        assert!(err.to_string().contains("request's own key"), "{err}");
+    }
+
+    #[test]
+    fn crl_verifies_under_its_issuer_only() {
+        let crl = CertificateList::from_pem(fixture("crl-p256.pem")).unwrap();
+        let ca = Certificate::from_pem(fixture("crl-ca-p256.pem")).unwrap();
+        let issuer = ca.tbs_certificate().subject_public_key_info();
+        verify_crl(&crl, issuer).unwrap();
+
+        let err = verify_crl(&crl, &key(E5)).unwrap_err();
+        assert!(matches!(err, Error::BadSignature(Signed::Crl)), "{err:?}");
+
+        let mut der = crl.to_der().unwrap();
+        flip_after(&mut der, b"throwaway");
+        let tampered = CertificateList::from_der(&der).unwrap();
+        let err = verify_crl(&tampered, issuer).unwrap_err();
+        assert!(matches!(err, Error::BadSignature(Signed::Crl)), "{err:?}");
+    }
+
+    #[test]
+    fn p521_key_is_an_unsupported_curve() {
+        let spki = SubjectPublicKeyInfoOwned::from_pem(fixture("spki-p521.pem")).unwrap();
+        let err = VerifyingKey::from_spki(&spki).unwrap_err();
+        assert!(matches!(err, Error::UnsupportedCurve(_)), "{err:?}");
+        assert!(err.to_string().contains("secp521r1"), "{err}");
+    }
+}
