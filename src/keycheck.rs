@@ -15,8 +15,6 @@
 //! It does not consult blocklists (Debian weak keys, known-compromised keys): those need data
 //! sets and are not part of this module.
 
-use core::fmt;
-
 use const_oid::ObjectIdentifier;
 use const_oid::db::rfc5912::{ID_EC_PUBLIC_KEY, RSA_ENCRYPTION, SECP_256_R_1, SECP_384_R_1};
 use der::Decode as _;
@@ -25,40 +23,7 @@ use spki::SubjectPublicKeyInfoOwned;
 
 use crate::verify::oid_display;
 
-/// The key types strongroom can certify or hold.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum KeyType {
-    /// RSA with a 2048-bit modulus and e = 65537.
-    Rsa2048,
-    /// RSA with a 3072-bit modulus and e = 65537.
-    Rsa3072,
-    /// RSA with a 4096-bit modulus and e = 65537.
-    Rsa4096,
-    /// ECDSA on NIST P-256 (secp256r1).
-    EcP256,
-    /// ECDSA on NIST P-384 (secp384r1).
-    EcP384,
-}
-
-impl KeyType {
-    /// The stable name used in configuration and messages, e.g. `"rsa-2048"`, `"ec-p384"`.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Rsa2048 => "rsa-2048",
-            Self::Rsa3072 => "rsa-3072",
-            Self::Rsa4096 => "rsa-4096",
-            Self::EcP256 => "ec-p256",
-            Self::EcP384 => "ec-p384",
-        }
-    }
-}
-
-impl fmt::Display for KeyType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::alg::KeyType;
 
 /// The rule a public key breaks.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -459,7 +424,7 @@ fn could_be_square(x: &BoxedUint) -> bool {
 }
 
 fn list(types: &[KeyType]) -> String {
-    let names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
+    let names: Vec<String> = types.iter().map(|t| t.to_string()).collect();
     names.join(", ")
 }
 

@@ -1,4 +1,11 @@
 //! strongroom: an HSM-backed signing appliance for a public certificate authority.
+pub mod alg;
+pub mod ceremony;
+pub mod cli;
+pub mod demo;
+pub mod hsm;
 pub mod keycheck;
 pub mod lint;
+pub mod secret;
 pub mod verify;
+pub mod x509;

@@ -153,21 +153,7 @@ impl fmt::Display for Signed {
     }
 }
 
-/// The signature algorithms this module verifies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum SignatureAlgorithm {
-    /// `sha256WithRSAEncryption` (1.2.840.113549.1.1.11), RFC 8017 / RFC 4055 §5.
-    RsaPkcs1Sha256,
-    /// `sha384WithRSAEncryption` (1.2.840.113549.1.1.12), RFC 8017 / RFC 4055 §5.
-    RsaPkcs1Sha384,
-    /// `sha512WithRSAEncryption` (1.2.840.113549.1.1.13), RFC 8017 / RFC 4055 §5.
-    RsaPkcs1Sha512,
-    /// `ecdsa-with-SHA256` (1.2.840.10045.4.3.2), RFC 5758 §3.2.
-    EcdsaSha256,
-    /// `ecdsa-with-SHA384` (1.2.840.10045.4.3.3), RFC 5758 §3.2.
-    EcdsaSha384,
-}
+pub use crate::alg::SignatureAlgorithm;
 
 impl SignatureAlgorithm {
     /// Recognises a signature `AlgorithmIdentifier`, checking its parameters.
@@ -203,43 +189,12 @@ impl SignatureAlgorithm {
         Ok(alg)
     }
 
-    /// The algorithm's object identifier.
-    #[must_use]
-    pub fn oid(self) -> ObjectIdentifier {
-        match self {
-            Self::RsaPkcs1Sha256 => SHA_256_WITH_RSA_ENCRYPTION,
-            Self::RsaPkcs1Sha384 => SHA_384_WITH_RSA_ENCRYPTION,
-            Self::RsaPkcs1Sha512 => SHA_512_WITH_RSA_ENCRYPTION,
-            Self::EcdsaSha256 => ECDSA_WITH_SHA_256,
-            Self::EcdsaSha384 => ECDSA_WITH_SHA_384,
-        }
-    }
-
-    fn is_rsa(self) -> bool {
-        matches!(
-            self,
-            Self::RsaPkcs1Sha256 | Self::RsaPkcs1Sha384 | Self::RsaPkcs1Sha512
-        )
-    }
-
     fn hash(self) -> HashAlg {
         match self {
             Self::RsaPkcs1Sha256 | Self::EcdsaSha256 => HashAlg::Sha256,
             Self::RsaPkcs1Sha384 | Self::EcdsaSha384 => HashAlg::Sha384,
             Self::RsaPkcs1Sha512 => HashAlg::Sha512,
         }
-    }
-}
-
-impl fmt::Display for SignatureAlgorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::RsaPkcs1Sha256 => "sha256WithRSAEncryption",
-            Self::RsaPkcs1Sha384 => "sha384WithRSAEncryption",
-            Self::RsaPkcs1Sha512 => "sha512WithRSAEncryption",
-            Self::EcdsaSha256 => "ecdsa-with-SHA256",
-            Self::EcdsaSha384 => "ecdsa-with-SHA384",
-        })
     }
 }
 

@@ -1,0 +1,202 @@
+//! `strongroom demo --out DIR`: the whole ceremony on throwaway SoftHSM tokens.
+//!
+//! The demo makes a SoftHSM configuration and two tokens under `DIR/hsm` (one for our CA, one for
+//! a simulated cross-signer), writes the demo scripts to `DIR/scripts`, and runs each of them as
+//! an operator would, with `strongroom ceremony run --yes`, in a child process whose
+//! `SOFTHSM2_CONF` points at the throwaway tokens. PINs are random, kept in mode-0600 files, and
+//! passed only as file paths.
+
+use std::io::Read;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::json;
+
+/// The demo scripts, in the order they run, with the token each uses.
+pub const SCRIPTS: [(&str, &str); 6] = [
+    (
+        "1-roots.toml",
+        include_str!("../ceremony/demo/1-roots.toml"),
+    ),
+    (
+        "2-intermediates.toml",
+        include_str!("../ceremony/demo/2-intermediates.toml"),
+    ),
+    (
+        "3-cross-sign-csr.toml",
+        include_str!("../ceremony/demo/3-cross-sign-csr.toml"),
+    ),
+    (
+        "4-cross-signer.toml",
+        include_str!("../ceremony/demo/4-cross-signer.toml"),
+    ),
+    (
+        "5-check-cross-signed.toml",
+        include_str!("../ceremony/demo/5-check-cross-signed.toml"),
+    ),
+    ("6-crl.toml", include_str!("../ceremony/demo/6-crl.toml")),
+];
+
+/// Where SoftHSM's PKCS#11 module is on Debian and Ubuntu.
+pub fn softhsm_module() -> Option<PathBuf> {
+    let candidates = [
+        "/usr/lib/softhsm/libsofthsm2.so",
+        "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+        "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+        "/usr/local/lib/softhsm/libsofthsm2.so",
+    ];
+    candidates.iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+/// Runs the demo into `out`, which must not exist or be empty.
+pub fn run(out: &Path, module: Option<PathBuf>) -> Result<(), String> {
+    let module = module.or_else(softhsm_module).ok_or(
+        "SoftHSM's libsofthsm2.so was not found; run softhsm-setup/install (or pass --module)",
+    )?;
+    if out.exists()
+        && std::fs::read_dir(out)
+            .map_err(|e| e.to_string())?
+            .next()
+            .is_some()
+    {
+        return Err(format!(
+            "{} exists and is not empty; the demo writes into a new directory",
+            out.display()
+        ));
+    }
+    let hsm_dir = out.join("hsm");
+    std::fs::create_dir_all(hsm_dir.join("tokens"))
+        .map_err(|e| format!("cannot create {}: {e}", hsm_dir.display()))?;
+    let out = out.canonicalize().map_err(|e| e.to_string())?;
+    let hsm_dir = out.join("hsm");
+    let conf = hsm_dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
+            hsm_dir.join("tokens").display()
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let so_pin = hsm_dir.join("so-pin");
+    let user_pin = hsm_dir.join("user-pin");
+    write_random_pin(&so_pin)?;
+    write_random_pin(&user_pin)?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let strongroom = |args: &[&str]| -> Result<(), String> {
+        let status = Command::new(&exe)
+            .args(args)
+            .env("SOFTHSM2_CONF", &conf)
+            .current_dir(&out)
+            .status()
+            .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("strongroom {} failed ({status})", args.join(" ")))
+        }
+    };
+    let module_arg = module.display().to_string();
+    for label in ["strongroom-demo", "cross-signer-demo"] {
+        println!("== initialising SoftHSM token {label:?}");
+        strongroom(&[
+            "hsm",
+            "init-token",
+            "--module",
+            &module_arg,
+            "--label",
+            label,
+            "--so-pin-file",
+            &so_pin.display().to_string(),
+            "--pin-file",
+            &user_pin.display().to_string(),
+        ])?;
+    }
+    let scripts = out.join("scripts");
+    std::fs::create_dir_all(&scripts).map_err(|e| e.to_string())?;
+    for (name, text) in SCRIPTS {
+        let path = scripts.join(name);
+        std::fs::write(&path, text).map_err(|e| e.to_string())?;
+        println!("\n== ceremony {name}");
+        strongroom(&[
+            "ceremony",
+            "run",
+            &path.display().to_string(),
+            "--dir",
+            &out.display().to_string(),
+            "--module",
+            &module_arg,
+            "--yes",
+        ])?;
+    }
+    let p = |rel: &str| out.join(rel).display().to_string();
+    let manifest = json!({
+        "roots": {"root-r1": p("root-r1.pem"), "root-e1": p("root-e1.pem")},
+        "intermediates": {
+            "r10": {"certificate": p("int-r10.pem"), "issuer": "root-r1"},
+            "e10": {"certificate": p("int-e10.pem"), "issuer": "root-e1"},
+            "r9": {"certificate": p("int-r9.pem"), "issuer": "root-r1", "revoked_in": p("root-r1-crl-1.pem")},
+        },
+        "cross_sign": {
+            "intermediate": "r10",
+            "csr": p("cross/int-r10.csr"),
+            "cross_signer_root": p("cross/demotrust-root-x3.pem"),
+            "certificate": p("cross/int-r10-by-demotrust-x3.pem"),
+        },
+        "crl": p("root-r1-crl-1.pem"),
+        "transcript": p("transcript.jsonl"),
+        "hsm": {
+            "softhsm2_conf": conf.display().to_string(),
+            "module": module_arg,
+            "tokens": ["strongroom-demo", "cross-signer-demo"],
+            "user_pin_file": user_pin.display().to_string(),
+        },
+        "scripts": p("scripts"),
+    });
+    let manifest_path = out.join("manifest.json");
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_string_pretty(&manifest).map_err(|e| e.to_string())? + "\n",
+    )
+    .map_err(|e| e.to_string())?;
+    println!("\n== demo complete: everything is in {}", out.display());
+    println!("   manifest (roles → paths): {}", manifest_path.display());
+    println!("   roots: {}, {}", p("root-r1.pem"), p("root-e1.pem"));
+    println!(
+        "   intermediates: {}, {}, {} (revoked)",
+        p("int-r10.pem"),
+        p("int-e10.pem"),
+        p("int-r9.pem")
+    );
+    println!(
+        "   cross-sign: request {} → {}",
+        p("cross/int-r10.csr"),
+        p("cross/int-r10-by-demotrust-x3.pem")
+    );
+    println!("   CRL: {}", p("root-r1-crl-1.pem"));
+    println!(
+        "   transcript: {} (check it with: strongroom ceremony transcript {})",
+        p("transcript.jsonl"),
+        p("transcript.jsonl")
+    );
+    Ok(())
+}
+
+/// Writes a random 16-hex-digit PIN to a new mode-0600 file.
+fn write_random_pin(path: &Path) -> Result<(), String> {
+    let mut bytes = zeroize::Zeroizing::new([0u8; 8]);
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(bytes.as_mut()))
+        .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+    let pin = zeroize::Zeroizing::new(hex::encode(bytes.as_ref()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    std::io::Write::write_all(&mut file, pin.as_bytes()).map_err(|e| e.to_string())?;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    Ok(())
+}

@@ -1,0 +1,343 @@
+//! Building, linting, signing and checking X.509 objects: certificates, PKCS#10 requests and CRLs.
+//!
+//! Every object goes through the same steps, in this order:
+//!
+//! ```text
+//!   profile + inputs ──build──▶ TBS DER ──lint──▶ HSM signs those bytes ──assemble──▶ DER
+//!                                   │                                              │
+//!                                   └──────── equal, byte for byte ◀── re-parse ───┘
+//!                                                                         │
+//!                                        signature verified in software ◀─┘
+//! ```
+//!
+//! Signing is a closure, so this module never names PKCS#11: the caller passes
+//! `|tbs| hsm.sign(&key, alg, tbs)`.
+
+mod name;
+mod profile;
+
+use std::time::{Duration, SystemTime};
+
+use der::asn1::{BitString, OctetString};
+use der::{Decode, Encode};
+use sha2::{Digest, Sha256};
+use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+use x509_cert::builder::profile::BuilderProfile;
+use x509_cert::builder::{Builder, CertificateBuilder};
+use x509_cert::certificate::{Certificate, Version};
+use x509_cert::crl::{CertificateList, RevokedCert, TbsCertList};
+use x509_cert::ext::pkix::crl::CrlNumber;
+use x509_cert::ext::pkix::{AuthorityKeyIdentifier, CrlReason, SubjectKeyIdentifier};
+use x509_cert::name::Name;
+use x509_cert::request::{CertReq, CertReqInfo};
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::time::{Time, Validity};
+
+pub use self::name::SubjectName;
+pub use self::profile::{CaProfile, RootProfile, ca_key_usage};
+use crate::alg::SignatureAlgorithm;
+use crate::lint::{self, CertKind};
+
+/// A failure to build, lint, sign or check an object.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// DER encoding or decoding failed.
+    #[error("DER: {0}")]
+    Der(#[from] der::Error),
+    /// The certificate builder refused its inputs.
+    #[error("certificate builder: {0}")]
+    Builder(#[from] x509_cert::builder::Error),
+    /// The built (unsigned) object has lint errors; nothing was signed.
+    #[error("lint errors in the to-be-signed {what}; nothing was signed:\n{report}")]
+    Lint {
+        /// "certificate" or "CRL".
+        what: &'static str,
+        /// The linter's report.
+        report: String,
+    },
+    /// The HSM failed to sign.
+    #[error(transparent)]
+    Hsm(#[from] crate::hsm::Error),
+    /// The signed object does not carry exactly the bytes that were linted.
+    #[error("the signed {0}'s TBS differs from the linted TBS; discarded")]
+    TbsMismatch(&'static str),
+    /// A signature check failed.
+    #[error("signature check: {0}")]
+    Verify(String),
+    /// A PEM file could not be read or holds something else.
+    #[error("{path}: {reason}")]
+    Input {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The public half of a signing key and the algorithm it signs with: what a builder needs to
+/// fill in `signature` and, for a CSR, the public key.
+#[derive(Clone, Debug)]
+pub struct SignerInfo {
+    /// The signing key's public key.
+    pub spki: SubjectPublicKeyInfoOwned,
+    /// The algorithm it signs with.
+    pub alg: SignatureAlgorithm,
+}
+
+/// The SPKI DER of a [`SignerInfo`], as the builder's `Keypair::VerifyingKey`.
+#[derive(Clone, Debug)]
+pub struct SpkiDer(Vec<u8>);
+
+impl spki::EncodePublicKey for SpkiDer {
+    fn to_public_key_der(&self) -> spki::Result<der::Document> {
+        Ok(der::Document::try_from(self.0.as_slice())?)
+    }
+}
+
+impl signature::Keypair for SignerInfo {
+    type VerifyingKey = SpkiDer;
+
+    fn verifying_key(&self) -> SpkiDer {
+        // Encoding an already-decoded SPKI cannot fail short of running out of memory.
+        SpkiDer(self.spki.to_der().unwrap_or_default())
+    }
+}
+
+impl spki::DynSignatureAlgorithmIdentifier for SignerInfo {
+    fn signature_algorithm_identifier(&self) -> spki::Result<AlgorithmIdentifierOwned> {
+        Ok(self.alg.algorithm_identifier())
+    }
+}
+
+/// A signed object with its DER encoding and digests, for outputs and transcripts.
+#[derive(Clone, Debug)]
+pub struct Signed<T> {
+    /// The parsed object (re-parsed from `der`).
+    pub value: T,
+    /// Its DER encoding.
+    pub der: Vec<u8>,
+    /// SHA-256 of `der`, hex.
+    pub sha256: String,
+}
+
+impl<T> Signed<T> {
+    fn new(value: T, der: Vec<u8>) -> Self {
+        let sha256 = hex::encode(Sha256::digest(&der));
+        Signed { value, der, sha256 }
+    }
+}
+
+/// The subjectKeyIdentifier of a public key: the leftmost 160 bits of the SHA-256 of the
+/// subjectPublicKey BIT STRING value (RFC 7093 section 2, method 1), as Let's Encrypt's R10 and
+/// E5 do.
+pub fn key_identifier(spki: &SubjectPublicKeyInfoOwned) -> Vec<u8> {
+    Sha256::digest(spki.subject_public_key.raw_bytes())[..20].to_vec()
+}
+
+/// SHA-256 of an SPKI's DER, hex: the key fingerprint shown in transcripts.
+pub fn spki_sha256(spki: &SubjectPublicKeyInfoOwned) -> Result<String, Error> {
+    Ok(hex::encode(Sha256::digest(spki.to_der()?)))
+}
+
+/// A validity period of exactly `days` days starting at `not_before`: notAfter is
+/// notBefore + days − 1 second, because RFC 5280 4.1.2.5 counts both ends inclusively.
+pub fn validity(not_before: SystemTime, days: u32) -> Result<Validity, Error> {
+    let start = der::DateTime::from_system_time(not_before)?;
+    let end = der::DateTime::from_unix_duration(
+        start.unix_duration() + Duration::from_secs(u64::from(days) * 86_400)
+            - Duration::from_secs(1),
+    )?;
+    Ok(Validity::new(Time::from(start), Time::from(end)))
+}
+
+/// Builds the TBS certificate from `profile`, lints it as `kind`, signs exactly those bytes with
+/// `sign`, assembles the certificate, re-parses it, checks the TBS bytes are unchanged and
+/// verifies the signature with `signer.spki`.
+pub fn sign_certificate<P: BuilderProfile>(
+    profile: P,
+    serial: SerialNumber,
+    validity: Validity,
+    subject_spki: SubjectPublicKeyInfoOwned,
+    kind: CertKind,
+    signer: &SignerInfo,
+    sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, crate::hsm::Error>,
+) -> Result<Signed<Certificate>, Error> {
+    let mut builder = CertificateBuilder::new(profile, serial, validity, subject_spki)?;
+    let tbs_der = builder.finalize(signer)?;
+    let tbs = x509_cert::TbsCertificate::from_der(&tbs_der)?;
+    let report = lint::lint_certificate(&tbs, kind);
+    if !report.is_clean() {
+        return Err(Error::Lint {
+            what: "certificate",
+            report: report.to_string(),
+        });
+    }
+    let signature = sign(&tbs_der)?;
+    let cert = builder.assemble(BitString::from_bytes(&signature)?, signer)?;
+    let der = cert.to_der()?;
+    let reparsed = Certificate::from_der(&der)?;
+    if reparsed.tbs_certificate().to_der()? != tbs_der {
+        return Err(Error::TbsMismatch("certificate"));
+    }
+    crate::verify::verify_certificate(&reparsed, &signer.spki)
+        .map_err(|e| Error::Verify(e.to_string()))?;
+    Ok(Signed::new(reparsed, der))
+}
+
+/// Builds a PKCS#10 request (RFC 2986) carrying only `subject` and the signer's public key, no
+/// attributes, signs it, and checks the result: subject bytes unchanged, self-signature valid.
+pub fn sign_csr(
+    subject: &Name,
+    signer: &SignerInfo,
+    sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, crate::hsm::Error>,
+) -> Result<Signed<CertReq>, Error> {
+    let info = CertReqInfo {
+        version: x509_cert::request::Version::V1,
+        subject: subject.clone(),
+        public_key: signer.spki.clone(),
+        attributes: Default::default(),
+    };
+    let info_der = info.to_der()?;
+    let signature = sign(&info_der)?;
+    let csr = CertReq {
+        info,
+        algorithm: signer.alg.algorithm_identifier(),
+        signature: BitString::from_bytes(&signature)?,
+    };
+    let der = csr.to_der()?;
+    let reparsed = CertReq::from_der(&der)?;
+    if reparsed.info.to_der()? != info_der || reparsed.info.subject.to_der()? != subject.to_der()? {
+        return Err(Error::TbsMismatch("CSR"));
+    }
+    crate::verify::verify_csr(&reparsed).map_err(|e| Error::Verify(e.to_string()))?;
+    Ok(Signed::new(reparsed, der))
+}
+
+/// One revoked certificate in a CRL.
+#[derive(Clone, Debug)]
+pub struct Revocation {
+    /// The revoked certificate's serial number.
+    pub serial: SerialNumber,
+    /// When it was revoked.
+    pub revoked_at: SystemTime,
+    /// The reason; `None` means unspecified, which RFC 5280 5.3.1 and BR 7.2.2 say to encode by
+    /// leaving the reasonCode extension out.
+    pub reason: Option<CrlReason>,
+}
+
+/// Builds a CRL (RFC 5280 5.1) for `issuer`, lints it, signs it and checks it. Extensions:
+/// authorityKeyIdentifier with the issuer's subjectKeyIdentifier (5.2.1), cRLNumber (5.2.3).
+pub fn sign_crl(
+    issuer: &Certificate,
+    number: &[u8],
+    this_update: SystemTime,
+    next_update: SystemTime,
+    revoked: &[Revocation],
+    kind: lint::CrlKind,
+    signer: &SignerInfo,
+    sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, crate::hsm::Error>,
+) -> Result<Signed<CertificateList>, Error> {
+    let issuer_tbs = issuer.tbs_certificate();
+    let ski = issuer_tbs
+        .get_extension::<SubjectKeyIdentifier>()?
+        .map(|(_, ski)| ski.0)
+        .ok_or_else(|| {
+            Error::Verify("the issuer certificate has no subjectKeyIdentifier".to_string())
+        })?;
+    let aki = AuthorityKeyIdentifier {
+        key_identifier: Some(ski),
+        authority_cert_issuer: None,
+        authority_cert_serial_number: None,
+    };
+    let number = CrlNumber(der::asn1::Uint::new(number)?);
+    let entries = revoked
+        .iter()
+        .map(|r| -> Result<RevokedCert, Error> {
+            Ok(RevokedCert {
+                serial_number: r.serial.clone(),
+                revocation_date: Time::from(der::DateTime::from_system_time(r.revoked_at)?),
+                crl_entry_extensions: match r.reason {
+                    Some(reason) => Some(vec![profile::extension(&reason, false)?]),
+                    None => None,
+                },
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let tbs = TbsCertList {
+        version: Version::V2,
+        signature: signer.alg.algorithm_identifier(),
+        issuer: issuer_tbs.subject().clone(),
+        this_update: Time::from(der::DateTime::from_system_time(this_update)?),
+        next_update: Some(Time::from(der::DateTime::from_system_time(next_update)?)),
+        revoked_certificates: if entries.is_empty() {
+            None
+        } else {
+            Some(entries)
+        },
+        crl_extensions: Some(vec![
+            profile::extension(&aki, false)?,
+            profile::extension(&number, false)?,
+        ]),
+    };
+    let report = lint::lint_crl(&tbs, kind);
+    if !report.is_clean() {
+        return Err(Error::Lint {
+            what: "CRL",
+            report: report.to_string(),
+        });
+    }
+    let tbs_der = tbs.to_der()?;
+    let signature = sign(&tbs_der)?;
+    let crl = CertificateList {
+        tbs_cert_list: tbs,
+        signature_algorithm: signer.alg.algorithm_identifier(),
+        signature: BitString::from_bytes(&signature)?,
+    };
+    let der = crl.to_der()?;
+    let reparsed = CertificateList::from_der(&der)?;
+    if reparsed.tbs_cert_list.to_der()? != tbs_der {
+        return Err(Error::TbsMismatch("CRL"));
+    }
+    crate::verify::verify_crl(&reparsed, &signer.spki).map_err(|e| Error::Verify(e.to_string()))?;
+    Ok(Signed::new(reparsed, der))
+}
+
+/// Reads one PEM object of the given label ("CERTIFICATE", "CERTIFICATE REQUEST", "X509 CRL")
+/// from a file and decodes it.
+pub fn read_pem<T: for<'a> Decode<'a>>(
+    path: &std::path::Path,
+    label: &str,
+) -> Result<(T, Vec<u8>), Error> {
+    let input = |reason: String| Error::Input {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| input(format!("cannot read: {e}")))?;
+    let (found, der) =
+        pem_rfc7468::decode_vec(text.as_bytes()).map_err(|e| input(format!("not PEM: {e}")))?;
+    if found != label {
+        return Err(input(format!("holds a PEM {found:?}, expected {label:?}")));
+    }
+    let value = T::from_der(&der).map_err(|e| input(format!("cannot decode the {label}: {e}")))?;
+    Ok((value, der))
+}
+
+/// PEM-encodes DER with the given label.
+pub fn to_pem(label: &str, der: &[u8]) -> Result<String, Error> {
+    pem_rfc7468::encode_string(label, pem_rfc7468::LineEnding::LF, der)
+        .map_err(|e| Error::Der(e.into()))
+}
+
+/// The keyIdentifier of a certificate's subjectKeyIdentifier extension, if any.
+pub fn subject_key_id(cert: &Certificate) -> Result<Option<Vec<u8>>, Error> {
+    Ok(cert
+        .tbs_certificate()
+        .get_extension::<SubjectKeyIdentifier>()?
+        .map(|(_, ski)| ski.0.as_bytes().to_vec()))
+}
+
+/// An OCTET STRING key identifier from bytes (helper for callers building profiles).
+pub fn octets(bytes: &[u8]) -> Result<OctetString, Error> {
+    Ok(OctetString::new(bytes)?)
+}

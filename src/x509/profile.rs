@@ -1,0 +1,190 @@
+//! Certificate profiles: which extensions a CA certificate carries, in which order, and how
+//! critical. A profile is a plain value; the caller never adds extensions of its own.
+//!
+//! The order follows the Let's Encrypt certificates we model (see the reference profiles):
+//! roots as ISRG Root X1 (KU, BC, SKI); subordinate and cross-certified CAs as R10/E5 (KU, EKU,
+//! BC, SKI, AKI, AIA, CP, CRLDP).
+
+use const_oid::db::rfc5280::ID_AD_CA_ISSUERS;
+use const_oid::{AssociatedOid, ObjectIdentifier};
+use der::Encode;
+use der::asn1::{Ia5String, OctetString};
+use spki::SubjectPublicKeyInfoRef;
+use x509_cert::TbsCertificate;
+use x509_cert::builder::profile::BuilderProfile;
+use x509_cert::ext::Extension;
+use x509_cert::ext::pkix::crl::dp::DistributionPoint;
+use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+use x509_cert::ext::pkix::{
+    AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints,
+    CertificatePolicies, CrlDistributionPoints, ExtendedKeyUsage, KeyUsage, KeyUsages,
+    SubjectKeyIdentifier, certpolicy::PolicyInformation,
+};
+use x509_cert::name::Name;
+
+/// Encodes one extension.
+pub(crate) fn extension<T: Encode + AssociatedOid>(
+    value: &T,
+    critical: bool,
+) -> der::Result<Extension> {
+    Ok(Extension {
+        extn_id: T::OID,
+        critical,
+        extn_value: OctetString::new(value.to_der()?)?,
+    })
+}
+
+/// A self-signed root CA certificate (BR 7.1.2.1).
+#[derive(Clone, Debug)]
+pub struct RootProfile {
+    /// Subject (and issuer) name.
+    pub subject: Name,
+    /// keyUsage bits; validated to be keyCertSign and cRLSign (plus digitalSignature at most).
+    pub key_usage: x509_cert::ext::pkix::KeyUsage,
+    /// subjectKeyIdentifier (RFC 7093 method 1).
+    pub ski: Vec<u8>,
+}
+
+impl BuilderProfile for RootProfile {
+    fn get_issuer(&self, subject: &Name) -> Name {
+        subject.clone()
+    }
+
+    fn get_subject(&self) -> Name {
+        self.subject.clone()
+    }
+
+    fn build_extensions(
+        &self,
+        _spk: SubjectPublicKeyInfoRef<'_>,
+        _issuer_spk: SubjectPublicKeyInfoRef<'_>,
+        _tbs: &TbsCertificate,
+    ) -> x509_cert::builder::Result<Vec<Extension>> {
+        Ok(vec![
+            // BR 7.1.2.1.2: keyUsage MUST, critical; basicConstraints MUST, critical, cA true, no
+            // pathLenConstraint (7.1.2.1.4); subjectKeyIdentifier MUST; no extKeyUsage.
+            extension(&self.key_usage, true)?,
+            extension(
+                &BasicConstraints {
+                    ca: true,
+                    path_len_constraint: None,
+                },
+                true,
+            )?,
+            extension(
+                &SubjectKeyIdentifier(OctetString::new(self.ski.clone())?),
+                false,
+            )?,
+        ])
+    }
+}
+
+/// A subordinate CA certificate issued by one of our roots (BR 7.1.2.6) or a cross-certified
+/// subordinate CA certificate (BR 7.1.2.2). The two share one profile; a cross-certificate copies
+/// its subject, SKI, EKU and path length from the existing certificate.
+#[derive(Clone, Debug)]
+pub struct CaProfile {
+    /// The issuer's subject name, byte for byte (BR 7.1.4.1).
+    pub issuer: Name,
+    /// The subject name.
+    pub subject: Name,
+    /// keyUsage (BR 7.1.2.10.7).
+    pub key_usage: KeyUsage,
+    /// extKeyUsage purposes (BR 7.1.2.10.6 / 7.1.2.2.5).
+    pub ekus: Vec<ObjectIdentifier>,
+    /// pathLenConstraint.
+    pub path_len: Option<u8>,
+    /// subjectKeyIdentifier of the subject key.
+    pub ski: Vec<u8>,
+    /// authorityKeyIdentifier keyIdentifier: the issuer's subjectKeyIdentifier.
+    pub aki: Vec<u8>,
+    /// id-ad-caIssuers URL: where the issuer's certificate is published (BR 7.1.2.10.3).
+    pub ca_issuers_url: String,
+    /// Policy identifiers, the reserved CA/B Forum one first (BR 7.1.2.10.5).
+    pub policies: Vec<ObjectIdentifier>,
+    /// The issuer's CRL URL (BR 7.1.2.11.2).
+    pub crl_url: String,
+}
+
+impl BuilderProfile for CaProfile {
+    fn get_issuer(&self, _subject: &Name) -> Name {
+        self.issuer.clone()
+    }
+
+    fn get_subject(&self) -> Name {
+        self.subject.clone()
+    }
+
+    fn build_extensions(
+        &self,
+        _spk: SubjectPublicKeyInfoRef<'_>,
+        _issuer_spk: SubjectPublicKeyInfoRef<'_>,
+        _tbs: &TbsCertificate,
+    ) -> x509_cert::builder::Result<Vec<Extension>> {
+        let uri = |url: &str| -> der::Result<GeneralName> {
+            Ok(GeneralName::UniformResourceIdentifier(Ia5String::new(url)?))
+        };
+        Ok(vec![
+            extension(&self.key_usage, true)?,
+            extension(&ExtendedKeyUsage(self.ekus.clone()), false)?,
+            extension(
+                &BasicConstraints {
+                    ca: true,
+                    path_len_constraint: self.path_len,
+                },
+                true,
+            )?,
+            extension(
+                &SubjectKeyIdentifier(OctetString::new(self.ski.clone())?),
+                false,
+            )?,
+            extension(
+                &AuthorityKeyIdentifier {
+                    key_identifier: Some(OctetString::new(self.aki.clone())?),
+                    authority_cert_issuer: None,
+                    authority_cert_serial_number: None,
+                },
+                false,
+            )?,
+            extension(
+                &AuthorityInfoAccessSyntax(vec![AccessDescription {
+                    access_method: ID_AD_CA_ISSUERS,
+                    access_location: uri(&self.ca_issuers_url)?,
+                }]),
+                false,
+            )?,
+            extension(
+                &CertificatePolicies(
+                    self.policies
+                        .iter()
+                        .map(|oid| PolicyInformation {
+                            policy_identifier: *oid,
+                            policy_qualifiers: None,
+                        })
+                        .collect(),
+                ),
+                false,
+            )?,
+            extension(
+                &CrlDistributionPoints(vec![DistributionPoint {
+                    distribution_point: Some(DistributionPointName::FullName(vec![uri(
+                        &self.crl_url
+                    )?])),
+                    reasons: None,
+                    crl_issuer: None,
+                }]),
+                false,
+            )?,
+        ])
+    }
+}
+
+/// The keyUsage of a CA: keyCertSign and cRLSign, plus digitalSignature when asked (to sign
+/// OCSP responses directly, BR 7.1.2.10.7).
+pub fn ca_key_usage(digital_signature: bool) -> KeyUsage {
+    let mut bits = KeyUsages::KeyCertSign | KeyUsages::CRLSign;
+    if digital_signature {
+        bits |= KeyUsages::DigitalSignature;
+    }
+    KeyUsage(bits)
+}
