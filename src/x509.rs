@@ -226,15 +226,26 @@ pub struct Revocation {
     pub reason: Option<CrlReason>,
 }
 
+/// What a CRL says: its number, its validity window and its entries.
+#[derive(Clone, Debug)]
+pub struct CrlContents<'a> {
+    /// cRLNumber, big-endian (RFC 5280 5.2.3).
+    pub number: &'a [u8],
+    /// thisUpdate.
+    pub this_update: SystemTime,
+    /// nextUpdate.
+    pub next_update: SystemTime,
+    /// The revoked certificates.
+    pub revoked: &'a [Revocation],
+    /// Which certificates the CRL covers (decides the BR rules it is linted with).
+    pub kind: lint::CrlKind,
+}
+
 /// Builds a CRL (RFC 5280 5.1) for `issuer`, lints it, signs it and checks it. Extensions:
 /// authorityKeyIdentifier with the issuer's subjectKeyIdentifier (5.2.1), cRLNumber (5.2.3).
 pub fn sign_crl(
     issuer: &Certificate,
-    number: &[u8],
-    this_update: SystemTime,
-    next_update: SystemTime,
-    revoked: &[Revocation],
-    kind: lint::CrlKind,
+    contents: &CrlContents<'_>,
     signer: &SignerInfo,
     sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, crate::hsm::Error>,
 ) -> Result<Signed<CertificateList>, Error> {
@@ -250,8 +261,9 @@ pub fn sign_crl(
         authority_cert_issuer: None,
         authority_cert_serial_number: None,
     };
-    let number = CrlNumber(der::asn1::Uint::new(number)?);
-    let entries = revoked
+    let number = CrlNumber(der::asn1::Uint::new(contents.number)?);
+    let entries = contents
+        .revoked
         .iter()
         .map(|r| -> Result<RevokedCert, Error> {
             Ok(RevokedCert {
@@ -268,8 +280,10 @@ pub fn sign_crl(
         version: Version::V2,
         signature: signer.alg.algorithm_identifier(),
         issuer: issuer_tbs.subject().clone(),
-        this_update: Time::from(der::DateTime::from_system_time(this_update)?),
-        next_update: Some(Time::from(der::DateTime::from_system_time(next_update)?)),
+        this_update: Time::from(der::DateTime::from_system_time(contents.this_update)?),
+        next_update: Some(Time::from(der::DateTime::from_system_time(
+            contents.next_update,
+        )?)),
         revoked_certificates: if entries.is_empty() {
             None
         } else {
@@ -280,7 +294,7 @@ pub fn sign_crl(
             profile::extension(&number, false)?,
         ]),
     };
-    let report = lint::lint_crl(&tbs, kind);
+    let report = lint::lint_crl(&tbs, contents.kind);
     if !report.is_clean() {
         return Err(Error::Lint {
             what: "CRL",

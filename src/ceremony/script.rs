@@ -12,7 +12,7 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
 use const_oid::ObjectIdentifier;
-use const_oid::db::rfc5280::{ANY_EXTENDED_KEY_USAGE, ID_KP_CLIENT_AUTH, ID_KP_SERVER_AUTH};
+use const_oid::db::rfc5280::{ID_KP_CLIENT_AUTH, ID_KP_SERVER_AUTH};
 use serde::Deserialize;
 use x509_cert::Certificate;
 use x509_cert::crl::CertificateList;
@@ -477,7 +477,6 @@ pub fn parse_ca_ekus(names: &[String]) -> Result<Vec<ObjectIdentifier>, String> 
             "serverAuth is required in a TLS subordinate CA certificate (BR 7.1.2.10.6)".into(),
         );
     }
-    let _ = ANY_EXTENDED_KEY_USAGE;
     Ok(oids)
 }
 

@@ -739,16 +739,16 @@ fn sign_crl(s: &script::SignCrl, ctx: &mut Ctx<'_>) -> StepResult {
         .iter()
         .position(|b| *b != 0)
         .unwrap_or(number.len() - 1);
-    let signed = x509::sign_crl(
-        &issuer,
-        &number[first..],
+    let contents = x509::CrlContents {
+        number: &number[first..],
         this_update,
         next_update,
-        &entries,
-        crate::lint::CrlKind::CaCertificates,
-        &signer,
-        |t| hsm.sign(&key, signer.alg, t),
-    )
+        revoked: &entries,
+        kind: crate::lint::CrlKind::CaCertificates,
+    };
+    let signed = x509::sign_crl(&issuer, &contents, &signer, |t| {
+        hsm.sign(&key, signer.alg, t)
+    })
     .map_err(|e| e.to_string())?;
     let file = ctx.write(
         &s.crl_out,

@@ -1,6 +1,6 @@
 //! Shared test helpers: a throwaway SoftHSM store per test, the strongroom binary, and the
 //! independent checkers (openssl, pkilint, pkcs11-tool). See tests/TOOLS.md for the checkers.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
