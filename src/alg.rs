@@ -165,18 +165,33 @@ impl SignatureAlgorithm {
         }
     }
 
+    /// Every supported algorithm.
+    pub const ALL: [SignatureAlgorithm; 5] = [
+        SignatureAlgorithm::RsaPkcs1Sha256,
+        SignatureAlgorithm::RsaPkcs1Sha384,
+        SignatureAlgorithm::RsaPkcs1Sha512,
+        SignatureAlgorithm::EcdsaSha256,
+        SignatureAlgorithm::EcdsaSha384,
+    ];
+
     /// The algorithm named by an AlgorithmIdentifier, if it is one strongroom supports with the
     /// exact BR 7.1.3.2 encoding.
     pub fn from_algorithm_identifier(id: &AlgorithmIdentifierOwned) -> Option<Self> {
-        [
-            SignatureAlgorithm::RsaPkcs1Sha256,
-            SignatureAlgorithm::RsaPkcs1Sha384,
-            SignatureAlgorithm::RsaPkcs1Sha512,
-            SignatureAlgorithm::EcdsaSha256,
-            SignatureAlgorithm::EcdsaSha384,
-        ]
-        .into_iter()
-        .find(|a| a.algorithm_identifier() == *id)
+        SignatureAlgorithm::ALL
+            .into_iter()
+            .find(|a| a.algorithm_identifier() == *id)
+    }
+}
+
+impl FromStr for SignatureAlgorithm {
+    type Err = String;
+
+    /// Parses an algorithm by its RFC name, e.g. `sha256WithRSAEncryption`, `ecdsa-with-SHA384`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        SignatureAlgorithm::ALL
+            .into_iter()
+            .find(|a| a.to_string() == s)
+            .ok_or_else(|| format!("unknown signature algorithm {s:?} (BR 7.1.3.2)"))
     }
 }
 

@@ -678,21 +678,7 @@ impl Script {
                              kt: Option<KeyType>|
              -> Result<(), ScriptError> {
                 if let Some(name) = alg {
-                    let alg = [
-                        SignatureAlgorithm::RsaPkcs1Sha256,
-                        SignatureAlgorithm::RsaPkcs1Sha384,
-                        SignatureAlgorithm::RsaPkcs1Sha512,
-                        SignatureAlgorithm::EcdsaSha256,
-                        SignatureAlgorithm::EcdsaSha384,
-                    ]
-                    .into_iter()
-                    .find(|a| a.to_string() == *name)
-                    .ok_or_else(|| {
-                        err(
-                            field,
-                            format!("unknown signature algorithm {name:?} (BR 7.1.3.2)"),
-                        )
-                    })?;
+                    let alg = SignatureAlgorithm::from_str(name).map_err(|e| err(field, e))?;
                     if let Some(kt) = kt {
                         if !kt.allows(alg) {
                             return Err(err(

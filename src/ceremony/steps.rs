@@ -135,16 +135,7 @@ impl<'a> Ctx<'a> {
 fn signer(key: &KeyHandle, alg: &Option<String>) -> Result<SignerInfo, String> {
     let alg = match alg {
         None => key.key_type.default_signature_algorithm(),
-        Some(name) => [
-            SignatureAlgorithm::RsaPkcs1Sha256,
-            SignatureAlgorithm::RsaPkcs1Sha384,
-            SignatureAlgorithm::RsaPkcs1Sha512,
-            SignatureAlgorithm::EcdsaSha256,
-            SignatureAlgorithm::EcdsaSha384,
-        ]
-        .into_iter()
-        .find(|a| a.to_string() == *name)
-        .ok_or_else(|| format!("unknown signature algorithm {name:?}"))?,
+        Some(name) => name.parse::<SignatureAlgorithm>()?,
     };
     if !key.key_type.allows(alg) {
         return Err(format!(
