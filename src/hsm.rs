@@ -14,7 +14,7 @@
 mod uri;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Condvar, Mutex, OnceLock};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
@@ -138,6 +138,8 @@ pub struct KeyHandle {
     /// The public key, as read from the token's public key object.
     pub spki: SubjectPublicKeyInfoOwned,
     private: ObjectHandle,
+    /// The public key parsed once, for verifying every signature made with this key.
+    verifier: std::sync::Arc<crate::verify::VerifyingKey>,
 }
 
 impl KeyHandle {
@@ -330,16 +332,36 @@ fn find_slot(
     }
 }
 
-/// An open, logged-in session on one token.
+/// A pool of open, logged-in sessions on one token. Every operation borrows one session for
+/// its duration (blocking until one is free) and gives it back; a session is never shared
+/// between threads at once (a cryptoki `Session` is `Send` but not `Sync`).
 pub struct Hsm {
-    session: Session,
+    sessions: Mutex<Vec<Session>>,
+    returned: Condvar,
     description: TokenDescription,
 }
 
+/// One borrowed session and the token it is on: the operations themselves.
+struct Ops<'a> {
+    session: &'a Session,
+    description: &'a TokenDescription,
+}
+
 impl Hsm {
-    /// Opens a read-write session on the token chosen by `selector` and logs the user in. A wrong
-    /// PIN gives [`Error::WrongPin`] after one attempt.
+    /// Opens one read-write session on the token chosen by `selector` and logs the user in. A
+    /// wrong PIN gives [`Error::WrongPin`] after one attempt.
     pub fn open(module: &Path, selector: &TokenSelector, pin: &Pin) -> Result<Hsm, Error> {
+        Hsm::open_pool(module, selector, pin, 1)
+    }
+
+    /// Opens `size` sessions (at least one) on the token and logs the user in once (PKCS#11
+    /// login state is shared by all of an application's sessions on a token).
+    pub fn open_pool(
+        module: &Path,
+        selector: &TokenSelector,
+        pin: &Pin,
+        size: usize,
+    ) -> Result<Hsm, Error> {
         let ctx = context(module)?;
         let (slot, info) = find_slot(&ctx, selector)?;
         let lib = ctx.get_library_info().map_err(ck("C_GetInfo"))?;
@@ -347,6 +369,10 @@ impl Hsm {
         match session.login(UserType::User, Some(&pin.to_auth_pin())) {
             Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
             Err(e) => return Err(ck("C_Login")(e)),
+        }
+        let mut sessions = vec![session];
+        for _ in 1..size {
+            sessions.push(ctx.open_rw_session(slot).map_err(ck("C_OpenSession"))?);
         }
         let description = TokenDescription {
             module: module.to_path_buf(),
@@ -360,7 +386,8 @@ impl Hsm {
             model: info.model().trim_end().to_string(),
         };
         Ok(Hsm {
-            session,
+            sessions: Mutex::new(sessions),
+            returned: Condvar::new(),
             description,
         })
     }
@@ -412,8 +439,93 @@ impl Hsm {
         &self.description
     }
 
+    /// The number of sessions in the pool.
+    pub fn pool_size(&self) -> usize {
+        self.sessions.lock().map(|s| s.len()).unwrap_or(0)
+    }
+
+    /// Runs `f` with a session taken from the pool, waiting for one to be free.
+    fn with<R>(&self, f: impl FnOnce(&Ops<'_>) -> Result<R, Error>) -> Result<R, Error> {
+        let session = {
+            let mut free = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            loop {
+                if let Some(s) = free.pop() {
+                    break s;
+                }
+                free = self.returned.wait(free).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        // Give the session back even if `f` panics.
+        struct Return<'a>(&'a Hsm, Option<Session>);
+        impl Drop for Return<'_> {
+            fn drop(&mut self) {
+                if let Some(s) = self.1.take() {
+                    self.0
+                        .sessions
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(s);
+                    self.0.returned.notify_one();
+                }
+            }
+        }
+        let guard = Return(self, Some(session));
+        let ops = Ops {
+            session: guard
+                .1
+                .as_ref()
+                .unwrap_or_else(|| unreachable!("set above")),
+            description: &self.description,
+        };
+        f(&ops)
+    }
+
     /// `n` bytes from the token's random number generator (C_GenerateRandom).
     pub fn random(&self, n: usize) -> Result<Vec<u8>, Error> {
+        self.with(|o| o.random(n))
+    }
+
+    /// Whether any object (of any class) on the token has this label.
+    pub fn label_in_use(&self, label: &str) -> Result<bool, Error> {
+        self.with(|o| o.label_in_use(label))
+    }
+
+    /// Finds the one private key a URI names, and its public key.
+    pub fn find_key(&self, uri: &KeyUri) -> Result<KeyHandle, Error> {
+        self.with(|o| o.find_key(uri))
+    }
+
+    /// Generates a key pair in the token and checks it (see the module doc). Refuses if any
+    /// object already has `label`.
+    pub fn generate_key(&self, label: &str, key_type: KeyType) -> Result<GeneratedKey, Error> {
+        self.with(|o| o.generate_key(label, key_type))
+    }
+
+    /// Signs `message` with `key` using `alg`, and verifies the signature in software against
+    /// the key's public key before returning it (see [`Ops::sign`]).
+    pub fn sign(
+        &self,
+        key: &KeyHandle,
+        alg: SignatureAlgorithm,
+        message: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        self.with(|o| o.sign(key, alg, message))
+    }
+
+    /// Signs without the software verification: for measuring the HSM's raw signing rate only.
+    pub fn sign_unverified(
+        &self,
+        key: &KeyHandle,
+        alg: SignatureAlgorithm,
+        message: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        self.with(|o| o.sign_only(key, alg, message))
+    }
+}
+
+impl Ops<'_> {
+    /// `n` bytes from the token's random number generator (C_GenerateRandom).
+    fn random(&self, n: usize) -> Result<Vec<u8>, Error> {
         let mut buf = vec![0u8; n];
         self.session
             .generate_random_slice(&mut buf)
@@ -422,7 +534,7 @@ impl Hsm {
     }
 
     /// Whether any object (of any class) on the token has this label.
-    pub fn label_in_use(&self, label: &str) -> Result<bool, Error> {
+    fn label_in_use(&self, label: &str) -> Result<bool, Error> {
         let found = self
             .session
             .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
@@ -431,7 +543,7 @@ impl Hsm {
     }
 
     /// Finds the one private key a URI names, and its public key.
-    pub fn find_key(&self, uri: &KeyUri) -> Result<KeyHandle, Error> {
+    fn find_key(&self, uri: &KeyUri) -> Result<KeyHandle, Error> {
         let key_err = |problem: String| Error::Key {
             uri: uri.to_string(),
             problem,
@@ -506,18 +618,20 @@ impl Hsm {
             }
         };
         let (key_type, spki) = self.read_public_key(public, &label)?;
+        let verifier = verifier(&spki, &label)?;
         Ok(KeyHandle {
             label,
             id,
             key_type,
             spki,
             private,
+            verifier,
         })
     }
 
     /// Generates a key pair in the token and checks it (see the module doc). Refuses if any
     /// object already has `label`.
-    pub fn generate_key(&self, label: &str, key_type: KeyType) -> Result<GeneratedKey, Error> {
+    fn generate_key(&self, label: &str, key_type: KeyType) -> Result<GeneratedKey, Error> {
         if self.label_in_use(label)? {
             return Err(Error::LabelExists(label.to_string()));
         }
@@ -591,6 +705,7 @@ impl Hsm {
             label: label.to_string(),
             id,
             key_type,
+            verifier: verifier(&spki, label)?,
             spki,
             private,
         };
@@ -759,10 +874,27 @@ impl Hsm {
     }
 
     /// Signs `message` with `key` using `alg`, and verifies the signature in software against
-    /// the key's public key before returning it. ECDSA signatures are hashed in software, signed
+    /// the key's public key before returning it.
+    fn sign(
+        &self,
+        key: &KeyHandle,
+        alg: SignatureAlgorithm,
+        message: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        let signature = self.sign_only(key, alg, message)?;
+        key.verifier
+            .verify(&alg.algorithm_identifier(), message, &signature)
+            .map_err(|e| Error::BadSignature {
+                label: key.label.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(signature)
+    }
+
+    /// Signs `message` with `key` using `alg`. ECDSA signatures are hashed in software, signed
     /// with CKM_ECDSA and converted from r||s to the DER `Ecdsa-Sig-Value` of RFC 5480 / RFC 3279
     /// 2.2.3; RSA uses CKM_SHA{256,384,512}_RSA_PKCS (RFC 8017 8.2).
-    pub fn sign(
+    fn sign_only(
         &self,
         key: &KeyHandle,
         alg: SignatureAlgorithm,
@@ -806,13 +938,6 @@ impl Hsm {
                     .to_vec()
             }
         };
-        crate::verify::verify_signature(
-            &key.spki,
-            &alg.algorithm_identifier(),
-            message,
-            &signature,
-        )
-        .map_err(|e| bad(e.to_string()))?;
         Ok(signature)
     }
 
@@ -826,6 +951,19 @@ impl Hsm {
             .sign(mechanism, key.private, data)
             .map_err(ck("C_Sign"))
     }
+}
+
+/// Parses a key's public key once for verifying its signatures.
+fn verifier(
+    spki: &SubjectPublicKeyInfoOwned,
+    label: &str,
+) -> Result<std::sync::Arc<crate::verify::VerifyingKey>, Error> {
+    crate::verify::VerifyingKey::from_spki(spki)
+        .map(std::sync::Arc::new)
+        .map_err(|e| Error::PublicKey {
+            label: label.to_string(),
+            reason: e.to_string(),
+        })
 }
 
 /// RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER } (RFC 8017 A.1.1).

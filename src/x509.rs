@@ -3,11 +3,10 @@
 //! Every object goes through the same steps, in this order:
 //!
 //! ```text
-//!   profile + inputs ──build──▶ TBS DER ──lint──▶ HSM signs those bytes ──assemble──▶ DER
-//!                                   │                                              │
-//!                                   └──────── equal, byte for byte ◀── re-parse ───┘
-//!                                                                         │
-//!                                        signature verified in software ◀─┘
+//!   profile + inputs ─build─▶ TBS DER ─lint─▶ HSM signs those bytes ─assemble─▶ DER ─re-parse─┐
+//!                                │            (signature verified in                          │
+//!                                │             software before it returns)                    │
+//!                                └──────── TBS, signature and algorithm unchanged? ◀──────────┘
 //! ```
 //!
 //! Signing is a closure, so this module never names PKCS#11: the caller passes
@@ -152,8 +151,9 @@ pub fn validity(not_before: SystemTime, days: u32) -> Result<Validity, Error> {
 }
 
 /// Builds the TBS certificate from `profile`, lints it as `kind`, signs exactly those bytes with
-/// `sign`, assembles the certificate, re-parses it, checks the TBS bytes are unchanged and
-/// verifies the signature with `signer.spki`.
+/// `sign` (which must verify the signature over those bytes, as [`crate::hsm::Hsm::sign`]
+/// does), assembles the certificate, re-parses it, and checks the TBS bytes, the signature and
+/// the algorithm are unchanged.
 pub fn sign_certificate<P: BuilderProfile>(
     profile: P,
     serial: SerialNumber,
@@ -180,8 +180,13 @@ pub fn sign_certificate<P: BuilderProfile>(
     if reparsed.tbs_certificate().to_der()? != tbs_der {
         return Err(Error::TbsMismatch("certificate"));
     }
-    crate::verify::verify_certificate(&reparsed, &signer.spki)
-        .map_err(|e| Error::Verify(e.to_string()))?;
+    // `sign` returned a signature it verified over exactly `tbs_der` (Hsm::sign); what remains
+    // is that the assembled certificate carries that signature and algorithm unchanged.
+    if reparsed.signature().raw_bytes() != signature.as_slice()
+        || reparsed.signature_algorithm() != &signer.alg.algorithm_identifier()
+    {
+        return Err(Error::TbsMismatch("certificate"));
+    }
     Ok(Signed::new(reparsed, der))
 }
 
@@ -313,7 +318,12 @@ pub fn sign_crl(
     if reparsed.tbs_cert_list.to_der()? != tbs_der {
         return Err(Error::TbsMismatch("CRL"));
     }
-    crate::verify::verify_crl(&reparsed, &signer.spki).map_err(|e| Error::Verify(e.to_string()))?;
+    // As for certificates: the verified signature and algorithm must be carried unchanged.
+    if reparsed.signature.raw_bytes() != signature.as_slice()
+        || reparsed.signature_algorithm != signer.alg.algorithm_identifier()
+    {
+        return Err(Error::TbsMismatch("CRL"));
+    }
     Ok(Signed::new(reparsed, der))
 }
 
