@@ -1,5 +1,6 @@
 //! strongroom: an HSM-backed signing appliance for a public certificate authority.
 pub mod alg;
+pub mod audit;
 pub mod ceremony;
 pub mod cli;
 pub mod demo;
