@@ -7,6 +7,7 @@ pub mod demo;
 pub mod hsm;
 pub mod keycheck;
 pub mod lint;
+pub mod policy;
 pub mod secret;
 pub mod verify;
 pub mod x509;
