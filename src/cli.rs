@@ -23,6 +23,45 @@ enum Command {
     /// Token administration.
     #[command(subcommand)]
     Hsm(HsmCommand),
+    /// Run the signing service on its Unix socket.
+    Serve {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Ask a running service for a certificate (a small client for operators and tests).
+    Issue {
+        /// The service's socket.
+        #[arg(long)]
+        socket: PathBuf,
+        /// A dNSName (repeat for more).
+        #[arg(long = "dns-name")]
+        dns_names: Vec<String>,
+        /// An IP address (repeat for more).
+        #[arg(long = "ip-address")]
+        ip_addresses: Vec<String>,
+        /// The subscriber's public key (PEM SubjectPublicKeyInfo).
+        #[arg(long, conflicts_with = "csr")]
+        public_key: Option<PathBuf>,
+        /// Or a PKCS#10 request (PEM).
+        #[arg(long)]
+        csr: Option<PathBuf>,
+        /// The profile.
+        #[arg(long, default_value = "tls-server")]
+        profile: String,
+        /// The issuer (default: the service's first).
+        #[arg(long)]
+        issuer: Option<String>,
+        /// Ask for a CT precertificate.
+        #[arg(long)]
+        precertificate: bool,
+    },
+    /// The audit store.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Benchmarks (figures as ratios against the HSM's raw signing rate).
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Run the whole demo ceremony on throwaway SoftHSM tokens in a new directory.
     Demo {
         /// The directory to create (must not exist or be empty).
@@ -62,6 +101,47 @@ enum CeremonyCommand {
     Transcript {
         /// The transcript (JSON lines).
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Raw C_Sign rate against full issuance over the socket, on a throwaway token.
+    Issue {
+        /// A new directory for the token, certificates and audit store.
+        #[arg(long)]
+        out: PathBuf,
+        /// The issuing CA's key type: ec-p256, ec-p384, rsa-2048, ...
+        #[arg(long, default_value = "ec-p256")]
+        issuer: crate::alg::KeyType,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        /// HSM sessions (and raw-signing threads).
+        #[arg(long, default_value_t = 2)]
+        sessions: usize,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// The raw signing rate of a service configuration's first issuer key (used by `bench issue`).
+    Raw {
+        /// The service configuration.
+        #[arg(long)]
+        config: PathBuf,
+        /// Seconds.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Check the store's hash chain offline; report the first broken link.
+    Verify {
+        /// The audit store (SQLite file).
+        #[arg(long)]
+        store: PathBuf,
     },
 }
 
@@ -107,6 +187,43 @@ pub fn run(cli: Cli) -> ExitCode {
             pin_file,
         }) => init_token(&module, &label, so_pin_file, pin_file),
         Command::Demo { out, module } => crate::demo::run(&out, module),
+        Command::Serve { config } => serve(&config),
+        Command::Issue {
+            socket,
+            dns_names,
+            ip_addresses,
+            public_key,
+            csr,
+            profile,
+            issuer,
+            precertificate,
+        } => issue(IssueArgs {
+            socket,
+            dns_names,
+            ip_addresses,
+            public_key,
+            csr,
+            profile,
+            issuer,
+            precertificate,
+        }),
+        Command::Bench(BenchCommand::Issue {
+            out,
+            issuer,
+            clients,
+            sessions,
+            seconds,
+        }) => crate::bench::run(&crate::bench::Options {
+            out,
+            issuer,
+            clients,
+            sessions,
+            seconds,
+        }),
+        Command::Bench(BenchCommand::Raw { config, seconds }) => crate::bench::raw(&config, seconds),
+        Command::Audit(AuditCommand::Verify { store }) => crate::audit::verify(&store)
+            .map(|s| println!("audit chain verified: {s}"))
+            .map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -145,4 +262,98 @@ fn render_transcript(file: &std::path::Path) -> Result<(), String> {
         summary.lines, summary.last_sha256
     );
     Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+/// Whether this process runs as root (the owner of /proc/self is the effective uid).
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+}
+
+fn serve(config_path: &std::path::Path) -> Result<(), String> {
+    let config = crate::config::Config::load(config_path)?;
+    if running_as_root() && !config.allow_root {
+        return Err("refusing to run as root; set service.allow-root = true to override".into());
+    }
+    let pipeline = crate::service::start(config)?;
+    let listener_config = pipeline.config.clone();
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let listener = crate::service::bind(&listener_config)?;
+        eprintln!(
+            "strongroom: serving on {} ({} issuers, {} HSM sessions)",
+            listener_config.socket.display(),
+            pipeline.issuers.len(),
+            pipeline.hsm.pool_size()
+        );
+        let shutdown = async {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = tokio::signal::ctrl_c() => {},
+            }
+            eprintln!("strongroom: shutting down; finishing requests in flight");
+        };
+        crate::service::serve(listener, pipeline, shutdown)
+            .await
+            .map_err(|e| format!("serve: {e}"))?;
+        let _ = std::fs::remove_file(&listener_config.socket);
+        Ok(())
+    })
+}
+
+struct IssueArgs {
+    socket: PathBuf,
+    dns_names: Vec<String>,
+    ip_addresses: Vec<String>,
+    public_key: Option<PathBuf>,
+    csr: Option<PathBuf>,
+    profile: String,
+    issuer: Option<String>,
+    precertificate: bool,
+}
+
+fn issue(a: IssueArgs) -> Result<(), String> {
+    use base64ct::Encoding;
+    let mut body = serde_json::json!({
+        "profile": a.profile,
+        "dns_names": a.dns_names,
+        "ip_addresses": a.ip_addresses,
+        "precertificate": a.precertificate,
+    });
+    if let Some(issuer) = a.issuer {
+        body["issuer"] = serde_json::json!(issuer);
+    }
+    match (a.public_key, a.csr) {
+        (Some(p), None) => {
+            let (_, der) = crate::x509::read_pem::<spki::SubjectPublicKeyInfoOwned>(&p, "PUBLIC KEY").map_err(|e| e.to_string())?;
+            body["public_key"] = serde_json::json!(base64ct::Base64::encode_string(&der));
+        }
+        (None, Some(p)) => {
+            body["csr"] = serde_json::json!(std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?);
+        }
+        _ => return Err("give --public-key FILE or --csr FILE".into()),
+    }
+    runtime()?.block_on(async {
+        let mut client = crate::client::Client::connect(&a.socket).await?;
+        let reply = client.request("POST", "/v1/certificates", Some(&body)).await?;
+        let json = reply.json()?;
+        if reply.status == 201 {
+            print!("{}", json["pem"].as_str().unwrap_or_default());
+            eprintln!("serial {} valid {} to {}", json["serial"], json["not_before"], json["not_after"]);
+            Ok(())
+        } else {
+            Err(format!("HTTP {}: {}", reply.status, json["error"]))
+        }
+    })
 }

@@ -49,88 +49,124 @@ pub fn softhsm_module() -> Option<PathBuf> {
     candidates.iter().map(PathBuf::from).find(|p| p.exists())
 }
 
-/// Runs the demo into `out`, which must not exist or be empty.
-pub fn run(out: &Path, module: Option<PathBuf>) -> Result<(), String> {
-    let module = module.or_else(softhsm_module).ok_or(
-        "SoftHSM's libsofthsm2.so was not found; run softhsm-setup/install (or pass --module)",
-    )?;
-    if out.exists()
-        && std::fs::read_dir(out)
-            .map_err(|e| e.to_string())?
-            .next()
-            .is_some()
-    {
-        return Err(format!(
-            "{} exists and is not empty; the demo writes into a new directory",
-            out.display()
-        ));
+/// A throwaway SoftHSM store under `DIR/hsm` (own `softhsm2.conf`, random PINs in mode-0600
+/// files), and a way to run strongroom against it in a child process whose `SOFTHSM2_CONF`
+/// points at it. Used by the demo and the benchmark.
+pub struct Throwaway {
+    /// The directory (canonical).
+    pub dir: PathBuf,
+    /// `DIR/hsm/softhsm2.conf`.
+    pub conf: PathBuf,
+    /// The PKCS#11 module.
+    pub module: PathBuf,
+    /// `DIR/hsm/user-pin`.
+    pub user_pin: PathBuf,
+    exe: PathBuf,
+}
+
+impl Throwaway {
+    /// Creates the store in `out` (which must not exist or be empty) with tokens `labels`.
+    pub fn create(out: &Path, module: Option<PathBuf>, labels: &[&str]) -> Result<Throwaway, String> {
+        let module = module.or_else(softhsm_module).ok_or(
+            "SoftHSM's libsofthsm2.so was not found; run softhsm-setup/install (or pass --module)",
+        )?;
+        if out.exists() && std::fs::read_dir(out).map_err(|e| e.to_string())?.next().is_some() {
+            return Err(format!("{} exists and is not empty; give a new directory", out.display()));
+        }
+        std::fs::create_dir_all(out.join("hsm/tokens"))
+            .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+        let dir = out.canonicalize().map_err(|e| e.to_string())?;
+        let hsm_dir = dir.join("hsm");
+        let conf = hsm_dir.join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
+                hsm_dir.join("tokens").display()
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let so_pin = hsm_dir.join("so-pin");
+        let user_pin = hsm_dir.join("user-pin");
+        write_random_pin(&so_pin)?;
+        write_random_pin(&user_pin)?;
+        let throwaway = Throwaway {
+            dir,
+            conf,
+            module,
+            user_pin,
+            exe: std::env::current_exe().map_err(|e| e.to_string())?,
+        };
+        for label in labels {
+            println!("== initialising SoftHSM token {label:?}");
+            throwaway.run(&[
+                "hsm",
+                "init-token",
+                "--module",
+                &throwaway.module.display().to_string(),
+                "--label",
+                label,
+                "--so-pin-file",
+                &so_pin.display().to_string(),
+                "--pin-file",
+                &throwaway.user_pin.display().to_string(),
+            ])?;
+        }
+        Ok(throwaway)
     }
-    let hsm_dir = out.join("hsm");
-    std::fs::create_dir_all(hsm_dir.join("tokens"))
-        .map_err(|e| format!("cannot create {}: {e}", hsm_dir.display()))?;
-    let out = out.canonicalize().map_err(|e| e.to_string())?;
-    let hsm_dir = out.join("hsm");
-    let conf = hsm_dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
-            hsm_dir.join("tokens").display()
-        ),
-    )
-    .map_err(|e| e.to_string())?;
-    let so_pin = hsm_dir.join("so-pin");
-    let user_pin = hsm_dir.join("user-pin");
-    write_random_pin(&so_pin)?;
-    write_random_pin(&user_pin)?;
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let strongroom = |args: &[&str]| -> Result<(), String> {
-        let status = Command::new(&exe)
-            .args(args)
-            .env("SOFTHSM2_CONF", &conf)
-            .current_dir(&out)
+
+    /// A `strongroom` command against this store, in its directory.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.exe);
+        let _ = command.args(args).env("SOFTHSM2_CONF", &self.conf).current_dir(&self.dir);
+        command
+    }
+
+    /// Runs `strongroom ARGS` against this store and waits for success.
+    pub fn run(&self, args: &[&str]) -> Result<(), String> {
+        let status = self
+            .command(args)
             .status()
-            .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+            .map_err(|e| format!("cannot run {}: {e}", self.exe.display()))?;
         if status.success() {
             Ok(())
         } else {
             Err(format!("strongroom {} failed ({status})", args.join(" ")))
         }
-    };
-    let module_arg = module.display().to_string();
-    for label in ["strongroom-demo", "cross-signer-demo"] {
-        println!("== initialising SoftHSM token {label:?}");
-        strongroom(&[
-            "hsm",
-            "init-token",
-            "--module",
-            &module_arg,
-            "--label",
-            label,
-            "--so-pin-file",
-            &so_pin.display().to_string(),
-            "--pin-file",
-            &user_pin.display().to_string(),
-        ])?;
     }
-    let scripts = out.join("scripts");
-    std::fs::create_dir_all(&scripts).map_err(|e| e.to_string())?;
-    for (name, text) in SCRIPTS {
+
+    /// Writes a ceremony script into `DIR/scripts` and runs it with `--yes`.
+    pub fn ceremony(&self, name: &str, text: &str) -> Result<(), String> {
+        let scripts = self.dir.join("scripts");
+        std::fs::create_dir_all(&scripts).map_err(|e| e.to_string())?;
         let path = scripts.join(name);
         std::fs::write(&path, text).map_err(|e| e.to_string())?;
         println!("\n== ceremony {name}");
-        strongroom(&[
+        self.run(&[
             "ceremony",
             "run",
             &path.display().to_string(),
             "--dir",
-            &out.display().to_string(),
+            &self.dir.display().to_string(),
             "--module",
-            &module_arg,
+            &self.module.display().to_string(),
             "--yes",
-        ])?;
+        ])
     }
+}
+
+/// Runs the demo into `out`, which must not exist or be empty.
+pub fn run(out: &Path, module: Option<PathBuf>) -> Result<(), String> {
+    let t = Throwaway::create(out, module, &["strongroom-demo", "cross-signer-demo"])?;
+    for (name, text) in SCRIPTS {
+        t.ceremony(name, text)?;
+    }
+    let out = t.dir.clone();
+    let conf = t.conf.clone();
+    let user_pin = t.user_pin.clone();
+    let module_arg = t.module.display().to_string();
     let p = |rel: &str| out.join(rel).display().to_string();
+    let serve_config = write_serve_config(&out, &module_arg)?;
     let manifest = json!({
         "roots": {"root-r1": p("root-r1.pem"), "root-e1": p("root-e1.pem")},
         "intermediates": {
@@ -153,6 +189,7 @@ pub fn run(out: &Path, module: Option<PathBuf>) -> Result<(), String> {
             "user_pin_file": user_pin.display().to_string(),
         },
         "scripts": p("scripts"),
+        "serve_config": serve_config.display().to_string(),
     });
     let manifest_path = out.join("manifest.json");
     std::fs::write(
@@ -181,6 +218,64 @@ pub fn run(out: &Path, module: Option<PathBuf>) -> Result<(), String> {
         p("transcript.jsonl")
     );
     Ok(())
+}
+
+/// Writes `DIR/service/strongroom.toml`: a signing-service configuration for the demo's
+/// intermediates R10 (RSA) and E10 (ECDSA), allowing the user who ran the demo.
+fn write_serve_config(out: &Path, module: &str) -> Result<PathBuf, String> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = out.join("service");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let me = std::fs::metadata("/proc/self").map_err(|e| e.to_string())?;
+    let uid = me.uid();
+    let text = format!(
+        r#"# Signing-service configuration for the demo's throwaway tokens (see strongroom.example.toml).
+[service]
+socket = "strongroom.sock"
+socket-mode = "0660"
+allow-root = {allow_root}
+store = "audit.db"
+instance-prefix = 1
+
+[hsm]
+module = "{module}"
+token = "strongroom-demo"
+pin = {{ file = "../hsm/user-pin" }}
+sessions = 2
+
+[[caller]]
+name = "demo user"
+uid = {uid}
+
+[[issuer]]
+name = "r10"
+certificate = "../int-r10.pem"
+key = "pkcs11:token=strongroom-demo;object=demo-int-r10"
+ca-issuers-url = "http://r10.i.example.com/"
+crl-url-prefix = "http://r10.c.example.com/"
+crl-shards = 16
+
+[[issuer]]
+name = "e10"
+certificate = "../int-e10.pem"
+key = "pkcs11:token=strongroom-demo;object=demo-int-e10"
+ca-issuers-url = "http://e10.i.example.com/"
+crl-url-prefix = "http://e10.c.example.com/"
+crl-shards = 16
+
+[[profile]]
+name = "tls-server"
+validity-hours = 2160
+
+[[profile]]
+name = "tls-server-short"
+validity-hours = 160
+"#,
+        allow_root = uid == 0,
+    );
+    let path = dir.join("strongroom.toml");
+    std::fs::write(&path, text).map_err(|e| e.to_string())?;
+    Ok(path)
 }
 
 /// Writes a random 16-hex-digit PIN to a new mode-0600 file.

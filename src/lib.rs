@@ -1,13 +1,18 @@
 //! strongroom: an HSM-backed signing appliance for a public certificate authority.
 pub mod alg;
 pub mod audit;
+pub mod bench;
 pub mod ceremony;
 pub mod cli;
+pub mod client;
+pub mod config;
 pub mod demo;
 pub mod hsm;
+pub mod issue;
 pub mod keycheck;
 pub mod lint;
 pub mod policy;
 pub mod secret;
+pub mod service;
 pub mod verify;
 pub mod x509;

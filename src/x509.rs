@@ -33,7 +33,9 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
 
 pub use self::name::SubjectName;
-pub use self::profile::{CaProfile, RootProfile, ca_key_usage};
+pub use self::profile::{
+    CT_POISON, CT_SCT_LIST, CaProfile, Ct, DOMAIN_VALIDATED, RootProfile, TlsServerProfile, ca_key_usage,
+};
 use crate::alg::SignatureAlgorithm;
 use crate::lint::{self, CertKind};
 
@@ -364,4 +366,70 @@ pub fn subject_key_id(cert: &Certificate) -> Result<Option<Vec<u8>>, Error> {
 /// An OCTET STRING key identifier from bytes (helper for callers building profiles).
 pub fn octets(bytes: &[u8]) -> Result<OctetString, Error> {
     Ok(OctetString::new(bytes)?)
+}
+
+/// Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }, with the
+/// TBS kept as raw bytes (RFC 5280 4.1).
+#[derive(der::Sequence)]
+struct RawCertificate<'a> {
+    tbs: der::asn1::AnyRef<'a>,
+    algorithm: AlgorithmIdentifierOwned,
+    signature: BitString,
+}
+
+/// Turns a precertificate into its final certificate (RFC 6962 3.1): the TBS is the
+/// precertificate's, byte for byte, except that the poison extension is replaced, in the same
+/// position, by the SCT list extension carrying `sct_list` (a TLS-encoded
+/// SignedCertificateTimestampList). The result is linted, signed with `sign` and checked like
+/// any certificate.
+pub fn final_from_precertificate(
+    precert: &Certificate,
+    sct_list: &[u8],
+    signer: &SignerInfo,
+    sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, crate::hsm::Error>,
+) -> Result<Signed<Certificate>, Error> {
+    let mismatch = |why: &str| Error::Verify(format!("not a precertificate: {why}"));
+    // TBSCertificate as a SEQUENCE of raw elements: only the last, [3] extensions, changes.
+    let mut elements: Vec<der::Any> = Vec::from_der(&precert.tbs_certificate().to_der()?)?;
+    let last = elements.pop().ok_or_else(|| mismatch("empty TBS"))?;
+    let tag = der::Tagged::tag(&last);
+    if tag != (der::Tag::ContextSpecific { constructed: true, number: der::TagNumber(3) }) {
+        return Err(mismatch("no extensions"));
+    }
+    let mut extensions: Vec<x509_cert::ext::Extension> = Vec::from_der(last.value())?;
+    let position = extensions
+        .iter()
+        .position(|e| e.extn_id == CT_POISON && e.critical)
+        .ok_or_else(|| mismatch("no critical CT poison extension"))?;
+    if extensions.iter().any(|e| e.extn_id == CT_SCT_LIST) {
+        return Err(mismatch("already carries an SCT list"));
+    }
+    extensions[position] = Ct::Scts(sct_list.to_vec())
+        .extension()?
+        .ok_or_else(|| mismatch("SCT extension"))?;
+    elements.push(der::Any::new(tag, extensions.to_der()?)?);
+    let tbs_der = elements.to_der()?;
+    let tbs = x509_cert::TbsCertificate::from_der(&tbs_der)?;
+    let report = lint::lint_certificate(&tbs, CertKind::Subscriber);
+    if !report.is_clean() {
+        return Err(Error::Lint {
+            what: "certificate",
+            report: report.to_string(),
+        });
+    }
+    let signature = sign(&tbs_der)?;
+    let der = RawCertificate {
+        tbs: der::asn1::AnyRef::try_from(tbs_der.as_slice())?,
+        algorithm: signer.alg.algorithm_identifier(),
+        signature: BitString::from_bytes(&signature)?,
+    }
+    .to_der()?;
+    let reparsed = Certificate::from_der(&der)?;
+    if reparsed.tbs_certificate().to_der()? != tbs_der
+        || reparsed.signature().raw_bytes() != signature.as_slice()
+        || reparsed.tbs_certificate().signature() != &signer.alg.algorithm_identifier()
+    {
+        return Err(Error::TbsMismatch("certificate"));
+    }
+    Ok(Signed::new(reparsed, der))
 }

@@ -188,3 +188,145 @@ pub fn ca_key_usage(digital_signature: bool) -> KeyUsage {
     }
     KeyUsage(bits)
 }
+
+/// Certificate Transparency: what a subscriber certificate carries (RFC 6962 3.1, 3.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ct {
+    /// A precertificate: the critical poison extension (1.3.6.1.4.1.11129.2.4.3, value NULL).
+    Poison,
+    /// A final certificate with this TLS-encoded SignedCertificateTimestampList.
+    Scts(Vec<u8>),
+    /// Neither.
+    None,
+}
+
+/// The CT precertificate poison extension's OID (RFC 6962 3.1).
+pub const CT_POISON: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.11129.2.4.3");
+/// The SCT list extension's OID (RFC 6962 3.3).
+pub const CT_SCT_LIST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.11129.2.4.2");
+
+impl Ct {
+    /// The extension, if any.
+    pub fn extension(&self) -> der::Result<Option<Extension>> {
+        Ok(match self {
+            Ct::Poison => Some(Extension {
+                extn_id: CT_POISON,
+                critical: true,
+                extn_value: OctetString::new(der::asn1::Null.to_der()?)?,
+            }),
+            Ct::Scts(list) => Some(Extension {
+                extn_id: CT_SCT_LIST,
+                critical: false,
+                // The extension value is an OCTET STRING holding the TLS-encoded list (RFC 6962 3.3).
+                extn_value: OctetString::new(OctetString::new(list.clone())?.to_der()?)?,
+            }),
+            Ct::None => None,
+        })
+    }
+}
+
+/// A TLS server (subscriber) certificate, BR 7.1.2.7, domain-validated.
+///
+/// Extensions, in this order: keyUsage (critical), extKeyUsage, basicConstraints (critical, cA
+/// false), authorityKeyIdentifier, authorityInfoAccess, subjectAltName, certificatePolicies,
+/// cRLDistributionPoints, and the CT poison or SCT list. No subjectKeyIdentifier (BR 7.1.2.7.6:
+/// NOT RECOMMENDED).
+#[derive(Clone, Debug)]
+pub struct TlsServerProfile {
+    /// The issuer's subject name, byte for byte.
+    pub issuer: Name,
+    /// The subject: a commonName equal to a SAN entry, or empty (BR 7.1.2.7.2).
+    pub subject: Name,
+    /// keyUsage: digitalSignature, plus keyEncipherment for RSA keys when the profile says so
+    /// (BR 7.1.2.7.11).
+    pub key_usage: KeyUsage,
+    /// The SAN entries (BR 7.1.2.7.12).
+    pub names: Vec<GeneralName>,
+    /// The issuer's subjectKeyIdentifier.
+    pub aki: Vec<u8>,
+    /// The issuer certificate's URL.
+    pub ca_issuers_url: String,
+    /// The CRL shard that will list this certificate if it is revoked.
+    pub crl_url: String,
+    /// CT poison, SCT list or neither.
+    pub ct: Ct,
+}
+
+impl BuilderProfile for TlsServerProfile {
+    fn get_issuer(&self, _subject: &Name) -> Name {
+        self.issuer.clone()
+    }
+
+    fn get_subject(&self) -> Name {
+        self.subject.clone()
+    }
+
+    fn build_extensions(
+        &self,
+        _spk: SubjectPublicKeyInfoRef<'_>,
+        _issuer_spk: SubjectPublicKeyInfoRef<'_>,
+        _tbs: &TbsCertificate,
+    ) -> x509_cert::builder::Result<Vec<Extension>> {
+        let uri = |url: &str| -> der::Result<GeneralName> {
+            Ok(GeneralName::UniformResourceIdentifier(Ia5String::new(url)?))
+        };
+        let mut extensions = vec![
+            extension(&self.key_usage, true)?,
+            extension(
+                &ExtendedKeyUsage(vec![const_oid::db::rfc5280::ID_KP_SERVER_AUTH]),
+                false,
+            )?,
+            extension(
+                &BasicConstraints {
+                    ca: false,
+                    path_len_constraint: None,
+                },
+                true,
+            )?,
+            extension(
+                &AuthorityKeyIdentifier {
+                    key_identifier: Some(OctetString::new(self.aki.clone())?),
+                    authority_cert_issuer: None,
+                    authority_cert_serial_number: None,
+                },
+                false,
+            )?,
+            extension(
+                &AuthorityInfoAccessSyntax(vec![AccessDescription {
+                    access_method: ID_AD_CA_ISSUERS,
+                    access_location: uri(&self.ca_issuers_url)?,
+                }]),
+                false,
+            )?,
+            // RFC 5280 4.2.1.6: critical when the subject is empty.
+            extension(
+                &x509_cert::ext::pkix::SubjectAltName(self.names.clone()),
+                self.subject.is_empty(),
+            )?,
+            extension(
+                &CertificatePolicies(vec![PolicyInformation {
+                    policy_identifier: DOMAIN_VALIDATED,
+                    policy_qualifiers: None,
+                }]),
+                false,
+            )?,
+            extension(
+                &CrlDistributionPoints(vec![DistributionPoint {
+                    distribution_point: Some(DistributionPointName::FullName(vec![uri(
+                        &self.crl_url,
+                    )?])),
+                    reasons: None,
+                    crl_issuer: None,
+                }]),
+                false,
+            )?,
+        ];
+        if let Some(ct) = self.ct.extension()? {
+            extensions.push(ct);
+        }
+        Ok(extensions)
+    }
+}
+
+/// The CA/Browser Forum domain-validated policy identifier (BR 7.1.6.1).
+pub const DOMAIN_VALIDATED: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.23.140.1.2.1");

@@ -1,0 +1,313 @@
+//! `strongroom bench`: the HSM's raw signing rate against full issuance over the socket,
+//! measured in one run on the same throwaway token and issuer key, and reported as a ratio
+//! (these machines are noisy; the ratio is what is comparable between runs).
+//!
+//! ```text
+//!   setup: throwaway token, root + issuing CA of the chosen key type, service config
+//!   raw:   child `strongroom bench raw`: pool-size threads calling C_Sign for S seconds
+//!   issue: child `strongroom serve`; N concurrent clients POST /v1/certificates for S seconds
+//!   report: both rates, ratio, p50/p99 latency, the service's peak RSS (VmHWM)
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::alg::KeyType;
+use crate::demo::Throwaway;
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// A new directory for the token, certificates, config and audit store.
+    pub out: PathBuf,
+    /// The issuing CA's key type.
+    pub issuer: KeyType,
+    /// Concurrent clients.
+    pub clients: usize,
+    /// HSM sessions in the service's pool (and threads in the raw measurement).
+    pub sessions: usize,
+    /// Seconds per measurement.
+    pub seconds: u64,
+}
+
+/// Sets up, measures and prints the report.
+pub fn run(o: &Options) -> Result<(), String> {
+    let t = Throwaway::create(&o.out, None, &["bench"])?;
+    t.ceremony("bench.toml", &ceremony(o.issuer))?;
+    let config = write_config(&t, o)?;
+
+    println!("\n== raw C_Sign rate: {} threads, {} s", o.sessions, o.seconds);
+    let raw = t
+        .command(&[
+            "bench",
+            "raw",
+            "--config",
+            &config.display().to_string(),
+            "--seconds",
+            &o.seconds.to_string(),
+        ])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !raw.status.success() {
+        return Err(format!("bench raw failed: {}", String::from_utf8_lossy(&raw.stderr)));
+    }
+    let raw: serde_json::Value = serde_json::from_slice(&raw.stdout).map_err(|e| format!("bench raw output: {e}"))?;
+    let raw_rate = raw["rate"].as_f64().unwrap_or(0.0);
+
+    println!("== issuance over the socket: {} clients, {} s", o.clients, o.seconds);
+    let mut service = t
+        .command(&["serve", "--config", &config.display().to_string()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let socket = t.dir.join("service/strongroom.sock");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !socket.exists() {
+        if Instant::now() > deadline {
+            let _ = service.kill();
+            return Err("the service did not start".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let public_key = std::fs::read_to_string(t.dir.join("subscriber.pub.pem")).map_err(|e| e.to_string())?;
+    let (_, der) = pem_rfc7468::decode_vec(public_key.as_bytes()).map_err(|e| e.to_string())?;
+    let public_key = <base64ct::Base64 as base64ct::Encoding>::encode_string(&der);
+    let result = load(&socket, public_key, o);
+    let peak_rss_kib = peak_rss_kib(service.id());
+    let _ = std::process::Command::new("kill").arg("-TERM").arg(service.id().to_string()).status();
+    let _ = service.wait();
+    let (issued, errors, elapsed, mut latencies) = result?;
+    latencies.sort_unstable();
+    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or_default();
+    let rate = issued as f64 / elapsed;
+    let report = json!({
+        "issuer_key": o.issuer.to_string(),
+        "sessions": o.sessions,
+        "clients": o.clients,
+        "seconds": o.seconds,
+        "raw_sign_per_second": round(raw_rate),
+        "issued_per_second": round(rate),
+        "ratio": round3(rate / raw_rate),
+        "issued": issued,
+        "errors": errors,
+        "latency_ms_p50": round3(pct(0.50).as_secs_f64() * 1000.0),
+        "latency_ms_p99": round3(pct(0.99).as_secs_f64() * 1000.0),
+        "service_peak_rss_mib": peak_rss_kib.map(|k| round(k as f64 / 1024.0)),
+    });
+    println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+    if errors > 0 {
+        return Err(format!("{errors} requests failed"));
+    }
+    Ok(())
+}
+
+fn round(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// The service's peak resident set (VmHWM), KiB.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// N clients, each on its own connection, issuing until the time is up. Returns (issued,
+/// failed, elapsed seconds, latencies of the successful requests).
+fn load(socket: &Path, public_key: String, o: &Options) -> Result<(u64, u64, f64, Vec<Duration>), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(o.seconds);
+        let tasks: Vec<_> = (0..o.clients)
+            .map(|c| {
+                let (socket, key) = (socket.to_path_buf(), public_key.clone());
+                tokio::spawn(async move {
+                    let mut client = crate::client::Client::connect(&socket).await?;
+                    let (mut ok, mut failed, mut latencies) = (0u64, 0u64, Vec::new());
+                    let mut i = 0u64;
+                    while Instant::now() < deadline {
+                        let body = json!({
+                            "profile": "tls-server",
+                            "public_key": key,
+                            "dns_names": [format!("c{c}-{i}.bench.example.com")],
+                        });
+                        let t0 = Instant::now();
+                        let reply = client.request("POST", "/v1/certificates", Some(&body)).await?;
+                        if reply.status == 201 {
+                            ok += 1;
+                            latencies.push(t0.elapsed());
+                        } else {
+                            failed += 1;
+                        }
+                        i += 1;
+                    }
+                    Ok::<_, String>((ok, failed, latencies))
+                })
+            })
+            .collect();
+        let (mut ok, mut failed, mut latencies) = (0, 0, Vec::new());
+        for t in tasks {
+            let (o, f, l) = t.await.map_err(|e| e.to_string())??;
+            ok += o;
+            failed += f;
+            latencies.extend(l);
+        }
+        Ok((ok, failed, started.elapsed().as_secs_f64(), latencies))
+    })
+}
+
+/// The raw signing rate, in this process: `threads` threads sign a 1 KiB message (the size of a
+/// typical TBS certificate) with the issuer key, without software verification, for `seconds`.
+pub fn raw(config: &Path, seconds: u64) -> Result<(), String> {
+    let config = crate::config::Config::load(config)?;
+    let pin = config.pin.read("user PIN").map_err(|e| e.to_string())?;
+    let hsm = Arc::new(
+        crate::hsm::Hsm::open_pool(&config.module, &config.token, &pin, config.sessions).map_err(|e| e.to_string())?,
+    );
+    let issuer = config.issuers.first().ok_or("no issuer")?;
+    let key = Arc::new(hsm.find_key(&issuer.key).map_err(|e| e.to_string())?);
+    let alg = key.key_type.default_signature_algorithm();
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let threads: Vec<_> = (0..config.sessions)
+        .map(|i| {
+            let (hsm, key, stop, count) = (hsm.clone(), key.clone(), stop.clone(), count.clone());
+            std::thread::spawn(move || -> Result<(), String> {
+                let mut message = vec![0x5a; 1024];
+                message[0] = i as u8;
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    message[1..9].copy_from_slice(&n.to_be_bytes());
+                    let _ = hsm.sign_unverified(&key, alg, &message).map_err(|e| e.to_string())?;
+                    n += 1;
+                }
+                let _ = count.fetch_add(n, Ordering::Relaxed);
+                Ok(())
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(seconds));
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().map_err(|_| "a signing thread panicked".to_string())??;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let n = count.load(Ordering::Relaxed);
+    println!("{}", json!({"signatures": n, "seconds": elapsed, "rate": n as f64 / elapsed}));
+    Ok(())
+}
+
+fn ceremony(issuer: KeyType) -> String {
+    format!(
+        r#"[ceremony]
+name = "Benchmark hierarchy"
+
+[hsm]
+module = "/usr/lib/softhsm/libsofthsm2.so"
+token = "bench"
+pin = {{ file = "hsm/user-pin" }}
+
+[[step]]
+id = "rk"
+action = "generate-key"
+label = "bench-root"
+key-type = "ec-p384"
+public-key-out = "root.pub.pem"
+
+[[step]]
+id = "root"
+action = "self-sign-root"
+key = {{ step = "rk" }}
+subject = {{ country = "US", organization = "Strongroom Bench", common-name = "Bench Root" }}
+validity-days = 3000
+certificate-out = "root.pem"
+
+[[step]]
+id = "ik"
+action = "generate-key"
+label = "bench-issuer"
+key-type = "{issuer}"
+public-key-out = "issuer.pub.pem"
+
+[[step]]
+id = "issuer"
+action = "sign-intermediate"
+issuer-key = {{ step = "rk" }}
+issuer-certificate = {{ step = "root" }}
+public-key = {{ step = "ik" }}
+subject = {{ country = "US", organization = "Strongroom Bench", common-name = "Bench Issuer" }}
+validity-days = 1000
+crl-url = "http://c.example.com/"
+ca-issuers-url = "http://i.example.com/"
+certificate-out = "issuer.pem"
+
+[[step]]
+id = "subscriber"
+action = "generate-key"
+label = "bench-subscriber"
+key-type = "ec-p256"
+public-key-out = "subscriber.pub.pem"
+"#
+    )
+}
+
+fn write_config(t: &Throwaway, o: &Options) -> Result<PathBuf, String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").map_err(|e| e.to_string())?.uid();
+    let dir = t.dir.join("service");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let text = format!(
+        r#"[service]
+socket = "strongroom.sock"
+allow-root = {root}
+store = "audit.db"
+instance-prefix = 1
+
+[hsm]
+module = "{module}"
+token = "bench"
+pin = {{ file = "../hsm/user-pin" }}
+sessions = {sessions}
+
+[[caller]]
+name = "bench"
+uid = {uid}
+
+[[issuer]]
+name = "bench"
+certificate = "../issuer.pem"
+key = "pkcs11:token=bench;object=bench-issuer"
+ca-issuers-url = "http://i.example.com/"
+crl-url-prefix = "http://c.example.com/"
+crl-shards = 128
+
+[[profile]]
+name = "tls-server"
+validity-hours = 2160
+"#,
+        root = uid == 0,
+        module = t.module.display(),
+        sessions = o.sessions,
+    );
+    let path = dir.join("strongroom.toml");
+    std::fs::write(&path, text).map_err(|e| e.to_string())?;
+    Ok(path)
+}

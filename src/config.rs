@@ -1,0 +1,323 @@
+//! The signing service's configuration (`strongroom serve --config strongroom.toml`).
+//!
+//! [`RawConfig`] is what the TOML says (unknown keys are errors); [`Config`] is the checked
+//! result, with every issuer's certificate loaded. Every key is documented in
+//! `strongroom.example.toml`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use x509_cert::Certificate;
+
+use crate::hsm::{KeyUri, TokenSelector};
+use crate::policy::PolicyConfig;
+use crate::secret::PinSource;
+
+/// The configuration file as written.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[service]`
+    pub service: RawService,
+    /// `[hsm]`
+    pub hsm: RawHsm,
+    /// `[[caller]]`: who may connect.
+    #[serde(default, rename = "caller")]
+    pub callers: Vec<CallerRule>,
+    /// `[[issuer]]`
+    #[serde(rename = "issuer")]
+    pub issuers: Vec<RawIssuer>,
+    /// `[[profile]]`
+    #[serde(rename = "profile")]
+    pub profiles: Vec<RawProfile>,
+    /// `[policy]`
+    #[serde(default)]
+    pub policy: PolicyConfig,
+}
+
+/// `[service]`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawService {
+    /// The Unix socket path.
+    pub socket: PathBuf,
+    /// Socket file mode, octal string; default "0660".
+    pub socket_mode: Option<String>,
+    /// Group owning the socket (numeric gid); default: the service's own group.
+    pub socket_gid: Option<u32>,
+    /// Run even as root (uid 0). Default false.
+    #[serde(default)]
+    pub allow_root: bool,
+    /// The audit store (SQLite file).
+    pub store: PathBuf,
+    /// The one-byte serial-number prefix of this instance (1..=127).
+    pub instance_prefix: u8,
+    /// Maximum request body, bytes; default 65536.
+    pub max_body_bytes: Option<usize>,
+}
+
+/// `[hsm]`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawHsm {
+    /// The PKCS#11 module.
+    pub module: PathBuf,
+    /// Token label.
+    pub token: Option<String>,
+    /// Token serial number.
+    pub token_serial: Option<String>,
+    /// Where the user PIN comes from (`{ file = ... }`, `{ env = ... }` or `{ prompt = true }`).
+    pub pin: toml::Value,
+    /// Logged-in sessions in the pool; default 2.
+    pub sessions: Option<usize>,
+}
+
+/// `[[caller]]`: a uid or gid allowed to use the socket (SO_PEERCRED).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct CallerRule {
+    /// A name for logs and audit records.
+    pub name: String,
+    /// The peer's uid, or
+    pub uid: Option<u32>,
+    /// the peer's gid.
+    pub gid: Option<u32>,
+}
+
+/// `[[issuer]]`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawIssuer {
+    /// Name used in requests.
+    pub name: String,
+    /// The issuer certificate (PEM); relative to the config file.
+    pub certificate: PathBuf,
+    /// The issuer key on the token (RFC 7512 URI).
+    pub key: String,
+    /// The issuer certificate's URL (AIA caIssuers).
+    pub ca_issuers_url: String,
+    /// CRL URL prefix; a certificate's CRLDP is `{prefix}{shard}.crl`.
+    pub crl_url_prefix: String,
+    /// Number of CRL shards; default 1.
+    pub crl_shards: Option<u32>,
+}
+
+/// `[[profile]]`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawProfile {
+    /// Name used in requests.
+    pub name: String,
+    /// Certificate lifetime in hours (90 days = 2160).
+    pub validity_hours: u64,
+    /// Maximum backdating of notBefore, seconds (at most 3600); default 3600.
+    pub max_backdate_seconds: Option<u64>,
+    /// Add keyEncipherment for RSA keys (BR 7.1.2.7.11); default false.
+    #[serde(default)]
+    pub rsa_key_encipherment: bool,
+    /// Put the first dNSName in the subject commonName when it fits; default true.
+    pub common_name: Option<bool>,
+}
+
+/// A checked issuer.
+#[derive(Clone, Debug)]
+pub struct IssuerConfig {
+    /// Name used in requests.
+    pub name: String,
+    /// The issuer certificate.
+    pub certificate: Certificate,
+    /// Its PEM, for `GET /v1/issuers`.
+    pub certificate_pem: String,
+    /// The key URI.
+    pub key: KeyUri,
+    /// AIA caIssuers URL.
+    pub ca_issuers_url: String,
+    /// CRL URL prefix.
+    pub crl_url_prefix: String,
+    /// Number of CRL shards.
+    pub crl_shards: u32,
+}
+
+/// A checked profile.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ProfileConfig {
+    /// Name used in requests.
+    pub name: String,
+    /// Certificate lifetime.
+    pub validity: Duration,
+    /// Maximum backdating of notBefore.
+    pub max_backdate: Duration,
+    /// keyEncipherment for RSA keys.
+    pub rsa_key_encipherment: bool,
+    /// commonName from the first dNSName.
+    pub common_name: bool,
+}
+
+/// The checked configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Socket path.
+    pub socket: PathBuf,
+    /// Socket mode bits.
+    pub socket_mode: u32,
+    /// Socket group.
+    pub socket_gid: Option<u32>,
+    /// Run as root.
+    pub allow_root: bool,
+    /// Audit store path.
+    pub store: PathBuf,
+    /// Serial prefix.
+    pub instance_prefix: u8,
+    /// Body limit.
+    pub max_body_bytes: usize,
+    /// PKCS#11 module.
+    pub module: PathBuf,
+    /// Token.
+    pub token: TokenSelector,
+    /// PIN source.
+    pub pin: PinSource,
+    /// Session pool size.
+    pub sessions: usize,
+    /// Allowed callers.
+    pub callers: Vec<CallerRule>,
+    /// Issuers by name, in file order.
+    pub issuers: Vec<IssuerConfig>,
+    /// Profiles by name.
+    pub profiles: HashMap<String, ProfileConfig>,
+    /// Issuance policy.
+    pub policy: PolicyConfig,
+}
+
+/// BR 7.1.2.7 and our rule: notBefore is backdated by at most one hour.
+const MAX_BACKDATE: Duration = Duration::from_secs(3600);
+
+impl Config {
+    /// Reads and checks a configuration file. Relative paths are relative to its directory.
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+        let raw: RawConfig = toml::from_str(&text)
+            .map_err(|e| format!("{}: {}", path.display(), e.to_string().trim_end()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::check(raw, base).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn check(raw: RawConfig, base: &Path) -> Result<Config, String> {
+        let rel = |p: &Path| crate::ceremony::script::resolve(base, p);
+        let s = raw.service;
+        let socket_mode = match &s.socket_mode {
+            None => 0o660,
+            Some(m) => u32::from_str_radix(m.trim_start_matches("0o"), 8)
+                .ok()
+                .filter(|m| *m <= 0o777)
+                .ok_or_else(|| format!("service.socket-mode: {m:?} is not an octal mode like \"0660\""))?,
+        };
+        if socket_mode & 0o007 != 0 {
+            return Err("service.socket-mode: must not give other users access (e.g. 0660)".into());
+        }
+        if !(1..=127).contains(&s.instance_prefix) {
+            return Err("service.instance-prefix: must be 1..=127 so serials stay positive and non-zero-led (RFC 5280 4.1.2.2)".into());
+        }
+        let token = match (raw.hsm.token, raw.hsm.token_serial) {
+            (Some(l), None) => TokenSelector::Label(l),
+            (None, Some(sn)) => TokenSelector::Serial(sn),
+            _ => return Err("hsm.token: give exactly one of token (label) or token-serial".into()),
+        };
+        let pin = match raw.hsm.pin {
+            toml::Value::String(_) | toml::Value::Integer(_) => {
+                return Err("hsm.pin: a literal PIN is refused; use { file = \"...\" }, { env = \"NAME\" } or { prompt = true }".into());
+            }
+            other => {
+                let source = PinSource::deserialize(other).map_err(|e| format!("hsm.pin: {e}"))?;
+                match source {
+                    PinSource::File(p) => PinSource::File(rel(&p)),
+                    other => other,
+                }
+            }
+        };
+        if raw.callers.is_empty() {
+            return Err("caller: no [[caller]] is allowed; the service would refuse everyone".into());
+        }
+        for (i, c) in raw.callers.iter().enumerate() {
+            if c.uid.is_some() == c.gid.is_some() {
+                return Err(format!("caller[{i}]: give exactly one of uid or gid"));
+            }
+        }
+        if raw.issuers.is_empty() {
+            return Err("issuer: at least one [[issuer]] is needed".into());
+        }
+        let mut issuers = Vec::new();
+        for (i, r) in raw.issuers.into_iter().enumerate() {
+            let field = |f: &str| format!("issuer[{i}].{f}");
+            let path = rel(&r.certificate);
+            let (certificate, der) = crate::x509::read_pem::<Certificate>(&path, "CERTIFICATE")
+                .map_err(|e| format!("{}: {e}", field("certificate")))?;
+            let key: KeyUri = r.key.parse().map_err(|e| format!("{}: {e}", field("key")))?;
+            for (f, url) in [("ca-issuers-url", &r.ca_issuers_url), ("crl-url-prefix", &r.crl_url_prefix)] {
+                if !url.starts_with("http://") {
+                    return Err(format!("{}: must be an http:// URL (BR 7.1.2.7.7, 7.1.2.11.2)", field(f)));
+                }
+            }
+            if issuers.iter().any(|x: &IssuerConfig| x.name == r.name) {
+                return Err(format!("{}: {:?} is used twice", field("name"), r.name));
+            }
+            let crl_shards = r.crl_shards.unwrap_or(1);
+            if crl_shards == 0 {
+                return Err(format!("{}: must be at least 1", field("crl-shards")));
+            }
+            issuers.push(IssuerConfig {
+                name: r.name,
+                certificate_pem: crate::x509::to_pem("CERTIFICATE", &der).map_err(|e| e.to_string())?,
+                certificate,
+                key,
+                ca_issuers_url: r.ca_issuers_url,
+                crl_url_prefix: r.crl_url_prefix,
+                crl_shards,
+            });
+        }
+        let mut profiles = HashMap::new();
+        for (i, p) in raw.profiles.into_iter().enumerate() {
+            // BR 6.3.2 caps subscriber certificate lifetimes (398 days, falling to 47 by 2029);
+            // the linter enforces the cap in force on each certificate's notBefore.
+            if p.validity_hours == 0 || p.validity_hours > 398 * 24 {
+                return Err(format!("profile[{i}].validity-hours: must be 1..=9552 (398 days, BR 6.3.2)"));
+            }
+            let backdate = Duration::from_secs(p.max_backdate_seconds.unwrap_or(3600));
+            if backdate > MAX_BACKDATE {
+                return Err(format!("profile[{i}].max-backdate-seconds: at most 3600"));
+            }
+            let config = ProfileConfig {
+                name: p.name.clone(),
+                validity: Duration::from_secs(p.validity_hours * 3600),
+                max_backdate: backdate,
+                rsa_key_encipherment: p.rsa_key_encipherment,
+                common_name: p.common_name.unwrap_or(true),
+            };
+            if profiles.insert(p.name.clone(), config).is_some() {
+                return Err(format!("profile[{i}].name: {:?} is used twice", p.name));
+            }
+        }
+        if profiles.is_empty() {
+            return Err("profile: at least one [[profile]] is needed".into());
+        }
+        Ok(Config {
+            socket: rel(&s.socket),
+            socket_mode,
+            socket_gid: s.socket_gid,
+            allow_root: s.allow_root,
+            store: rel(&s.store),
+            instance_prefix: s.instance_prefix,
+            max_body_bytes: s.max_body_bytes.unwrap_or(65_536),
+            module: raw.hsm.module,
+            token,
+            pin,
+            sessions: raw.hsm.sessions.unwrap_or(2).max(1),
+            callers: raw.callers,
+            issuers,
+            profiles,
+            policy: raw.policy,
+        })
+    }
+}

@@ -1,0 +1,452 @@
+//! The issuance pipeline, top to bottom in one place:
+//!
+//! ```text
+//!   IssueRequest ─policy─▶ Approved ─build, lint─▶ TBS ─HSM sign + software verify─▶ Signed
+//!        │ (refusals are recorded too)                                                 │
+//!        ▼                                                                             ▼
+//!   ApiError (400/403/413)                              audit::append (fsync) ─▶ Recorded ─▶ response
+//! ```
+//!
+//! [`Approved`] can only be made by [`approve`], which runs every policy check before any HSM
+//! call; [`Recorded`] can only be made by the audit store after the record is durable, and the
+//! service's handlers can only answer with a `Recorded`: no certificate leaves without a durable
+//! record.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::http::StatusCode;
+use base64ct::{Base64, Encoding};
+use serde_json::json;
+use spki::SubjectPublicKeyInfoOwned;
+use x509_cert::Certificate;
+use x509_cert::ext::pkix::KeyUsages;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::serial_number::SerialNumber;
+
+use crate::audit::{self, AuditLog, Caller, Entry, Recorded};
+use crate::config::{Config, IssuerConfig, ProfileConfig};
+use crate::hsm::{Hsm, KeyHandle};
+use crate::lint::CertKind;
+use crate::service::wire::{ApiError, IssueRequest};
+use crate::x509::{self, Ct, SignerInfo, TlsServerProfile};
+
+/// An issuer: its configuration, its key on the token and what the profiles need from it.
+#[derive(Debug)]
+pub struct Issuer {
+    /// The configuration.
+    pub config: IssuerConfig,
+    /// The key on the token.
+    pub key: KeyHandle,
+    /// Public key and signature algorithm.
+    pub signer: SignerInfo,
+    /// The issuer's subjectKeyIdentifier (our certificates' AKI).
+    pub ski: Vec<u8>,
+    /// The issuer certificate's notAfter: nothing we issue outlives it.
+    pub not_after: SystemTime,
+}
+
+impl Issuer {
+    /// Finds the issuer's key and checks it is the key of the issuer certificate.
+    pub fn load(hsm: &Hsm, config: IssuerConfig) -> Result<Issuer, String> {
+        let key = hsm
+            .find_key(&config.key)
+            .map_err(|e| format!("issuer {:?}: {e}", config.name))?;
+        let tbs = config.certificate.tbs_certificate();
+        if tbs.subject_public_key_info() != &key.spki {
+            return Err(format!(
+                "issuer {:?}: the key {} is not the key of the issuer certificate {}",
+                config.name,
+                config.key,
+                tbs.subject()
+            ));
+        }
+        let ski = x509::subject_key_id(&config.certificate)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("issuer {:?}: the certificate has no subjectKeyIdentifier", config.name))?;
+        let signer = SignerInfo {
+            spki: key.spki.clone(),
+            alg: key.key_type.default_signature_algorithm(),
+        };
+        Ok(Issuer {
+            not_after: tbs.validity().not_after.to_system_time(),
+            config,
+            key,
+            signer,
+            ski,
+        })
+    }
+
+    /// The CRL shard a serial belongs to, and its URL (the certificate's CRLDP).
+    pub fn crl_url(&self, serial: &[u8]) -> String {
+        let shard = shard_of(serial, self.config.crl_shards);
+        format!("{}{shard}.crl", self.config.crl_url_prefix)
+    }
+}
+
+/// The shard of a serial: its last four bytes, big-endian, modulo the shard count.
+pub fn shard_of(serial: &[u8], shards: u32) -> u32 {
+    let tail = serial.iter().rev().take(4).rev().fold(0u32, |acc, b| (acc << 8) | u32::from(*b));
+    tail % shards.max(1)
+}
+
+/// Everything the pipeline needs, shared by all requests.
+pub struct Pipeline {
+    /// The HSM session pool.
+    pub hsm: Arc<Hsm>,
+    /// The issuers, in configuration order (the first is the default).
+    pub issuers: Vec<Arc<Issuer>>,
+    /// The configuration.
+    pub config: Config,
+    /// The audit store.
+    pub audit: AuditLog,
+    /// Counters for `/metrics`.
+    pub metrics: crate::service::metrics::Metrics,
+}
+
+/// A request that passed every policy check. Only [`approve`] makes one.
+pub struct Approved {
+    issuer: Arc<Issuer>,
+    profile: TlsServerProfile,
+    serial: SerialNumber,
+    validity: x509_cert::time::Validity,
+    spki: SubjectPublicKeyInfoOwned,
+    precertificate: bool,
+    summary: serde_json::Value,
+}
+
+impl Pipeline {
+    /// The named issuer, or the first.
+    pub fn issuer(&self, name: &Option<String>) -> Result<Arc<Issuer>, ApiError> {
+        match name {
+            None => Ok(self.issuers[0].clone()),
+            Some(n) => self
+                .issuers
+                .iter()
+                .find(|i| i.config.name == *n)
+                .cloned()
+                .ok_or_else(|| ApiError::bad_request("request.issuer.unknown", "issuer", format!("no issuer named {n:?}"))),
+        }
+    }
+
+    fn profile(&self, name: &str) -> Result<&ProfileConfig, ApiError> {
+        self.config
+            .profiles
+            .get(name)
+            .ok_or_else(|| ApiError::bad_request("request.profile.unknown", "profile", format!("no profile named {name:?}")))
+    }
+}
+
+fn now_seconds() -> SystemTime {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+/// Runs every policy check on a request; nothing here touches the HSM.
+pub fn approve(p: &Pipeline, req: &IssueRequest) -> Result<Approved, ApiError> {
+    let issuer = p.issuer(&req.issuer)?;
+    let profile = p.profile(&req.profile)?;
+    let policy = &p.config.policy;
+    let spki = match (&req.public_key, &req.csr) {
+        (Some(b64), None) => crate::policy::decode_spki(b64)?,
+        (None, Some(pem)) => crate::policy::csr_public_key(pem)?,
+        _ => {
+            return Err(ApiError::bad_request(
+                "request.public_key.missing",
+                "public_key",
+                "give exactly one of public_key (base64 SPKI DER) and csr (PEM)",
+            ));
+        }
+    };
+    let key_type = crate::policy::check_key(&spki, policy)?;
+    let names = crate::policy::check_names(&req.dns_names, &req.ip_addresses, policy)?;
+
+    // Validity (BR 7.1.2.7, 6.3.2): notBefore now, or backdated by at most the profile's limit.
+    let now = now_seconds();
+    let not_before = match &req.not_before {
+        None => now,
+        Some(t) => {
+            let t = crate::ceremony::script::parse_time(t)
+                .map_err(|e| ApiError::bad_request("request.not_before.malformed", "not_before", e))?;
+            if t > now {
+                return Err(ApiError::bad_request("policy.validity.future", "not_before", "notBefore must not be in the future"));
+            }
+            if now.duration_since(t).unwrap_or_default() > profile.max_backdate {
+                return Err(ApiError::bad_request(
+                    "policy.validity.backdate",
+                    "not_before",
+                    format!("notBefore may be backdated by at most {} seconds", profile.max_backdate.as_secs()),
+                ));
+            }
+            t
+        }
+    };
+    let not_after = not_before + profile.validity - Duration::from_secs(1);
+    if not_after > issuer.not_after {
+        return Err(ApiError::bad_request(
+            "policy.validity.issuer_expiry",
+            "profile",
+            "the certificate would outlive its issuer's certificate (RFC 5280 6.1.3)",
+        ));
+    }
+    let validity = x509_cert::time::Validity::new(
+        x509_cert::time::Time::from(der::DateTime::from_system_time(not_before).map_err(internal)?),
+        x509_cert::time::Time::from(der::DateTime::from_system_time(not_after).map_err(internal)?),
+    );
+
+    // Serial: the instance prefix, then 128 bits from the operating system's CSPRNG (BR 7.1:
+    // at least 64 bits of CSPRNG output; RFC 5280 4.1.2.2: positive, at most 20 octets).
+    let mut serial = vec![p.config.instance_prefix; 17];
+    getrandom::fill(&mut serial[1..]).map_err(|e| internal(format!("random serial: {e}")))?;
+    let serial = SerialNumber::new(&serial).map_err(internal)?;
+
+    let mut sans: Vec<GeneralName> = Vec::new();
+    for d in &names.dns {
+        sans.push(GeneralName::DnsName(der::asn1::Ia5String::new(d).map_err(internal)?));
+    }
+    for ip in &names.ips {
+        sans.push(GeneralName::from(*ip));
+    }
+    // BR 7.1.2.7.2: a commonName, if present, is one of the SAN values; we use the first
+    // dNSName when it fits in ub-common-name (64).
+    let cn = names.dns.first().filter(|d| profile.common_name && d.len() <= 64);
+    let subject = match cn {
+        Some(cn) => format!("CN={cn}").parse::<x509_cert::name::Name>().map_err(internal)?,
+        None => x509_cert::name::Name::default(),
+    };
+    let mut key_usage = KeyUsages::DigitalSignature.into();
+    if profile.rsa_key_encipherment && key_type.rsa_bits().is_some() {
+        key_usage |= KeyUsages::KeyEncipherment;
+    }
+    let summary = json!({
+        "profile": profile.name,
+        "dns_names": names.dns,
+        "ip_addresses": names.ips.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
+        "key_type": key_type.to_string(),
+        "spki_sha256": x509::spki_sha256(&spki).map_err(internal)?,
+        "precertificate": req.precertificate,
+    });
+    let profile = TlsServerProfile {
+        issuer: issuer.config.certificate.tbs_certificate().subject().clone(),
+        subject,
+        key_usage: x509_cert::ext::pkix::KeyUsage(key_usage),
+        names: sans,
+        aki: issuer.ski.clone(),
+        ca_issuers_url: issuer.config.ca_issuers_url.clone(),
+        crl_url: issuer.crl_url(serial.as_bytes()),
+        ct: if req.precertificate { Ct::Poison } else { Ct::None },
+    };
+    Ok(Approved {
+        issuer,
+        profile,
+        serial,
+        validity,
+        spki,
+        precertificate: req.precertificate,
+        summary,
+    })
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "", e.to_string())
+}
+
+/// Maps a signing failure to the wire.
+fn signing_error(e: x509::Error) -> ApiError {
+    match e {
+        x509::Error::Hsm(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "hsm.unavailable", "", e.to_string()),
+        x509::Error::Lint { report, .. } => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal.lint",
+            "",
+            format!("the certificate strongroom built fails its own lint; nothing was signed: {report}"),
+        ),
+        other => internal(other),
+    }
+}
+
+fn audit_error(e: audit::Error) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "audit.unavailable",
+        "",
+        format!("the audit store cannot record; nothing is issued until it can: {e}"),
+    )
+}
+
+/// Issues a certificate or precertificate: policy, build, lint, sign, record. Refusals are
+/// recorded too (best effort: a refusal is returned even if its record cannot be written).
+pub async fn issue(p: Arc<Pipeline>, caller: Caller, req: IssueRequest) -> Result<Recorded, ApiError> {
+    let approved = match approve(&p, &req) {
+        Ok(a) => a,
+        Err(e) => return Err(refuse(&p, caller, req.issuer.clone(), e, json!({"profile": req.profile})).await),
+    };
+    // Fail closed: do not sign what could not be recorded.
+    p.audit.check_writable().await.map_err(audit_error)?;
+    let issuer = approved.issuer.clone();
+    let hsm = p.hsm.clone();
+    let kind = if approved.precertificate { CertKind::Precertificate } else { CertKind::Subscriber };
+    let Approved { profile, serial, validity, spki, precertificate, summary, .. } = approved;
+    let serial_bytes = serial.as_bytes().to_vec();
+    let signer_issuer = issuer.clone();
+    let signed = tokio::task::spawn_blocking(move || {
+        x509::sign_certificate(profile, serial, validity, spki, kind, &signer_issuer.signer, |tbs| {
+            hsm.sign(&signer_issuer.key, signer_issuer.signer.alg, tbs)
+        })
+    })
+    .await
+    .map_err(internal)?;
+    let signed = match signed {
+        Ok(s) => s,
+        Err(e) => {
+            let e = signing_error(e);
+            if e.code == "hsm.unavailable" {
+                p.metrics.hsm_errors.inc();
+            }
+            return Err(refuse(&p, caller, Some(issuer.config.name.clone()), e, summary).await);
+        }
+    };
+    let entry = if precertificate {
+        Entry::precertificate(issuer.config.name.as_str(), serial_bytes, signed.der, caller, &summary)
+    } else {
+        Entry::certificate(issuer.config.name.as_str(), serial_bytes, signed.der, caller, &summary)
+    };
+    let recorded = p.audit.append(entry).await.map_err(audit_error)?;
+    p.metrics.issued(&issuer.config.name, precertificate);
+    Ok(recorded)
+}
+
+/// Turns a stored precertificate into its final certificate, once (RFC 6962 3.1).
+pub async fn finalize(
+    p: Arc<Pipeline>,
+    caller: Caller,
+    serial_hex: &str,
+    issuer: &Option<String>,
+    sct_list_b64: &str,
+) -> Result<Recorded, ApiError> {
+    let issuer = p.issuer(issuer)?;
+    let serial = hex::decode(serial_hex)
+        .map_err(|_| ApiError::bad_request("request.serial.malformed", "serial", "the serial must be hex"))?;
+    let sct_list = Base64::decode_vec(sct_list_b64.trim())
+        .map_err(|_| ApiError::bad_request("request.sct_list.malformed", "sct_list", "sct_list must be base64"))?;
+    check_sct_list(&sct_list)?;
+    let name = issuer.config.name.clone();
+    let precert_der = p
+        .audit
+        .find_precertificate(&name, &serial)
+        .map_err(audit_error)?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "request.serial.unknown", "serial", "no precertificate with this serial from this issuer"))?;
+    if p.audit.has_final(&name, &serial).map_err(audit_error)? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "request.serial.already_final",
+            "serial",
+            "this precertificate already has its final certificate",
+        ));
+    }
+    p.audit.check_writable().await.map_err(audit_error)?;
+    let precert: Certificate = der::Decode::from_der(&precert_der).map_err(internal)?;
+    let hsm = p.hsm.clone();
+    let signer_issuer = issuer.clone();
+    let signed = tokio::task::spawn_blocking(move || {
+        x509::final_from_precertificate(&precert, &sct_list, &signer_issuer.signer, |tbs| {
+            hsm.sign(&signer_issuer.key, signer_issuer.signer.alg, tbs)
+        })
+    })
+    .await
+    .map_err(internal)?
+    .map_err(signing_error)?;
+    let summary = json!({"final_of_precertificate": hex::encode(&serial)});
+    let recorded = p
+        .audit
+        .append(Entry::certificate(name.as_str(), serial.clone(), signed.der, caller, &summary))
+        .await
+        .map_err(|e| match e {
+            audit::Error::DuplicateSerial { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "request.serial.already_final",
+                "serial",
+                "this precertificate already has its final certificate",
+            ),
+            other => audit_error(other),
+        })?;
+    p.metrics.issued(&name, false);
+    Ok(recorded)
+}
+
+/// Checks the framing of a TLS-encoded SignedCertificateTimestampList (RFC 6962 3.3): a 2-byte
+/// total length, then one or more 2-byte-length-prefixed, non-empty SCTs, nothing left over.
+fn check_sct_list(list: &[u8]) -> Result<(), ApiError> {
+    let bad = |why: &str| ApiError::bad_request("request.sct_list.malformed", "sct_list", format!("{why} (RFC 6962 3.3)"));
+    if list.len() < 2 {
+        return Err(bad("too short"));
+    }
+    let total = usize::from(u16::from_be_bytes([list[0], list[1]]));
+    if total != list.len() - 2 || total == 0 {
+        return Err(bad("the list length does not match"));
+    }
+    let mut rest = &list[2..];
+    while !rest.is_empty() {
+        if rest.len() < 2 {
+            return Err(bad("truncated SCT length"));
+        }
+        let n = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+        if n == 0 || rest.len() < 2 + n {
+            return Err(bad("an SCT is empty or truncated"));
+        }
+        rest = &rest[2 + n..];
+    }
+    Ok(())
+}
+
+/// Records a refusal (best effort) and counts it; returns the error to send.
+async fn refuse(
+    p: &Pipeline,
+    caller: Caller,
+    issuer: Option<String>,
+    e: ApiError,
+    summary: serde_json::Value,
+) -> ApiError {
+    p.metrics.rejected(&e.code);
+    let field = (!e.field.is_empty()).then_some(e.field.as_str());
+    let entry = Entry::refusal(issuer.as_deref(), &e.code, field, &e.message, caller, &summary);
+    if let Err(audit_err) = p.audit.append(entry).await {
+        eprintln!("audit: could not record a refusal ({}): {audit_err}", e.code);
+    }
+    e
+}
+
+/// The response body for a recorded certificate.
+pub fn response(recorded: &Recorded) -> Result<crate::service::wire::CertificateResponse, ApiError> {
+    let der = recorded.der().ok_or_else(|| internal("recorded entry has no certificate"))?;
+    let cert: Certificate = der::Decode::from_der(der).map_err(internal)?;
+    let tbs = cert.tbs_certificate();
+    Ok(crate::service::wire::CertificateResponse {
+        serial: hex::encode(tbs.serial_number().as_bytes()),
+        not_before: crate::ceremony::transcript::rfc3339(tbs.validity().not_before.to_system_time()),
+        not_after: crate::ceremony::transcript::rfc3339(tbs.validity().not_after.to_system_time()),
+        certificate: Base64::encode_string(der),
+        pem: x509::to_pem("CERTIFICATE", der).map_err(internal)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_spread_serials() {
+        assert_eq!(shard_of(&[0x01, 0, 0, 0, 5], 4), 1);
+        assert_eq!(shard_of(&[0x01, 0xff, 0xff, 0xff, 0xff], 1), 0);
+        assert!(shard_of(&[7; 17], 128) < 128);
+    }
+
+    #[test]
+    fn sct_list_framing() {
+        assert!(check_sct_list(&[0, 4, 0, 2, 0xaa, 0xbb]).is_ok());
+        assert!(check_sct_list(&[0, 5, 0, 2, 0xaa, 0xbb]).is_err());
+        assert!(check_sct_list(&[0, 2, 0, 0]).is_err());
+        assert!(check_sct_list(&[]).is_err());
+        assert!(check_sct_list(&[0, 3, 0, 2, 0xaa]).is_err());
+    }
+}

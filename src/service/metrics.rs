@@ -1,0 +1,79 @@
+//! Prometheus metrics: issued, rejected by rule, HSM errors, request latency.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IssuedLabels {
+    issuer: String,
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RejectedLabels {
+    code: String,
+}
+
+/// The service's metrics, cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    issued: Family<IssuedLabels, Counter>,
+    rejected: Family<RejectedLabels, Counter>,
+    /// HSM failures.
+    pub hsm_errors: Counter,
+    /// Request latency in seconds.
+    pub latency: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let issued = Family::<IssuedLabels, Counter>::default();
+        let rejected = Family::<RejectedLabels, Counter>::default();
+        let hsm_errors = Counter::default();
+        let latency = Histogram::new([0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]);
+        registry.register("strongroom_issued", "Certificates and precertificates issued", issued.clone());
+        registry.register("strongroom_rejected", "Requests refused, by error code", rejected.clone());
+        registry.register("strongroom_hsm_errors", "HSM failures", hsm_errors.clone());
+        registry.register("strongroom_request_seconds", "Request latency", latency.clone());
+        Metrics {
+            registry: Arc::new(registry),
+            issued,
+            rejected,
+            hsm_errors,
+            latency,
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts an issued certificate.
+    pub fn issued(&self, issuer: &str, precertificate: bool) {
+        let kind = if precertificate { "precertificate" } else { "certificate" };
+        let _ = self
+            .issued
+            .get_or_create(&IssuedLabels {
+                issuer: issuer.to_string(),
+                kind: kind.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts a refusal by its code.
+    pub fn rejected(&self, code: &str) {
+        let _ = self.rejected.get_or_create(&RejectedLabels { code: code.to_string() }).inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,379 @@
+//! The signing service end to end: a real `strongroom serve` process on a real Unix socket,
+//! backed by a copy of the demo's SoftHSM token store.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use base64ct::{Base64, Encoding};
+use common::*;
+use der::Decode;
+use serde_json::{Value, json};
+use strongroom::client::Client;
+use x509_cert::Certificate;
+
+/// The demo, run once for this test binary; every test copies it.
+fn demo() -> &'static PathBuf {
+    static DEMO: OnceLock<PathBuf> = OnceLock::new();
+    DEMO.get_or_init(|| {
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("service-demo");
+        let _ = std::fs::remove_dir_all(&out);
+        let run = Command::new(strongroom_bin()).args(["demo", "--out"]).arg(&out).output().unwrap();
+        assert!(run.status.success(), "demo failed:\n{}", text(&run));
+        out
+    })
+}
+
+/// Subscriber keys made with openssl: (P-256 SPKI DER, RSA-2048 SPKI DER), and their PEM paths.
+fn subscriber_keys() -> &'static [(String, Vec<u8>, PathBuf); 2] {
+    static KEYS: OnceLock<[(String, Vec<u8>, PathBuf); 2]> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("subscriber-keys");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let make = |name: &str, args: &[&str]| {
+            let key = dir.join(format!("{name}.key"));
+            let out = Command::new("openssl").args(["genpkey", "-out"]).arg(&key).args(args).output().unwrap();
+            assert!(out.status.success(), "{}", text(&out));
+            let pubkey = dir.join(format!("{name}.pub.pem"));
+            let out = Command::new("openssl").args(["pkey", "-pubout", "-in"]).arg(&key).arg("-out").arg(&pubkey).output().unwrap();
+            assert!(out.status.success(), "{}", text(&out));
+            let (_, der) = strongroom::x509::read_pem::<spki::SubjectPublicKeyInfoOwned>(&pubkey, "PUBLIC KEY").unwrap();
+            (Base64::encode_string(&der), der, pubkey)
+        };
+        [
+            make("p256", &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]),
+            make("rsa2048", &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]),
+        ]
+    })
+}
+
+/// A running service on its own copy of the demo (token store, certificates, config).
+struct Service {
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Service {
+    /// Starts a service; `edit` may change the config text first.
+    fn start(edit: impl FnOnce(String) -> String) -> Service {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("cp").arg("-a").arg(format!("{}/.", demo().display())).arg(dir.path()).output().unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        let hsm = dir.path().join("hsm");
+        std::fs::write(
+            hsm.join("softhsm2.conf"),
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
+                hsm.join("tokens").display()
+            ),
+        )
+        .unwrap();
+        let config = dir.path().join("service/strongroom.toml");
+        let _ = std::fs::remove_file(dir.path().join("service/audit.db"));
+        std::fs::write(&config, edit(std::fs::read_to_string(&config).unwrap())).unwrap();
+        let child = Command::new(strongroom_bin())
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("SOFTHSM2_CONF", hsm.join("softhsm2.conf"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let service = Service { dir, child };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !service.socket().exists() {
+            assert!(Instant::now() < deadline, "the service did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        service
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("service/strongroom.sock")
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    async fn client(&self) -> Client {
+        Client::connect(&self.socket()).await.unwrap()
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let reply = self.client().await.request("POST", path, Some(body)).await.unwrap();
+        (reply.status, reply.json().unwrap())
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let reply = self.client().await.request("GET", path, None).await.unwrap();
+        (reply.status, String::from_utf8_lossy(&reply.body).into_owned())
+    }
+
+    /// Issued-certificate count from /metrics.
+    async fn issued(&self) -> u64 {
+        let (_, metrics) = self.get("/metrics").await;
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("strongroom_issued_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+
+    fn stop(mut self) -> tempfile::TempDir {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        dir
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn request(key: &str, names: &[&str]) -> Value {
+    json!({"profile": "tls-server", "public_key": key, "dns_names": names})
+}
+
+fn write_pem(dir: &Path, name: &str, b64: &str) -> PathBuf {
+    let der = Base64::decode_vec(b64).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, strongroom::x509::to_pem("CERTIFICATE", &der).unwrap()).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issued_leaves_chain_to_both_roots_and_pass_pkilint() {
+    let s = Service::start(|c| c);
+    let [(p256, _, _), (rsa, _, _)] = subscriber_keys();
+    let tmp = tempfile::tempdir().unwrap();
+    for (issuer, key, root) in [("r10", p256, "root-r1.pem"), ("e10", rsa, "root-e1.pem"), ("r10", rsa, "root-r1.pem")] {
+        let mut body = request(key, &["www.example.com", "example.com"]);
+        body["issuer"] = json!(issuer);
+        let (status, reply) = s.post("/v1/certificates", &body).await;
+        assert_eq!(status, 201, "{reply}");
+        let leaf = write_pem(tmp.path(), &format!("{issuer}-leaf.pem"), reply["certificate"].as_str().unwrap());
+        assert_eq!(std::fs::read_to_string(&leaf).unwrap(), reply["pem"].as_str().unwrap());
+        let int = s.path(if issuer == "r10" { "int-r10.pem" } else { "int-e10.pem" });
+        openssl_verify(&s.path(root), Some(&int), &["-purpose", "sslserver"], &leaf).unwrap();
+        assert_eq!(pkilint("lint_cabf_serverauth_cert", &["-t", "DV-FINAL-CERTIFICATE"], &leaf), Vec::<String>::new());
+        if issuer == "r10" {
+            // Through the cross-signer's root, with the cross-certificate as the intermediate.
+            openssl_verify(&s.path("cross/demotrust-root-x3.pem"), Some(&s.path("cross/int-r10-by-demotrust-x3.pem")), &[], &leaf)
+                .unwrap();
+        }
+        let cert = Certificate::from_der(&Base64::decode_vec(reply["certificate"].as_str().unwrap()).unwrap()).unwrap();
+        assert_eq!(hex::encode(cert.tbs_certificate().serial_number().as_bytes()), reply["serial"].as_str().unwrap());
+        assert_eq!(cert.tbs_certificate().serial_number().as_bytes()[0], 1, "instance prefix");
+        assert_eq!(cert.tbs_certificate().serial_number().as_bytes().len(), 17);
+    }
+    // A precertificate lints as one.
+    let mut body = request(p256, &["pre.example.com"]);
+    body["precertificate"] = json!(true);
+    let (status, reply) = s.post("/v1/certificates", &body).await;
+    assert_eq!(status, 201, "{reply}");
+    let pre = write_pem(tmp.path(), "pre.pem", reply["certificate"].as_str().unwrap());
+    assert_eq!(pkilint("lint_cabf_serverauth_cert", &["-t", "DV-PRE-CERTIFICATE"], &pre), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_policy_rule_refuses_before_signing() {
+    let s = Service::start(|c| c + "\n[policy]\nblocked-names = [\".blocked.example.com\"]\nmax-names = 3\n");
+    let [(p256, p256_der, _), _] = subscriber_keys();
+    let weak_fixture = |name: &str| {
+        let pem = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)).unwrap();
+        let (_, der) = pem_rfc7468::decode_vec(pem.as_bytes()).unwrap();
+        Base64::encode_string(&der)
+    };
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (request(p256, &["Example.com"]), "policy.dns_name.uppercase", "dns_names[0]"),
+        (request(p256, &["co.uk"]), "policy.dns_name.public_suffix", "dns_names[0]"),
+        (request(p256, &["printer.local"]), "policy.dns_name.", "dns_names[0]"),
+        (request(p256, &["*.com"]), "policy.dns_name.", "dns_names[0]"),
+        (request(p256, &["foo.*.example.com"]), "policy.dns_name.wildcard", "dns_names[0]"),
+        (request(p256, &["-a.example.com"]), "policy.dns_name.", "dns_names[0]"),
+        (request(p256, &["a.example.com", "a.example.com"]), "policy.dns_name.duplicate", "dns_names[1]"),
+        (request(p256, &["x.blocked.example.com"]), "policy.dns_name.blocked", "dns_names[0]"),
+        (request(p256, &["a.example.com", "b.example.com", "c.example.com", "d.example.com"]), "policy.names.too_many", "dns_names"),
+        (request(p256, &[]), "policy.names.none", ""),
+        (json!({"profile": "tls-server", "public_key": p256, "ip_addresses": ["10.1.2.3"]}), "policy.ip_address.not_public", "ip_addresses[0]"),
+        (request(&weak_fixture("p521-pub.pem"), &["example.com"]), "policy.key.", "public_key"),
+        (request(&Base64::encode_string(&p256_der[..20]), &["example.com"]), "policy.", "public_key"),
+        (json!({"profile": "nope", "public_key": p256, "dns_names": ["example.com"]}), "request.profile.unknown", "profile"),
+        (json!({"profile": "tls-server", "public_key": p256, "dns_names": ["example.com"], "not_before": "2020-01-01T00:00:00Z"}), "policy.validity.backdate", "not_before"),
+        (json!({"profile": "tls-server", "dns_names": ["example.com"]}), "request.public_key.missing", "public_key"),
+        (json!({"profile": "tls-server", "public_key": p256, "dns_names": ["example.com"], "extensions": []}), "request.malformed", ""),
+    ];
+    let before = s.issued().await;
+    for (body, code, field) in cases {
+        let (status, reply) = s.post("/v1/certificates", &body).await;
+        assert_eq!(status, 400, "{body} -> {reply}");
+        let got = reply["error"]["code"].as_str().unwrap();
+        assert!(got.starts_with(code), "{body}: expected {code}, got {reply}");
+        assert!(reply["error"]["field"].as_str().unwrap().starts_with(field), "{body}: field, got {reply}");
+        assert!(!reply["error"]["message"].as_str().unwrap().is_empty());
+    }
+    assert_eq!(s.issued().await, before, "nothing may be signed");
+    let (status, _) = s.post("/v1/certificates", &request(p256, &["ok.example.com"])).await;
+    assert_eq!(status, 201);
+    assert_eq!(s.issued().await, before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unlisted_caller_is_refused_and_socket_is_0660() {
+    let s = Service::start(|c| {
+        let uid_line = c.lines().find(|l| l.starts_with("uid = ")).unwrap().to_string();
+        c.replace(&uid_line, "uid = 4242")
+    });
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(s.socket()).unwrap().permissions().mode() & 0o777, 0o660);
+    let [(p256, _, _), _] = subscriber_keys();
+    let (status, reply) = s.post("/v1/certificates", &request(p256, &["example.com"])).await;
+    assert_eq!(status, 403, "{reply}");
+    assert_eq!(reply["error"]["code"], "caller.not_allowed");
+    let (status, _) = s.get("/v1/health").await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn precertificate_and_final_correspond_once() {
+    let s = Service::start(|c| c);
+    let [(p256, _, _), _] = subscriber_keys();
+    let mut body = request(p256, &["ct.example.com", "www.ct.example.com"]);
+    body["precertificate"] = json!(true);
+    let (status, pre) = s.post("/v1/certificates", &body).await;
+    assert_eq!(status, 201, "{pre}");
+    let serial = pre["serial"].as_str().unwrap();
+    // Two fake SCTs, TLS-framed: total length, then length-prefixed entries.
+    let sct_list = [0u8, 10, 0, 3, 1, 2, 3, 0, 3, 4, 5, 6];
+    let final_body = json!({"sct_list": Base64::encode_string(&sct_list)});
+    let (status, fin) = s.post(&format!("/v1/certificates/{serial}/final"), &final_body).await;
+    assert_eq!(status, 201, "{fin}");
+    let pre = Certificate::from_der(&Base64::decode_vec(pre["certificate"].as_str().unwrap()).unwrap()).unwrap();
+    let fin_cert = Certificate::from_der(&Base64::decode_vec(fin["certificate"].as_str().unwrap()).unwrap()).unwrap();
+    let (p, f) = (pre.tbs_certificate(), fin_cert.tbs_certificate());
+    assert_eq!(p.serial_number(), f.serial_number());
+    assert_eq!(p.issuer(), f.issuer());
+    assert_eq!(p.subject(), f.subject());
+    assert_eq!(p.validity(), f.validity());
+    assert_eq!(p.subject_public_key_info(), f.subject_public_key_info());
+    let (pe, fe) = (p.extensions().unwrap(), f.extensions().unwrap());
+    assert_eq!(pe.len(), fe.len());
+    for (a, b) in pe.iter().zip(fe) {
+        if a.extn_id == strongroom::x509::CT_POISON {
+            assert_eq!(b.extn_id, strongroom::x509::CT_SCT_LIST, "the SCT list takes the poison's place");
+            assert!(!b.critical);
+            let inner = der::asn1::OctetString::from_der(b.extn_value.as_bytes()).unwrap();
+            assert_eq!(inner.as_bytes(), sct_list);
+        } else {
+            assert_eq!(a, b, "every other extension is byte-identical, in the same order");
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let leaf = write_pem(tmp.path(), "final.pem", fin["certificate"].as_str().unwrap());
+    openssl_verify(&s.path("root-r1.pem"), Some(&s.path("int-r10.pem")), &[], &leaf).unwrap();
+    assert_eq!(pkilint("lint_cabf_serverauth_cert", &["-t", "DV-FINAL-CERTIFICATE"], &leaf), Vec::<String>::new());
+    // Once only.
+    let (status, again) = s.post(&format!("/v1/certificates/{serial}/final"), &final_body).await;
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(again["error"]["code"], "request.serial.already_final");
+    // Unknown serial, bad framing.
+    let (status, _) = s.post("/v1/certificates/01ff/final", &final_body).await;
+    assert_eq!(status, 404);
+    let (status, bad) = s.post(&format!("/v1/certificates/{serial}/final"), &json!({"sct_list": Base64::encode_string(&[0, 9, 1])})).await;
+    assert_eq!(status, 400, "{bad}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parallel_requests_get_unique_serials_and_a_verifiable_audit_chain() {
+    let s = Service::start(|c| c);
+    let [(p256, _, _), _] = subscriber_keys();
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let socket = s.socket();
+        let body = request(p256, &[&format!("host{i}.example.com")]);
+        tasks.push(tokio::spawn(async move {
+            let mut client = Client::connect(&socket).await.unwrap();
+            let reply = client.request("POST", "/v1/certificates", Some(&body)).await.unwrap();
+            assert_eq!(reply.status, 201);
+            reply.json().unwrap()
+        }));
+    }
+    let mut serials = std::collections::HashSet::new();
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, t) in tasks.into_iter().enumerate() {
+        let reply = t.await.unwrap();
+        assert!(serials.insert(reply["serial"].as_str().unwrap().to_string()), "duplicate serial");
+        if i % 16 == 0 {
+            let leaf = write_pem(tmp.path(), &format!("{i}.pem"), reply["certificate"].as_str().unwrap());
+            openssl_verify(&s.path("root-r1.pem"), Some(&s.path("int-r10.pem")), &[], &leaf).unwrap();
+        }
+    }
+    assert_eq!(serials.len(), 64);
+    let (status, health) = s.get("/v1/health").await;
+    assert_eq!(status, 200, "{health}");
+    let (status, issuers) = s.get("/v1/issuers").await;
+    assert_eq!(status, 200);
+    assert!(issuers.contains("BEGIN CERTIFICATE") && issuers.contains("tls-server-short"));
+    let (_, metrics) = s.get("/metrics").await;
+    assert!(metrics.contains("strongroom_request_seconds_bucket"), "{metrics}");
+    let dir = s.stop();
+    let store = dir.path().join("service/audit.db");
+    let out = Command::new(strongroom_bin()).args(["audit", "verify", "--store"]).arg(&store).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_verify_catches_edited_deleted_and_reordered_records() {
+    let s = Service::start(|c| c);
+    let [(p256, _, _), _] = subscriber_keys();
+    for i in 0..4 {
+        let (status, _) = s.post("/v1/certificates", &request(p256, &[&format!("a{i}.example.com")])).await;
+        assert_eq!(status, 201);
+    }
+    let dir = s.stop();
+    let store = dir.path().join("service/audit.db");
+    let verify = |path: &Path| {
+        let out = Command::new(strongroom_bin()).args(["audit", "verify", "--store"]).arg(path).output().unwrap();
+        (out.status.success(), text(&out))
+    };
+    assert!(verify(&store).0);
+    let tamper = |name: &str, sql: &str| {
+        let copy = dir.path().join(name);
+        let _ = std::fs::copy(&store, &copy).unwrap();
+        let conn = rusqlite::Connection::open(&copy).unwrap();
+        conn.execute_batch(sql).unwrap();
+        drop(conn);
+        copy
+    };
+    let table = audit_table(&store);
+    let edited = tamper("edited.db", &format!("UPDATE {table} SET summary = '{{}}' WHERE seq = 2;"));
+    let (ok, msg) = verify(&edited);
+    assert!(!ok && msg.contains('2'), "{msg}");
+    let deleted = tamper("deleted.db", &format!("DELETE FROM {table} WHERE seq = 3;"));
+    let (ok, msg) = verify(&deleted);
+    assert!(!ok && msg.contains('3'), "{msg}");
+    let reordered = tamper(
+        "reordered.db",
+        &format!("UPDATE {table} SET seq = -1 WHERE seq = 2; UPDATE {table} SET seq = 2 WHERE seq = 3; UPDATE {table} SET seq = 3 WHERE seq = -1;"),
+    );
+    let (ok, msg) = verify(&reordered);
+    assert!(!ok && msg.contains('2'), "{msg}");
+}
+
+fn audit_table(store: &Path) -> String {
+    let conn = rusqlite::Connection::open(store).unwrap();
+    let name: String = conn
+        .query_row("SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%prev_hash%'", [], |r| r.get(0))
+        .unwrap();
+    name
+}
