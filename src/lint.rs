@@ -20,13 +20,21 @@
 //!
 //! strongroom's profiles are stricter than the BR in a few places, and the linter enforces our
 //! profile: RSASSA-PSS, P-521 and ecdsa-with-SHA512 are not used, `anyPolicy` is never issued, and
-//! every serial number has at least 9 octets.
+//! every serial number has at least 9 octets. Subscriber certificates follow our Domain Validated
+//! profile only: keyUsage (digitalSignature, plus keyEncipherment for RSA keys), basicConstraints
+//! and cRLDistributionPoints are always present, extKeyUsage holds only serverAuth and clientAuth,
+//! and the subject holds nothing but an optional commonName.
+//!
+//! For a precertificate (RFC 6962 3.1) the linter checks the poison extension and the profile the
+//! final certificate will follow; it cannot check that the two carry byte-for-byte the same
+//! extensions (BR 7.1.2.9.1), which is the issuance pipeline's job.
 
 mod algorithm;
 mod certificate;
 mod crl;
 mod extensions;
 mod name;
+mod subscriber;
 
 use std::fmt;
 
@@ -43,6 +51,20 @@ pub enum CertKind {
     SubordinateCa,
     /// Cross-certified subordinate CA, BR 7.1.2.2, in the restricted-EKU case (BR 7.1.2.2.5).
     CrossCertificate,
+    /// Domain Validated TLS server certificate, BR 7.1.2.7 (7.1.2.7.2 for the DV subject).
+    Subscriber,
+    /// Precertificate of a [`CertKind::Subscriber`] certificate, signed directly by the issuing
+    /// CA: the same profile plus the critical poison extension and no SCT list (RFC 6962 3.1,
+    /// BR 7.1.2.9.1).
+    Precertificate,
+}
+
+impl CertKind {
+    /// `true` for the end-entity profiles, [`CertKind::Subscriber`] and
+    /// [`CertKind::Precertificate`].
+    fn is_subscriber(self) -> bool {
+        matches!(self, CertKind::Subscriber | CertKind::Precertificate)
+    }
 }
 
 /// Which certificates a to-be-signed CRL covers; the BR rules differ (BR 4.9.7, 7.2.2).
@@ -208,13 +230,18 @@ impl std::error::Error for Error {}
 /// Lints a to-be-signed certificate against the profile `kind` claims to follow.
 ///
 /// Runs the checks common to every certificate (RFC 5280 4.1, BR 7.1, 7.1.3, 7.1.4, 6.1.5/6.1.6),
-/// the common CA extension checks (BR 7.1.2.10, 7.1.2.11) and the profile's own checks
+/// the common extension checks (BR 7.1.2.10 for CAs, 7.1.2.11) and the profile's own checks
 /// (BR 7.1.2.1 for [`CertKind::Root`], 7.1.2.6 for [`CertKind::SubordinateCa`], 7.1.2.2 for
-/// [`CertKind::CrossCertificate`]).
+/// [`CertKind::CrossCertificate`], 7.1.2.7 and 6.3.2 for [`CertKind::Subscriber`], and those plus
+/// RFC 6962 3.1 and BR 7.1.2.9 for [`CertKind::Precertificate`]).
 pub fn lint_certificate(tbs: &TbsCertificate, kind: CertKind) -> Report {
     let mut report = Report::default();
     certificate::lint_fields(tbs, kind, &mut report);
-    name::lint_ca_subject(tbs.subject(), &mut report);
+    if kind.is_subscriber() {
+        name::lint_subscriber_subject(tbs.subject(), &mut report);
+    } else {
+        name::lint_ca_subject(tbs.subject(), &mut report);
+    }
     algorithm::lint_signature_algorithm(
         tbs.signature(),
         algorithm::Signed::Certificate,
@@ -238,7 +265,7 @@ pub fn lint_crl(tbs: &TbsCertList, kind: CrlKind) -> Report {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     use const_oid::ObjectIdentifier;
     use const_oid::db::rfc4519::{
@@ -248,36 +275,44 @@ mod tests {
         ANY_EXTENDED_KEY_USAGE, ANY_POLICY, ID_AD_CA_ISSUERS, ID_CE_AUTHORITY_KEY_IDENTIFIER,
         ID_CE_BASIC_CONSTRAINTS, ID_CE_CERTIFICATE_POLICIES, ID_CE_CRL_DISTRIBUTION_POINTS,
         ID_CE_CRL_NUMBER, ID_CE_CRL_REASONS, ID_CE_EXT_KEY_USAGE, ID_CE_KEY_USAGE,
-        ID_CE_SUBJECT_KEY_IDENTIFIER, ID_KP_CLIENT_AUTH, ID_KP_CODE_SIGNING, ID_KP_SERVER_AUTH,
-        ID_PE_AUTHORITY_INFO_ACCESS, ID_QT_CPS, ID_QT_UNOTICE,
+        ID_CE_NAME_CONSTRAINTS, ID_CE_SUBJECT_ALT_NAME, ID_CE_SUBJECT_KEY_IDENTIFIER,
+        ID_KP_CLIENT_AUTH, ID_KP_CODE_SIGNING, ID_KP_SERVER_AUTH, ID_PE_AUTHORITY_INFO_ACCESS,
+        ID_QT_CPS, ID_QT_UNOTICE,
     };
     use const_oid::db::rfc5912::{
         ECDSA_WITH_SHA_256, ECDSA_WITH_SHA_384, ID_EC_PUBLIC_KEY, RSA_ENCRYPTION, SECP_521_R_1,
         SHA_1_WITH_RSA_ENCRYPTION, SHA_256_WITH_RSA_ENCRYPTION,
     };
-    use const_oid::db::rfc6962::CT_PRECERT_SIGNING_CERT;
+    use const_oid::db::rfc6962::{CT_PRECERT_POISON, CT_PRECERT_SCTS, CT_PRECERT_SIGNING_CERT};
     use der::asn1::{
         Any, BitString, GeneralizedTime, Ia5String, Int, OctetString, SetOfVec, UtcTime,
     };
     use der::{Decode, DecodePem, Encode, Sequence, Tag};
     use x509_cert::attr::AttributeTypeAndValue;
+    use x509_cert::builder::profile::BuilderProfile;
+    use x509_cert::builder::{Builder, CertificateBuilder};
     use x509_cert::crl::{RevokedCert, TbsCertList};
     use x509_cert::ext::Extension;
     use x509_cert::ext::pkix::certpolicy::{PolicyInformation, PolicyQualifierInfo};
+    use x509_cert::ext::pkix::constraints::NameConstraints;
     use x509_cert::ext::pkix::crl::dp::{DistributionPoint, Reasons};
     use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
     use x509_cert::ext::pkix::{
         AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, BasicConstraints,
         CertificatePolicies, CrlDistributionPoints, CrlNumber, CrlReason, ExtendedKeyUsage,
-        KeyUsage, KeyUsages,
+        KeyUsage, KeyUsages, SubjectAltName,
     };
     use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
     use x509_cert::serial_number::SerialNumber;
-    use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+    use x509_cert::spki::{
+        AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef,
+    };
     use x509_cert::time::Time;
     use x509_cert::{Certificate, Version};
 
     use super::*;
+    use crate::alg::SignatureAlgorithm;
+    use crate::x509::SignerInfo;
 
     // ---- fixtures ------------------------------------------------------------------------------
 
@@ -396,9 +431,20 @@ mod tests {
         change: impl FnOnce(&mut RawTbs),
         expected: &[&str],
     ) {
-        let base = load(file);
-        assert_errors(&lint_certificate(&base, kind), &[]);
-        let report = lint_certificate(&mutate(&base, change), kind);
+        assert_mutated(&load(file), kind, change, expected);
+    }
+
+    /// Checks `base` lints clean as `kind`, then that after `change` exactly `expected` errors
+    /// appear.
+    #[track_caller]
+    fn assert_mutated(
+        base: &TbsCertificate,
+        kind: CertKind,
+        change: impl FnOnce(&mut RawTbs),
+        expected: &[&str],
+    ) {
+        assert_errors(&lint_certificate(base, kind), &[]);
+        let report = lint_certificate(&mutate(base, change), kind);
         assert_errors(&report, expected);
     }
 
@@ -434,6 +480,62 @@ mod tests {
     const DAY: u64 = 86_400;
     /// 2030-01-01T00:00:00Z.
     const Y2030: u64 = 1_893_456_000;
+
+    // ---- extension setters shared by the profile tests --------------------------------------------
+
+    fn ku(flags: der::flagset::FlagSet<KeyUsages>, critical: bool) -> impl FnOnce(&mut RawTbs) {
+        move |t| t.set(ID_CE_KEY_USAGE, critical, &KeyUsage(flags))
+    }
+
+    fn bc(ca: bool, path_len: Option<u8>, critical: bool) -> impl FnOnce(&mut RawTbs) {
+        move |t| {
+            t.set(
+                ID_CE_BASIC_CONSTRAINTS,
+                critical,
+                &BasicConstraints {
+                    ca,
+                    path_len_constraint: path_len,
+                },
+            );
+        }
+    }
+
+    fn eku(purposes: Vec<ObjectIdentifier>) -> impl FnOnce(&mut RawTbs) {
+        move |t| t.set(ID_CE_EXT_KEY_USAGE, false, &ExtendedKeyUsage(purposes))
+    }
+
+    fn cps(policies: Vec<PolicyInformation>) -> impl FnOnce(&mut RawTbs) {
+        move |t| {
+            t.set(
+                ID_CE_CERTIFICATE_POLICIES,
+                false,
+                &CertificatePolicies(policies),
+            )
+        }
+    }
+
+    fn aia(method: ObjectIdentifier, location: &str) -> impl FnOnce(&mut RawTbs) + use<> {
+        let ad = AccessDescription {
+            access_method: method,
+            access_location: uri(location),
+        };
+        move |t| {
+            t.set(
+                ID_PE_AUTHORITY_INFO_ACCESS,
+                false,
+                &AuthorityInfoAccessSyntax(vec![ad]),
+            )
+        }
+    }
+
+    /// An authorityKeyIdentifier with a serial number and no keyIdentifier.
+    fn no_key_id(t: &mut RawTbs) {
+        let aki = AuthorityKeyIdentifier {
+            authority_cert_serial_number: Some(SerialNumber::from(42u32)),
+            ..Default::default()
+        };
+        t.set(ID_CE_AUTHORITY_KEY_IDENTIFIER, false, &aki);
+    }
 
     // ---- the reference certificates --------------------------------------------------------------
 
@@ -934,9 +1036,6 @@ mod tests {
 
     #[test]
     fn key_usage_rules() {
-        let ku = |flags: der::flagset::FlagSet<KeyUsages>, critical: bool| {
-            move |t: &mut RawTbs| t.set(ID_CE_KEY_USAGE, critical, &KeyUsage(flags))
-        };
         let ca = KeyUsages::KeyCertSign | KeyUsages::CRLSign;
         assert_mutation(
             X1,
@@ -978,18 +1077,6 @@ mod tests {
 
     #[test]
     fn basic_constraints_rules() {
-        let bc = |ca: bool, path_len: Option<u8>, critical: bool| {
-            move |t: &mut RawTbs| {
-                t.set(
-                    ID_CE_BASIC_CONSTRAINTS,
-                    critical,
-                    &BasicConstraints {
-                        ca,
-                        path_len_constraint: path_len,
-                    },
-                );
-            }
-        };
         assert_mutation(
             R10,
             CertKind::SubordinateCa,
@@ -1107,13 +1194,6 @@ mod tests {
             with_serial,
             &["ca.aki.issuer_serial_present"],
         );
-        let no_key_id = |t: &mut RawTbs| {
-            let aki = AuthorityKeyIdentifier {
-                authority_cert_serial_number: Some(SerialNumber::from(42u32)),
-                ..Default::default()
-            };
-            t.set(ID_CE_AUTHORITY_KEY_IDENTIFIER, false, &aki);
-        };
         assert_mutation(
             R10,
             CertKind::SubordinateCa,
@@ -1124,9 +1204,6 @@ mod tests {
 
     #[test]
     fn eku_rules() {
-        let eku = |purposes: Vec<ObjectIdentifier>| {
-            move |t: &mut RawTbs| t.set(ID_CE_EXT_KEY_USAGE, false, &ExtendedKeyUsage(purposes))
-        };
         for kind in [CertKind::SubordinateCa, CertKind::CrossCertificate] {
             let file = if kind == CertKind::SubordinateCa {
                 E5
@@ -1182,15 +1259,6 @@ mod tests {
 
     #[test]
     fn certificate_policy_rules() {
-        let cps = |policies: Vec<PolicyInformation>| {
-            move |t: &mut RawTbs| {
-                t.set(
-                    ID_CE_CERTIFICATE_POLICIES,
-                    false,
-                    &CertificatePolicies(policies),
-                )
-            }
-        };
         let dv = || policy("2.23.140.1.2.1");
         let ours = || policy("1.3.6.1.4.1.44947.1.1.1");
         let any = || PolicyInformation {
@@ -1340,19 +1408,6 @@ mod tests {
 
     #[test]
     fn authority_info_access_rules() {
-        let aia = |method: ObjectIdentifier, location: &str| {
-            let ad = AccessDescription {
-                access_method: method,
-                access_location: uri(location),
-            };
-            move |t: &mut RawTbs| {
-                t.set(
-                    ID_PE_AUTHORITY_INFO_ACCESS,
-                    false,
-                    &AuthorityInfoAccessSyntax(vec![ad]),
-                )
-            }
-        };
         assert_mutation(
             R10,
             CertKind::SubordinateCa,
@@ -1691,5 +1746,649 @@ mod tests {
             c.crl_extensions.as_mut().unwrap().push(e);
         };
         assert_crl(dup, CrlKind::CaCertificates, &["crl.ext.duplicate"]);
+    }
+
+    // ---- subscriber and precertificate profiles -------------------------------------------------
+
+    /// 2025-09-01T00:00:00Z, before BR 6.3.2 starts shortening subscriber certificates.
+    const SEPT_2025: u64 = 1_756_684_800;
+    /// 2026-03-15T00:00:00Z: 200 days from here.
+    const MAR_2026: u64 = 1_773_532_800;
+    /// 2027-03-15T00:00:00Z: 100 days from here.
+    const MAR_2027: u64 = 1_805_068_800;
+    /// 2029-03-15T00:00:00Z: 47 days from here.
+    const MAR_2029: u64 = 1_868_227_200;
+
+    /// strongroom's DV subscriber profile as the brief for it reads, issued by Let's Encrypt E5:
+    /// KU, EKU, BC, AKI, AIA, SAN, CP, CRLDP, then the poison for a precertificate.
+    struct LeafProfile {
+        issuer: Name,
+        issuer_key_id: Vec<u8>,
+        subject: Name,
+        san: Vec<GeneralName>,
+        precert: bool,
+    }
+
+    impl BuilderProfile for LeafProfile {
+        fn get_issuer(&self, _subject: &Name) -> Name {
+            self.issuer.clone()
+        }
+
+        fn get_subject(&self) -> Name {
+            self.subject.clone()
+        }
+
+        fn build_extensions(
+            &self,
+            _spk: SubjectPublicKeyInfoRef<'_>,
+            _issuer_spk: SubjectPublicKeyInfoRef<'_>,
+            _tbs: &TbsCertificate,
+        ) -> x509_cert::builder::Result<Vec<Extension>> {
+            let mut exts = vec![
+                ext(
+                    ID_CE_KEY_USAGE,
+                    true,
+                    &KeyUsage(KeyUsages::DigitalSignature.into()),
+                ),
+                ext(
+                    ID_CE_EXT_KEY_USAGE,
+                    false,
+                    &ExtendedKeyUsage(vec![ID_KP_SERVER_AUTH, ID_KP_CLIENT_AUTH]),
+                ),
+                ext(
+                    ID_CE_BASIC_CONSTRAINTS,
+                    true,
+                    &BasicConstraints {
+                        ca: false,
+                        path_len_constraint: None,
+                    },
+                ),
+                ext(
+                    ID_CE_AUTHORITY_KEY_IDENTIFIER,
+                    false,
+                    &AuthorityKeyIdentifier {
+                        key_identifier: Some(OctetString::new(self.issuer_key_id.clone())?),
+                        ..Default::default()
+                    },
+                ),
+                ext(
+                    ID_PE_AUTHORITY_INFO_ACCESS,
+                    false,
+                    &AuthorityInfoAccessSyntax(vec![AccessDescription {
+                        access_method: ID_AD_CA_ISSUERS,
+                        access_location: uri("http://e5.i.lencr.org/"),
+                    }]),
+                ),
+                ext(
+                    ID_CE_SUBJECT_ALT_NAME,
+                    self.subject.is_empty(),
+                    &SubjectAltName(self.san.clone()),
+                ),
+                ext(
+                    ID_CE_CERTIFICATE_POLICIES,
+                    false,
+                    &CertificatePolicies(vec![policy("2.23.140.1.2.1")]),
+                ),
+                ext(
+                    ID_CE_CRL_DISTRIBUTION_POINTS,
+                    false,
+                    &CrlDistributionPoints(vec![DistributionPoint {
+                        distribution_point: Some(DistributionPointName::FullName(vec![uri(
+                            "http://e5.c.lencr.org/17.crl",
+                        )])),
+                        reasons: None,
+                        crl_issuer: None,
+                    }]),
+                ),
+            ];
+            if self.precert {
+                exts.push(Extension {
+                    extn_id: CT_PRECERT_POISON,
+                    critical: true,
+                    extn_value: OctetString::new(vec![0x05, 0x00])?,
+                });
+            }
+            Ok(exts)
+        }
+    }
+
+    /// A P-256 subscriber key from fixed bytes.
+    fn leaf_spki() -> SubjectPublicKeyInfoOwned {
+        let key = p256::SecretKey::from_slice(&[0x5a; 32])
+            .unwrap()
+            .public_key();
+        SubjectPublicKeyInfoOwned::from_key(&key).unwrap()
+    }
+
+    /// The TBS that x509-cert's builder finalizes for [`LeafProfile`], valid for 90 days from
+    /// 2025-09-01, under E5's name and key identifier (nothing is signed).
+    fn leaf_tbs(subject: Name, san: Vec<GeneralName>, precert: bool) -> TbsCertificate {
+        let e5 = load(E5);
+        let issuer_key_id = RawTbs::from_der(&e5.to_der().unwrap())
+            .unwrap()
+            .decode::<OctetString>(ID_CE_SUBJECT_KEY_IDENTIFIER)
+            .as_bytes()
+            .to_vec();
+        let profile = LeafProfile {
+            issuer: e5.subject().clone(),
+            issuer_key_id,
+            subject,
+            san,
+            precert,
+        };
+        let signer = SignerInfo {
+            spki: e5.subject_public_key_info().clone(),
+            alg: SignatureAlgorithm::EcdsaSha384,
+        };
+        let validity =
+            crate::x509::validity(UNIX_EPOCH + Duration::from_secs(SEPT_2025), 90).unwrap();
+        let serial = SerialNumber::new(&[
+            0x05, 0x9c, 0x51, 0x2e, 0x8a, 0x47, 0x1f, 0xd2, 0x6b, 0x80, 0x15, 0xe4, 0x3a, 0x77,
+            0xc9, 0x0e,
+        ])
+        .unwrap();
+        let mut builder = CertificateBuilder::new(profile, serial, validity, leaf_spki()).unwrap();
+        TbsCertificate::from_der(&builder.finalize(&signer).unwrap()).unwrap()
+    }
+
+    fn dns(name: &str) -> GeneralName {
+        GeneralName::DnsName(Ia5String::new(name).unwrap())
+    }
+
+    fn ip(octets: &[u8]) -> GeneralName {
+        GeneralName::IpAddress(OctetString::new(octets).unwrap())
+    }
+
+    fn cn(value: &str) -> Name {
+        name(vec![vec![printable(COMMON_NAME, value)]])
+    }
+
+    /// A subscriber certificate for www.example.org and example.org, CN www.example.org.
+    fn leaf() -> TbsCertificate {
+        leaf_tbs(
+            cn("www.example.org"),
+            vec![dns("www.example.org"), dns("example.org")],
+            false,
+        )
+    }
+
+    /// The precertificate of [`leaf`].
+    fn precert() -> TbsCertificate {
+        leaf_tbs(
+            cn("www.example.org"),
+            vec![dns("www.example.org"), dns("example.org")],
+            true,
+        )
+    }
+
+    /// [`assert_mutated`] on [`leaf`] as a subscriber certificate.
+    #[track_caller]
+    fn assert_leaf(change: impl FnOnce(&mut RawTbs), expected: &[&str]) {
+        assert_mutated(&leaf(), CertKind::Subscriber, change, expected);
+    }
+
+    fn warning_codes(report: &Report) -> Vec<&'static str> {
+        report.warnings().map(|f| f.code).collect()
+    }
+
+    #[test]
+    fn subscriber_and_precertificate_lint_clean() {
+        // The commonName is allowed but NOT RECOMMENDED (BR 7.1.2.7.2): the only finding.
+        let report = lint_certificate(&leaf(), CertKind::Subscriber);
+        assert_errors(&report, &[]);
+        assert_eq!(warning_codes(&report), ["leaf.subject.cn_present"]);
+        let report = lint_certificate(&precert(), CertKind::Precertificate);
+        assert_errors(&report, &[]);
+        assert_eq!(warning_codes(&report), ["leaf.subject.cn_present"]);
+        // An empty subject with a critical subjectAltName draws no finding at all.
+        let bare = leaf_tbs(name(vec![]), vec![dns("www.example.org")], false);
+        let report = lint_certificate(&bare, CertKind::Subscriber);
+        assert!(report.findings.is_empty(), "{report}");
+        // Each is refused under the other's kind, and neither is a CA certificate.
+        assert_errors(
+            &lint_certificate(&leaf(), CertKind::Precertificate),
+            &["precert.poison.missing"],
+        );
+        assert_errors(
+            &lint_certificate(&precert(), CertKind::Subscriber),
+            &["leaf.poison.present"],
+        );
+        assert!(!lint_certificate(&leaf(), CertKind::SubordinateCa).is_clean());
+    }
+
+    #[test]
+    fn subscriber_san_rules() {
+        let san = |names: Vec<GeneralName>, critical: bool| {
+            move |t: &mut RawTbs| t.set(ID_CE_SUBJECT_ALT_NAME, critical, &SubjectAltName(names))
+        };
+        let with = |extra: GeneralName| san(vec![dns("www.example.org"), extra], false);
+        assert_leaf(|t| t.remove(ID_CE_SUBJECT_ALT_NAME), &["leaf.san.missing"]);
+        assert_leaf(
+            |t| t.ext(ID_CE_SUBJECT_ALT_NAME).critical = true,
+            &["leaf.san.critical"],
+        );
+        assert_leaf(|t| t.subject = name(vec![]), &["leaf.san.not_critical"]);
+        assert_leaf(
+            san(vec![], false),
+            &["leaf.san.empty", "leaf.subject.cn_not_in_san"],
+        );
+        assert_leaf(with(uri("https://www.example.org/")), &["leaf.san.type"]);
+        for ok in [
+            "*.example.org",
+            "xn--bcher-kva.example",
+            "a-b.example.org",
+            "1.example.org",
+        ] {
+            assert_leaf(with(dns(ok)), &[]);
+        }
+        let long_label = format!("{}.example.org", "a".repeat(64));
+        for bad in [
+            "EXAMPLE.org",
+            "foo.*.example.org",
+            "w*.example.org",
+            "*",
+            "*.org.",
+            "localhost",
+            "example.org.",
+            "-a.example.org",
+            "ab--c.example.org",
+            "a..example.org",
+            "a_b.example.org",
+            long_label.as_str(),
+        ] {
+            assert_mutated(
+                &leaf(),
+                CertKind::Subscriber,
+                with(dns(bad)),
+                &["leaf.san.dns_name"],
+            );
+        }
+        assert_leaf(with(ip(&[192, 0, 2, 1])), &[]);
+        assert_leaf(with(ip(&[0x20; 16])), &[]);
+        assert_leaf(with(ip(&[192, 0, 2, 1, 0])), &["leaf.san.ip_address"]);
+    }
+
+    #[test]
+    fn subscriber_subject_rules() {
+        let www = || printable(COMMON_NAME, "www.example.org");
+        let cases: Vec<(Vec<Vec<AttributeTypeAndValue>>, &[&str])> = vec![
+            (vec![vec![printable(COMMON_NAME, "example.org")]], &[]),
+            (
+                vec![vec![printable(COMMON_NAME, "mail.example.org")]],
+                &["leaf.subject.cn_not_in_san"],
+            ),
+            // Character for character: a dNSName is never matched case-insensitively.
+            (
+                vec![vec![printable(COMMON_NAME, "WWW.example.org")]],
+                &["leaf.subject.cn_not_in_san"],
+            ),
+            (
+                vec![vec![www()], vec![printable(COMMON_NAME, "example.org")]],
+                &["leaf.subject.cn_duplicate"],
+            ),
+            (
+                vec![vec![printable(ORGANIZATION_NAME, "Example")], vec![www()]],
+                &["leaf.subject.attribute"],
+            ),
+            (
+                vec![vec![printable(COUNTRY_NAME, "US")], vec![www()]],
+                &["leaf.subject.attribute"],
+            ),
+            (
+                vec![vec![atv(COMMON_NAME, Tag::Ia5String, "www.example.org")]],
+                &["cert.subject.string_type"],
+            ),
+        ];
+        for (rdns, expected) in cases {
+            assert_mutated(
+                &leaf(),
+                CertKind::Subscriber,
+                move |t| t.subject = name(rdns),
+                expected,
+            );
+        }
+        // A commonName longer than 64 characters cannot be used, even when it is a SAN value.
+        let long = format!("{}.{}.example.org", "a".repeat(30), "b".repeat(21));
+        assert_eq!(long.len(), 64);
+        let longer = format!("c{long}");
+        assert_errors(
+            &lint_certificate(
+                &leaf_tbs(cn(&long), vec![dns(&long)], false),
+                CertKind::Subscriber,
+            ),
+            &[],
+        );
+        assert_errors(
+            &lint_certificate(
+                &leaf_tbs(cn(&longer), vec![dns(&longer)], false),
+                CertKind::Subscriber,
+            ),
+            &["cert.subject.too_long"],
+        );
+    }
+
+    #[test]
+    fn subscriber_common_name_may_be_an_ip_address() {
+        let v4 = leaf_tbs(cn("192.0.2.1"), vec![ip(&[192, 0, 2, 1])], false);
+        assert_errors(&lint_certificate(&v4, CertKind::Subscriber), &[]);
+        let mut v6 = [0u8; 16];
+        v6[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        v6[15] = 1;
+        let rfc5952 = leaf_tbs(cn("2001:db8::1"), vec![ip(&v6)], false);
+        assert_errors(&lint_certificate(&rfc5952, CertKind::Subscriber), &[]);
+        // RFC 5952 4.1: leading zeros MUST be suppressed.
+        let padded = leaf_tbs(cn("2001:0db8::1"), vec![ip(&v6)], false);
+        assert_errors(
+            &lint_certificate(&padded, CertKind::Subscriber),
+            &["leaf.subject.cn_not_in_san"],
+        );
+    }
+
+    #[test]
+    fn subscriber_eku_rules() {
+        assert_leaf(eku(vec![ID_KP_SERVER_AUTH]), &[]);
+        assert_leaf(
+            eku(vec![ID_KP_SERVER_AUTH, ID_KP_CODE_SIGNING]),
+            &["leaf.eku.forbidden"],
+        );
+        // Other purposes are only NOT RECOMMENDED in the BR; our profile refuses them.
+        assert_leaf(
+            eku(vec![
+                ID_KP_SERVER_AUTH,
+                ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.10.3.12"),
+            ]),
+            &["leaf.eku.forbidden"],
+        );
+        assert_leaf(
+            eku(vec![ID_KP_CLIENT_AUTH]),
+            &["leaf.eku.server_auth_missing"],
+        );
+        assert_leaf(|t| t.remove(ID_CE_EXT_KEY_USAGE), &["leaf.eku.missing"]);
+        assert_leaf(
+            |t| t.ext(ID_CE_EXT_KEY_USAGE).critical = true,
+            &["leaf.eku.critical"],
+        );
+    }
+
+    #[test]
+    fn subscriber_key_usage_rules() {
+        let rsa = |flags: der::flagset::FlagSet<KeyUsages>| {
+            move |t: &mut RawTbs| {
+                t.spki = rsa_spki(2048, &[1, 0, 1]);
+                ku(flags, true)(t);
+            }
+        };
+        let ds = KeyUsages::DigitalSignature;
+        assert_leaf(
+            ku(ds | KeyUsages::KeyEncipherment, true),
+            &["leaf.key_usage.forbidden"],
+        );
+        assert_leaf(
+            ku(ds | KeyUsages::KeyAgreement, true),
+            &["leaf.key_usage.forbidden"],
+        );
+        assert_leaf(rsa(ds | KeyUsages::KeyEncipherment), &[]);
+        assert_leaf(
+            rsa(ds | KeyUsages::DataEncipherment),
+            &["leaf.key_usage.forbidden"],
+        );
+        assert_leaf(
+            rsa(KeyUsages::KeyEncipherment.into()),
+            &["leaf.key_usage.digital_signature_missing"],
+        );
+        assert_leaf(
+            ku(ds | KeyUsages::KeyCertSign, true),
+            &["leaf.key_usage.forbidden"],
+        );
+        assert_leaf(
+            |t| t.ext(ID_CE_KEY_USAGE).critical = false,
+            &["leaf.key_usage.not_critical"],
+        );
+        assert_leaf(|t| t.remove(ID_CE_KEY_USAGE), &["leaf.key_usage.missing"]);
+    }
+
+    #[test]
+    fn subscriber_basic_constraints_rules() {
+        assert_leaf(bc(true, None, true), &["leaf.basic_constraints.ca"]);
+        assert_leaf(
+            bc(false, Some(0), true),
+            &["leaf.basic_constraints.path_len"],
+        );
+        assert_leaf(
+            |t| t.ext(ID_CE_BASIC_CONSTRAINTS).critical = false,
+            &["leaf.basic_constraints.not_critical"],
+        );
+        assert_leaf(
+            |t| t.remove(ID_CE_BASIC_CONSTRAINTS),
+            &["leaf.basic_constraints.missing"],
+        );
+    }
+
+    #[test]
+    fn subscriber_validity_follows_the_br_schedule() {
+        let days_from = |start: u64, days: u64| {
+            move |t: &mut RawTbs| {
+                // Inclusive period: notAfter = notBefore + days - 1 second.
+                t.validity = RawValidity {
+                    not_before: utc(start),
+                    not_after: utc(start + days * DAY - 1),
+                };
+            }
+        };
+        assert_leaf(days_from(SEPT_2025, 400), &["leaf.validity.too_long"]);
+        let schedule = [
+            (SEPT_2025, 398),
+            (MAR_2026 - 1, 398),
+            (MAR_2026, 200),
+            (MAR_2027 - 1, 200),
+            (MAR_2027, 100),
+            (MAR_2029 - 1, 100),
+            (MAR_2029, 47),
+            (Y2030, 47),
+        ];
+        for (start, max) in schedule {
+            assert_leaf(days_from(start, max), &[]);
+            assert_mutated(
+                &leaf(),
+                CertKind::Subscriber,
+                days_from(start, max + 1),
+                &["leaf.validity.too_long"],
+            );
+        }
+        // One second over the limit is a day too long (BR 6.3.2).
+        let one_second_over = |t: &mut RawTbs| {
+            t.validity = RawValidity {
+                not_before: utc(MAR_2029),
+                not_after: utc(MAR_2029 + 47 * DAY),
+            };
+        };
+        assert_leaf(one_second_over, &["leaf.validity.too_long"]);
+        let inverted = |t: &mut RawTbs| {
+            t.validity = RawValidity {
+                not_before: utc(SEPT_2025),
+                not_after: utc(SEPT_2025 - 1),
+            };
+        };
+        assert_leaf(inverted, &["cert.validity.not_before_after_not_after"]);
+    }
+
+    #[test]
+    fn subscriber_schedule_dates_are_midnight_utc() {
+        for (unix, (y, m, d)) in [
+            (SEPT_2025, (2025, 9, 1)),
+            (MAR_2026, (2026, 3, 15)),
+            (MAR_2027, (2027, 3, 15)),
+            (MAR_2029, (2029, 3, 15)),
+        ] {
+            let date = der::DateTime::new(y, m, d, 0, 0, 0).unwrap();
+            assert_eq!(date.unix_duration().as_secs(), unix);
+        }
+    }
+
+    #[test]
+    fn subscriber_policy_rules() {
+        let dv = || policy("2.23.140.1.2.1");
+        assert_leaf(cps(vec![dv(), policy("1.3.6.1.4.1.44947.1.1.1")]), &[]);
+        assert_leaf(
+            cps(vec![dv(), policy("2.23.140.1.2.2")]),
+            &["leaf.policies.reserved_count"],
+        );
+        assert_leaf(
+            cps(vec![policy("2.23.140.1.2.2")]),
+            &["leaf.policies.not_dv"],
+        );
+        assert_leaf(
+            cps(vec![
+                dv(),
+                PolicyInformation {
+                    policy_identifier: ANY_POLICY,
+                    policy_qualifiers: None,
+                },
+            ]),
+            &["leaf.policies.any_policy"],
+        );
+        assert_leaf(
+            |t| t.remove(ID_CE_CERTIFICATE_POLICIES),
+            &["leaf.policies.missing"],
+        );
+    }
+
+    #[test]
+    fn subscriber_aki_aia_crldp_rules() {
+        assert_leaf(
+            |t| t.remove(ID_CE_AUTHORITY_KEY_IDENTIFIER),
+            &["leaf.aki.missing"],
+        );
+        assert_leaf(
+            no_key_id,
+            &["leaf.aki.issuer_serial_present", "leaf.aki.key_id_missing"],
+        );
+        // authorityInformationAccess is a MUST for subscribers, a SHOULD for CAs.
+        assert_leaf(
+            |t| t.remove(ID_PE_AUTHORITY_INFO_ACCESS),
+            &["leaf.aia.missing"],
+        );
+        assert_leaf(
+            aia(ID_AD_CA_ISSUERS, "ldap://e5.i.lencr.org/"),
+            &["leaf.aia.location"],
+        );
+        // OCSP alone is allowed; caIssuers is only a SHOULD.
+        let ocsp_only = mutate(
+            &leaf(),
+            aia(
+                ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1"),
+                "http://o.example/",
+            ),
+        );
+        let report = lint_certificate(&ocsp_only, CertKind::Subscriber);
+        assert_errors(&report, &[]);
+        assert!(report.contains("leaf.aia.ca_issuers_missing"), "{report}");
+        assert_leaf(
+            |t| t.remove(ID_CE_CRL_DISTRIBUTION_POINTS),
+            &["leaf.crldp.missing"],
+        );
+        assert_leaf(
+            |t| t.ext(ID_CE_CRL_DISTRIBUTION_POINTS).critical = true,
+            &["leaf.crldp.critical"],
+        );
+    }
+
+    #[test]
+    fn subscriber_ski_is_a_warning_and_name_constraints_an_error() {
+        let ski = |t: &mut RawTbs| {
+            t.set(
+                ID_CE_SUBJECT_KEY_IDENTIFIER,
+                false,
+                &OctetString::new([0x11; 20]).unwrap(),
+            )
+        };
+        let report = lint_certificate(&mutate(&leaf(), ski), CertKind::Subscriber);
+        assert_errors(&report, &[]);
+        assert!(report.contains("leaf.ski.present"), "{report}");
+        assert_leaf(
+            |t| {
+                t.set(
+                    ID_CE_SUBJECT_KEY_IDENTIFIER,
+                    true,
+                    &OctetString::new([0x11; 20]).unwrap(),
+                )
+            },
+            &["leaf.ski.critical"],
+        );
+        let nc = NameConstraints {
+            permitted_subtrees: None,
+            excluded_subtrees: None,
+        };
+        assert_leaf(
+            |t| t.set(ID_CE_NAME_CONSTRAINTS, true, &nc),
+            &["leaf.name_constraints.present"],
+        );
+    }
+
+    #[test]
+    fn precertificate_poison_rules() {
+        assert_mutated(
+            &precert(),
+            CertKind::Precertificate,
+            |t| t.remove(CT_PRECERT_POISON),
+            &["precert.poison.missing"],
+        );
+        assert_mutated(
+            &precert(),
+            CertKind::Precertificate,
+            |t| t.ext(CT_PRECERT_POISON).critical = false,
+            &["precert.poison.not_critical"],
+        );
+        for wrong in [vec![0x04, 0x00], vec![0x05, 0x01, 0x00], vec![]] {
+            assert_mutated(
+                &precert(),
+                CertKind::Precertificate,
+                |t| t.ext(CT_PRECERT_POISON).extn_value = OctetString::new(wrong).unwrap(),
+                &["precert.poison.value"],
+            );
+        }
+        let scts = |critical: bool| {
+            move |t: &mut RawTbs| {
+                t.set(
+                    CT_PRECERT_SCTS,
+                    critical,
+                    &OctetString::new(vec![0x00, 0x00]).unwrap(),
+                )
+            }
+        };
+        assert_mutated(
+            &precert(),
+            CertKind::Precertificate,
+            scts(false),
+            &["precert.sct_present"],
+        );
+        // The profile's other rules apply to a precertificate as to its certificate.
+        assert_mutated(
+            &precert(),
+            CertKind::Precertificate,
+            |t| t.remove(ID_CE_SUBJECT_ALT_NAME),
+            &["leaf.san.missing"],
+        );
+    }
+
+    #[test]
+    fn subscriber_sct_list_rules() {
+        let scts = |critical: bool, value: &'static [u8]| {
+            move |t: &mut RawTbs| {
+                let ext = Extension {
+                    extn_id: CT_PRECERT_SCTS,
+                    critical,
+                    extn_value: OctetString::new(value).unwrap(),
+                };
+                t.exts().push(ext);
+            }
+        };
+        // An empty SignedCertificateTimestampList, wrapped in its OCTET STRING.
+        assert_leaf(scts(false, &[0x04, 0x02, 0x00, 0x00]), &[]);
+        assert_leaf(
+            scts(true, &[0x04, 0x02, 0x00, 0x00]),
+            &["leaf.sct.critical"],
+        );
+        assert_leaf(scts(false, &[0x05, 0x00]), &["cert.ext.malformed"]);
     }
 }

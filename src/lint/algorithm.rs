@@ -44,9 +44,12 @@ struct RsaPublicKey<'a> {
 
 /// The key types strongroom's profiles issue for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum KeyType {
+pub(super) enum KeyType {
+    /// rsaEncryption.
     Rsa,
+    /// id-ecPublicKey on secp256r1.
     P256,
+    /// id-ecPublicKey on secp384r1.
     P384,
 }
 
@@ -136,7 +139,7 @@ pub(super) fn lint_self_signed_algorithm(tbs: &TbsCertificate, report: &mut Repo
 }
 
 /// Classifies an SPKI AlgorithmIdentifier, or `None` when it is not one BR 7.1.3.1 allows us.
-fn key_type(alg: &AlgorithmIdentifierOwned) -> Option<KeyType> {
+pub(super) fn key_type(alg: &AlgorithmIdentifierOwned) -> Option<KeyType> {
     if alg.oid == RSA_ENCRYPTION {
         return alg
             .parameters

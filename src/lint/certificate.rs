@@ -21,16 +21,28 @@ const ROOT_MAX_DAYS: u64 = 9132;
 
 const SECONDS_PER_DAY: u64 = 86_400;
 
+/// BR 6.3.2: the longest validity period of a subscriber certificate, in days, by the date it is
+/// issued: `(first day, as Unix seconds at 00:00:00 UTC, maximum days)`, in date order.
+const SUBSCRIBER_MAX_DAYS: [(u64, &str, u64); 4] = [
+    (0, "before 2026-03-15", 398),
+    (1_773_532_800, "from 2026-03-15", 200),
+    (1_805_068_800, "from 2027-03-15", 100),
+    (1_868_227_200, "from 2029-03-15", 47),
+];
+
 /// Runs every check on the non-extension fields of `tbs`.
 pub(super) fn lint_fields(tbs: &TbsCertificate, kind: CertKind, report: &mut Report) {
     lint_version(tbs, report);
     lint_serial(tbs.serial_number().as_bytes(), report);
-    lint_names_present(tbs, report);
+    lint_names_present(tbs, kind, report);
     lint_validity(tbs, report);
     lint_unique_ids(tbs, report);
     if kind == CertKind::Root {
         lint_root_self_issued(tbs, report);
         lint_root_validity(tbs, report);
+    }
+    if kind.is_subscriber() {
+        lint_subscriber_validity(tbs, report);
     }
 }
 
@@ -87,8 +99,9 @@ pub(super) fn lint_serial(content: &[u8], report: &mut Report) {
     }
 }
 
-/// RFC 5280 4.1.2.4 (issuer MUST be non-empty) and BR 7.1.2.10.2 (a CA subject is non-empty).
-fn lint_names_present(tbs: &TbsCertificate, report: &mut Report) {
+/// RFC 5280 4.1.2.4 (issuer MUST be non-empty) and BR 7.1.2.10.2 (a CA subject is non-empty; a
+/// subscriber's may be empty, BR 7.1.2.7.12).
+fn lint_names_present(tbs: &TbsCertificate, kind: CertKind, report: &mut Report) {
     if tbs.issuer().is_empty() {
         report.error(
             "cert.issuer.empty",
@@ -96,7 +109,7 @@ fn lint_names_present(tbs: &TbsCertificate, report: &mut Report) {
             "issuer is an empty Name".to_string(),
         );
     }
-    if tbs.subject().is_empty() {
+    if tbs.subject().is_empty() && !kind.is_subscriber() {
         report.error(
             "cert.subject.empty",
             "BR 7.1.2.10.2",
@@ -194,14 +207,20 @@ fn lint_root_self_issued(tbs: &TbsCertificate, report: &mut Report) {
     }
 }
 
-/// BR 7.1.2.1.1: a root's validity period (notBefore through notAfter inclusive, BR 1.6.1) is
-/// between 2922 and 9132 days.
-fn lint_root_validity(tbs: &TbsCertificate, report: &mut Report) {
+/// The validity period in seconds, notBefore through notAfter inclusive (BR 1.6.1), or `None`
+/// when notAfter precedes notBefore (reported as `cert.validity.not_before_after_not_after`).
+fn validity_seconds(tbs: &TbsCertificate) -> Option<u64> {
     let validity = tbs.validity();
     let not_before = validity.not_before.to_unix_duration().as_secs();
     let not_after = validity.not_after.to_unix_duration().as_secs();
-    let Some(seconds) = not_after.checked_sub(not_before).map(|s| s + 1) else {
-        return; // reported as cert.validity.not_before_after_not_after
+    not_after.checked_sub(not_before).map(|s| s + 1)
+}
+
+/// BR 7.1.2.1.1: a root's validity period (notBefore through notAfter inclusive, BR 1.6.1) is
+/// between 2922 and 9132 days.
+fn lint_root_validity(tbs: &TbsCertificate, report: &mut Report) {
+    let Some(seconds) = validity_seconds(tbs) else {
+        return;
     };
     if !(ROOT_MIN_DAYS * SECONDS_PER_DAY..=ROOT_MAX_DAYS * SECONDS_PER_DAY).contains(&seconds) {
         report.error(
@@ -211,6 +230,37 @@ fn lint_root_validity(tbs: &TbsCertificate, report: &mut Report) {
                 "validity period is {:.2} days, must be between {ROOT_MIN_DAYS} and \
                  {ROOT_MAX_DAYS} days",
                 seconds as f64 / SECONDS_PER_DAY as f64
+            ),
+        );
+    }
+}
+
+/// BR 6.3.2: a subscriber certificate's validity period (inclusive, BR 1.6.1; a day is 86,400
+/// seconds and any part of one counts as a whole) is at most 398 days, 200 days when issued from
+/// 2026-03-15, 100 days from 2027-03-15 and 47 days from 2029-03-15.
+///
+/// The linter cannot see the signing time, so the schedule is keyed on notBefore, which our
+/// profiles set to the time of issuance.
+fn lint_subscriber_validity(tbs: &TbsCertificate, report: &mut Report) {
+    let Some(seconds) = validity_seconds(tbs) else {
+        return;
+    };
+    let not_before = tbs.validity().not_before.to_unix_duration().as_secs();
+    let Some(&(_, period, max_days)) = SUBSCRIBER_MAX_DAYS
+        .iter()
+        .rev()
+        .find(|(from, _, _)| *from <= not_before)
+    else {
+        return; // the first row starts at the epoch, before any notBefore
+    };
+    if seconds > max_days * SECONDS_PER_DAY {
+        report.error(
+            "leaf.validity.too_long",
+            "BR 6.3.2",
+            format!(
+                "validity period is {} days, a subscriber certificate issued {period} may have \
+                 at most {max_days}",
+                seconds.div_ceil(SECONDS_PER_DAY)
             ),
         );
     }

@@ -1,16 +1,17 @@
-//! Checks on certificate extensions: the common CA rules (BR 7.1.2.10, 7.1.2.11) and each
-//! profile's extension table (BR 7.1.2.1.2, 7.1.2.6.1, 7.1.2.2.3).
+//! Checks on certificate extensions: the common rules (BR 7.1.2.10 for CAs, 7.1.2.11) and each
+//! profile's extension table (BR 7.1.2.1.2, 7.1.2.6.1, 7.1.2.2.3, 7.1.2.7.6). The rules only a
+//! subscriber certificate has live in `subscriber`.
 
 use const_oid::ObjectIdentifier;
 use const_oid::db::rfc5280::{
     ANY_EXTENDED_KEY_USAGE, ANY_POLICY, ID_AD_CA_ISSUERS, ID_AD_OCSP,
     ID_CE_AUTHORITY_KEY_IDENTIFIER, ID_CE_BASIC_CONSTRAINTS, ID_CE_CERTIFICATE_POLICIES,
     ID_CE_CRL_DISTRIBUTION_POINTS, ID_CE_EXT_KEY_USAGE, ID_CE_KEY_USAGE, ID_CE_NAME_CONSTRAINTS,
-    ID_CE_SUBJECT_KEY_IDENTIFIER, ID_KP_CLIENT_AUTH, ID_KP_CODE_SIGNING, ID_KP_EMAIL_PROTECTION,
-    ID_KP_OCSP_SIGNING, ID_KP_SERVER_AUTH, ID_KP_TIME_STAMPING, ID_PE_AUTHORITY_INFO_ACCESS,
-    ID_QT_CPS,
+    ID_CE_SUBJECT_ALT_NAME, ID_CE_SUBJECT_KEY_IDENTIFIER, ID_KP_CLIENT_AUTH, ID_KP_CODE_SIGNING,
+    ID_KP_EMAIL_PROTECTION, ID_KP_OCSP_SIGNING, ID_KP_SERVER_AUTH, ID_KP_TIME_STAMPING,
+    ID_PE_AUTHORITY_INFO_ACCESS, ID_QT_CPS,
 };
-use const_oid::db::rfc6962::{CT_PRECERT_SCTS, CT_PRECERT_SIGNING_CERT};
+use const_oid::db::rfc6962::{CT_PRECERT_POISON, CT_PRECERT_SCTS, CT_PRECERT_SIGNING_CERT};
 use der::Decode;
 use der::asn1::Ia5StringRef;
 use x509_cert::TbsCertificate;
@@ -23,11 +24,15 @@ use x509_cert::ext::pkix::{
 };
 
 use super::algorithm::oid_name;
-use super::{CertKind, Report};
+use super::{CertKind, Report, subscriber};
+
+/// The CA/Browser Forum reserved policy identifier for Domain Validated certificates
+/// (BR 7.1.6.1).
+const DOMAIN_VALIDATED: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.23.140.1.2.1");
 
 /// CA/Browser Forum reserved policy identifiers (BR 7.1.6.1): DV, OV, IV and EV.
 const RESERVED_POLICIES: [ObjectIdentifier; 4] = [
-    ObjectIdentifier::new_unwrap("2.23.140.1.2.1"),
+    DOMAIN_VALIDATED,
     ObjectIdentifier::new_unwrap("2.23.140.1.2.2"),
     ObjectIdentifier::new_unwrap("2.23.140.1.2.3"),
     ObjectIdentifier::new_unwrap("2.23.140.1.1"),
@@ -60,25 +65,68 @@ const SUBORDINATE_EXTENSIONS: &[ObjectIdentifier] = &[
     CT_PRECERT_SCTS,
 ];
 
-/// The extension table of the profile `kind` follows, for presence and criticality findings.
-fn table(kind: CertKind) -> &'static str {
+/// Extensions a subscriber certificate or precertificate may carry without a finding of their
+/// own (BR 7.1.2.7.6, 7.1.2.9.1); subjectKeyIdentifier, nameConstraints, the SCT list and the
+/// poison are reported by their own checks.
+const SUBSCRIBER_EXTENSIONS: &[ObjectIdentifier] = &[
+    ID_PE_AUTHORITY_INFO_ACCESS,
+    ID_CE_AUTHORITY_KEY_IDENTIFIER,
+    ID_CE_CERTIFICATE_POLICIES,
+    ID_CE_EXT_KEY_USAGE,
+    ID_CE_SUBJECT_ALT_NAME,
+    ID_CE_NAME_CONSTRAINTS,
+    ID_CE_KEY_USAGE,
+    ID_CE_BASIC_CONSTRAINTS,
+    ID_CE_CRL_DISTRIBUTION_POINTS,
+    CT_PRECERT_SCTS,
+    ID_CE_SUBJECT_KEY_IDENTIFIER,
+    CT_PRECERT_POISON,
+];
+
+/// The keyUsage bits of RFC 5280 4.2.1.3, with their names.
+pub(super) const KEY_USAGE_BITS: [(KeyUsages, &str); 9] = [
+    (KeyUsages::DigitalSignature, "digitalSignature"),
+    (KeyUsages::NonRepudiation, "nonRepudiation"),
+    (KeyUsages::KeyEncipherment, "keyEncipherment"),
+    (KeyUsages::DataEncipherment, "dataEncipherment"),
+    (KeyUsages::KeyAgreement, "keyAgreement"),
+    (KeyUsages::KeyCertSign, "keyCertSign"),
+    (KeyUsages::CRLSign, "cRLSign"),
+    (KeyUsages::EncipherOnly, "encipherOnly"),
+    (KeyUsages::DecipherOnly, "decipherOnly"),
+];
+
+/// The extension table of the profile `kind` follows, for presence and criticality findings. A
+/// precertificate carries the extensions of its certificate (BR 7.1.2.9.1), so it follows the
+/// subscriber table.
+pub(super) fn table(kind: CertKind) -> &'static str {
     match kind {
         CertKind::Root => "BR 7.1.2.1.2",
         CertKind::SubordinateCa => "BR 7.1.2.6.1",
         CertKind::CrossCertificate => "BR 7.1.2.2.3",
+        CertKind::Subscriber | CertKind::Precertificate => "BR 7.1.2.7.6",
     }
+}
+
+/// Picks a finding code by profile: `ca` for the CA profiles, `leaf` for the subscriber ones.
+fn code(kind: CertKind, ca: &'static str, leaf: &'static str) -> &'static str {
+    if kind.is_subscriber() { leaf } else { ca }
 }
 
 /// Runs every extension check for a certificate following profile `kind`.
 pub(super) fn lint(tbs: &TbsCertificate, kind: CertKind, report: &mut Report) {
     let exts: &[Extension] = tbs.extensions().map_or(&[], Vec::as_slice);
     lint_duplicates(exts, "cert.ext.duplicate", "certificate", report);
-    lint_key_usage(exts, kind, report);
+    if kind.is_subscriber() {
+        subscriber::lint_key_usage(exts, tbs.subject_public_key_info(), report);
+    } else {
+        lint_key_usage(exts, kind, report);
+    }
     lint_basic_constraints(exts, kind, report);
     let ski = lint_ski(exts, kind, report);
     let aki = decode_ext::<AuthorityKeyIdentifier>(exts, ID_CE_AUTHORITY_KEY_IDENTIFIER, report);
     if let Some((ext, aki)) = &aki {
-        lint_aki_content(ext, aki, report);
+        lint_aki_content(ext, aki, kind, report);
     }
     match kind {
         CertKind::Root => {
@@ -95,11 +143,14 @@ pub(super) fn lint(tbs: &TbsCertificate, kind: CertKind, report: &mut Report) {
             }
             lint_root_forbidden(exts, report);
         }
-        CertKind::SubordinateCa | CertKind::CrossCertificate => {
-            // BR 7.1.2.6.1 / 7.1.2.2.3: authorityKeyIdentifier MUST be present.
+        CertKind::SubordinateCa
+        | CertKind::CrossCertificate
+        | CertKind::Subscriber
+        | CertKind::Precertificate => {
+            // BR 7.1.2.6.1 / 7.1.2.2.3 / 7.1.2.7.6: authorityKeyIdentifier MUST be present.
             if find(exts, ID_CE_AUTHORITY_KEY_IDENTIFIER).is_none() {
                 report.error(
-                    "subca.aki.missing",
+                    code(kind, "subca.aki.missing", "leaf.aki.missing"),
                     table(kind),
                     "authorityKeyIdentifier is missing".to_string(),
                 );
@@ -108,7 +159,11 @@ pub(super) fn lint(tbs: &TbsCertificate, kind: CertKind, report: &mut Report) {
             lint_policies(exts, kind, report);
             lint_crldp(exts, kind, report);
             lint_aia(exts, kind, report);
-            lint_name_constraints(exts, report);
+            if kind.is_subscriber() {
+                subscriber::lint_extensions(tbs, exts, kind, report);
+            } else {
+                lint_name_constraints(exts, report);
+            }
         }
     }
     lint_unexpected(exts, kind, report);
@@ -121,7 +176,7 @@ pub(super) fn find(exts: &[Extension], oid: ObjectIdentifier) -> Option<&Extensi
 
 /// Finds and decodes the extension `oid`; an undecodable value is reported as
 /// `cert.ext.malformed` (RFC 5280 4.2: each extension value is the DER of its ASN.1 type).
-fn decode_ext<'a, T: Decode<'a>>(
+pub(super) fn decode_ext<'a, T: Decode<'a>>(
     exts: &'a [Extension],
     oid: ObjectIdentifier,
     report: &mut Report,
@@ -137,6 +192,42 @@ fn decode_ext<'a, T: Decode<'a>>(
             );
             None
         }
+    }
+}
+
+/// Like [`decode_ext`] for an extension the profile requires: its absence is reported as
+/// `missing`, citing `rule`.
+pub(super) fn require<'a, T: Decode<'a>>(
+    exts: &'a [Extension],
+    oid: ObjectIdentifier,
+    name: &str,
+    missing: &'static str,
+    rule: &'static str,
+    report: &mut Report,
+) -> Option<(&'a Extension, T)> {
+    if find(exts, oid).is_none() {
+        report.error(missing, rule, format!("{name} is missing"));
+        return None;
+    }
+    decode_ext(exts, oid, report)
+}
+
+/// Reports `code` when `ext` is not marked as `critical` as the profile's table requires.
+pub(super) fn expect_critical(
+    ext: &Extension,
+    critical: bool,
+    name: &str,
+    code: &'static str,
+    rule: &'static str,
+    report: &mut Report,
+) {
+    if ext.critical != critical {
+        let marked = if ext.critical {
+            "marked critical"
+        } else {
+            "not marked critical"
+        };
+        report.error(code, rule, format!("{name} is {marked}"));
     }
 }
 
@@ -171,24 +262,24 @@ pub(super) fn lint_duplicates(
 /// critical, keyCertSign and cRLSign are set, digitalSignature MAY be set, and nonRepudiation,
 /// keyEncipherment, dataEncipherment, keyAgreement, encipherOnly and decipherOnly MUST NOT be.
 fn lint_key_usage(exts: &[Extension], kind: CertKind, report: &mut Report) {
-    if find(exts, ID_CE_KEY_USAGE).is_none() {
-        report.error(
-            "ca.key_usage.missing",
-            table(kind),
-            "keyUsage is missing".to_string(),
-        );
-        return;
-    }
-    let Some((ext, ku)) = decode_ext::<KeyUsage>(exts, ID_CE_KEY_USAGE, report) else {
+    let Some((ext, ku)) = require::<KeyUsage>(
+        exts,
+        ID_CE_KEY_USAGE,
+        "keyUsage",
+        "ca.key_usage.missing",
+        table(kind),
+        report,
+    ) else {
         return;
     };
-    if !ext.critical {
-        report.error(
-            "ca.key_usage.not_critical",
-            table(kind),
-            "keyUsage is not marked critical".to_string(),
-        );
-    }
+    expect_critical(
+        ext,
+        true,
+        "keyUsage",
+        "ca.key_usage.not_critical",
+        table(kind),
+        report,
+    );
     if !ku.key_cert_sign() {
         report.error(
             "ca.key_usage.key_cert_sign_missing",
@@ -203,16 +294,12 @@ fn lint_key_usage(exts: &[Extension], kind: CertKind, report: &mut Report) {
             "keyUsage lacks cRLSign".to_string(),
         );
     }
-    let forbidden = [
-        (KeyUsages::NonRepudiation, "nonRepudiation"),
-        (KeyUsages::KeyEncipherment, "keyEncipherment"),
-        (KeyUsages::DataEncipherment, "dataEncipherment"),
-        (KeyUsages::KeyAgreement, "keyAgreement"),
-        (KeyUsages::EncipherOnly, "encipherOnly"),
-        (KeyUsages::DecipherOnly, "decipherOnly"),
-    ];
-    for (bit, name) in forbidden {
-        if ku.0.contains(bit) {
+    for (bit, name) in KEY_USAGE_BITS {
+        let allowed = matches!(
+            bit,
+            KeyUsages::DigitalSignature | KeyUsages::KeyCertSign | KeyUsages::CRLSign
+        );
+        if !allowed && ku.0.contains(bit) {
             report.error(
                 "ca.key_usage.forbidden",
                 "BR 7.1.2.10.7",
@@ -223,26 +310,52 @@ fn lint_key_usage(exts: &[Extension], kind: CertKind, report: &mut Report) {
 }
 
 /// BR 7.1.2.10.4 (and RFC 5280 4.2.1.9): basicConstraints is present and critical with cA TRUE;
-/// for a root, BR 7.1.2.1.4: pathLenConstraint is NOT RECOMMENDED.
+/// for a root, BR 7.1.2.1.4: pathLenConstraint is NOT RECOMMENDED. For a subscriber,
+/// BR 7.1.2.7.8: cA is FALSE and pathLenConstraint absent; the extension is critical when present
+/// (BR 7.1.2.7.6), and strongroom's profile always includes it.
 fn lint_basic_constraints(exts: &[Extension], kind: CertKind, report: &mut Report) {
-    if find(exts, ID_CE_BASIC_CONSTRAINTS).is_none() {
-        report.error(
+    let Some((ext, bc)) = require::<BasicConstraints>(
+        exts,
+        ID_CE_BASIC_CONSTRAINTS,
+        "basicConstraints",
+        code(
+            kind,
             "ca.basic_constraints.missing",
-            table(kind),
-            "basicConstraints is missing".to_string(),
-        );
-        return;
-    }
-    let Some((ext, bc)) = decode_ext::<BasicConstraints>(exts, ID_CE_BASIC_CONSTRAINTS, report)
-    else {
+            "leaf.basic_constraints.missing",
+        ),
+        table(kind),
+        report,
+    ) else {
         return;
     };
-    if !ext.critical {
-        report.error(
+    expect_critical(
+        ext,
+        true,
+        "basicConstraints",
+        code(
+            kind,
             "ca.basic_constraints.not_critical",
-            table(kind),
-            "basicConstraints is not marked critical".to_string(),
-        );
+            "leaf.basic_constraints.not_critical",
+        ),
+        table(kind),
+        report,
+    );
+    if kind.is_subscriber() {
+        if bc.ca {
+            report.error(
+                "leaf.basic_constraints.ca",
+                "BR 7.1.2.7.8",
+                "basicConstraints cA is TRUE in a subscriber certificate".to_string(),
+            );
+        }
+        if let Some(len) = bc.path_len_constraint {
+            report.error(
+                "leaf.basic_constraints.path_len",
+                "BR 7.1.2.7.8",
+                format!("basicConstraints has pathLenConstraint {len}, which MUST NOT be present"),
+            );
+        }
+        return;
     }
     if !bc.ca {
         report.error(
@@ -262,30 +375,40 @@ fn lint_basic_constraints(exts: &[Extension], kind: CertKind, report: &mut Repor
     }
 }
 
-/// BR 7.1.2.11.4 with the profile tables: subjectKeyIdentifier is present; RFC 5280 4.2.1.2: it
-/// MUST NOT be critical and holds a non-empty key identifier. Returns the key identifier.
+/// BR 7.1.2.11.4 with the profile tables: subjectKeyIdentifier is present in a CA certificate
+/// and NOT RECOMMENDED in a subscriber certificate (BR 7.1.2.7.6); RFC 5280 4.2.1.2: it MUST NOT
+/// be critical and holds a non-empty key identifier. Returns the key identifier.
 fn lint_ski(exts: &[Extension], kind: CertKind, report: &mut Report) -> Option<Vec<u8>> {
-    if find(exts, ID_CE_SUBJECT_KEY_IDENTIFIER).is_none() {
-        report.error(
-            "ca.ski.missing",
+    if kind.is_subscriber() {
+        // Absence is no finding for a subscriber; once present, `missing` below cannot fire.
+        find(exts, ID_CE_SUBJECT_KEY_IDENTIFIER)?;
+        report.warning(
+            "leaf.ski.present",
             table(kind),
-            "subjectKeyIdentifier is missing".to_string(),
-        );
-        return None;
-    }
-    let (ext, ski) =
-        decode_ext::<SubjectKeyIdentifier>(exts, ID_CE_SUBJECT_KEY_IDENTIFIER, report)?;
-    if ext.critical {
-        report.error(
-            "ca.ski.critical",
-            "RFC 5280 4.2.1.2",
-            "subjectKeyIdentifier is marked critical".to_string(),
+            "subscriber certificate carries subjectKeyIdentifier, which is NOT RECOMMENDED"
+                .to_string(),
         );
     }
+    let (ext, ski) = require::<SubjectKeyIdentifier>(
+        exts,
+        ID_CE_SUBJECT_KEY_IDENTIFIER,
+        "subjectKeyIdentifier",
+        "ca.ski.missing",
+        table(kind),
+        report,
+    )?;
+    expect_critical(
+        ext,
+        false,
+        "subjectKeyIdentifier",
+        code(kind, "ca.ski.critical", "leaf.ski.critical"),
+        "RFC 5280 4.2.1.2",
+        report,
+    );
     let id = ski.0.as_bytes().to_vec();
     if id.is_empty() {
         report.error(
-            "ca.ski.empty",
+            code(kind, "ca.ski.empty", "leaf.ski.empty"),
             "RFC 5280 4.2.1.2",
             "subjectKeyIdentifier is empty".to_string(),
         );
@@ -295,28 +418,38 @@ fn lint_ski(exts: &[Extension], kind: CertKind, report: &mut Report) -> Option<V
 
 /// BR 7.1.2.11.1 / 7.1.2.1.3: an authorityKeyIdentifier holds keyIdentifier and neither
 /// authorityCertIssuer nor authorityCertSerialNumber; RFC 5280 4.2.1.1: it MUST NOT be critical.
-fn lint_aki_content(ext: &Extension, aki: &AuthorityKeyIdentifier, report: &mut Report) {
-    if ext.critical {
-        report.error(
-            "ca.aki.critical",
-            "RFC 5280 4.2.1.1",
-            "authorityKeyIdentifier is marked critical".to_string(),
-        );
-    }
+fn lint_aki_content(
+    ext: &Extension,
+    aki: &AuthorityKeyIdentifier,
+    kind: CertKind,
+    report: &mut Report,
+) {
+    expect_critical(
+        ext,
+        false,
+        "authorityKeyIdentifier",
+        code(kind, "ca.aki.critical", "leaf.aki.critical"),
+        "RFC 5280 4.2.1.1",
+        report,
+    );
     if aki
         .key_identifier
         .as_ref()
         .is_none_or(|k| k.as_bytes().is_empty())
     {
         report.error(
-            "ca.aki.key_id_missing",
+            code(kind, "ca.aki.key_id_missing", "leaf.aki.key_id_missing"),
             "BR 7.1.2.11.1",
             "authorityKeyIdentifier has no keyIdentifier".to_string(),
         );
     }
     if aki.authority_cert_issuer.is_some() || aki.authority_cert_serial_number.is_some() {
         report.error(
-            "ca.aki.issuer_serial_present",
+            code(
+                kind,
+                "ca.aki.issuer_serial_present",
+                "leaf.aki.issuer_serial_present",
+            ),
             "BR 7.1.2.11.1",
             "authorityKeyIdentifier holds authorityCertIssuer or authorityCertSerialNumber"
                 .to_string(),
@@ -368,36 +501,43 @@ fn lint_root_forbidden(exts: &[Extension], report: &mut Report) {
     }
 }
 
-/// BR 7.1.2.10.6 (TLS subordinate) and 7.1.2.2.5 (restricted cross certificate): extKeyUsage is
-/// present and not critical, contains id-kp-serverAuth, MAY contain id-kp-clientAuth, MUST NOT
-/// contain codeSigning, emailProtection, timeStamping, OCSPSigning, anyExtendedKeyUsage or the
-/// Precertificate Signing Certificate purpose; any other purpose is NOT RECOMMENDED.
+/// BR 7.1.2.10.6 (TLS subordinate), 7.1.2.2.5 (restricted cross certificate) and 7.1.2.7.10
+/// (subscriber): extKeyUsage is present and not critical, contains id-kp-serverAuth, MAY contain
+/// id-kp-clientAuth, MUST NOT contain codeSigning, emailProtection, timeStamping, OCSPSigning,
+/// anyExtendedKeyUsage or the Precertificate Signing Certificate purpose; any other purpose is
+/// NOT RECOMMENDED, and strongroom's subscriber profile refuses it.
 fn lint_eku(exts: &[Extension], kind: CertKind, report: &mut Report) {
     let rule = match kind {
         CertKind::CrossCertificate => "BR 7.1.2.2.5",
+        CertKind::Subscriber | CertKind::Precertificate => "BR 7.1.2.7.10",
         _ => "BR 7.1.2.10.6",
     };
-    if find(exts, ID_CE_EXT_KEY_USAGE).is_none() {
-        report.error(
-            "subca.eku.missing",
-            table(kind),
-            "extKeyUsage is missing".to_string(),
-        );
-        return;
-    }
-    let Some((ext, eku)) = decode_ext::<ExtendedKeyUsage>(exts, ID_CE_EXT_KEY_USAGE, report) else {
+    let Some((ext, eku)) = require::<ExtendedKeyUsage>(
+        exts,
+        ID_CE_EXT_KEY_USAGE,
+        "extKeyUsage",
+        code(kind, "subca.eku.missing", "leaf.eku.missing"),
+        table(kind),
+        report,
+    ) else {
         return;
     };
-    if ext.critical {
-        report.error(
-            "subca.eku.critical",
-            table(kind),
-            "extKeyUsage is marked critical".to_string(),
-        );
-    }
+    expect_critical(
+        ext,
+        false,
+        "extKeyUsage",
+        code(kind, "subca.eku.critical", "leaf.eku.critical"),
+        table(kind),
+        report,
+    );
+    let forbidden_code = code(kind, "subca.eku.forbidden", "leaf.eku.forbidden");
     if !eku.0.contains(&ID_KP_SERVER_AUTH) {
         report.error(
-            "subca.eku.server_auth_missing",
+            code(
+                kind,
+                "subca.eku.server_auth_missing",
+                "leaf.eku.server_auth_missing",
+            ),
             rule,
             "extKeyUsage lacks id-kp-serverAuth".to_string(),
         );
@@ -413,11 +553,23 @@ fn lint_eku(exts: &[Extension], kind: CertKind, report: &mut Report) {
     for purpose in &eku.0 {
         if forbidden.contains(purpose) {
             report.error(
-                "subca.eku.forbidden",
+                forbidden_code,
                 rule,
                 format!("extKeyUsage contains {}", oid_name(purpose)),
             );
-        } else if *purpose != ID_KP_SERVER_AUTH && *purpose != ID_KP_CLIENT_AUTH {
+        } else if *purpose == ID_KP_SERVER_AUTH || *purpose == ID_KP_CLIENT_AUTH {
+            continue;
+        } else if kind.is_subscriber() {
+            report.error(
+                forbidden_code,
+                rule,
+                format!(
+                    "extKeyUsage contains {}; strongroom's subscriber profile allows only \
+                     serverAuth and clientAuth",
+                    oid_name(purpose)
+                ),
+            );
+        } else {
             report.warning(
                 "subca.eku.other",
                 rule,
@@ -430,47 +582,63 @@ fn lint_eku(exts: &[Extension], kind: CertKind, report: &mut Report) {
     }
 }
 
-/// BR 7.1.2.10.5 (TLS subordinate) and 7.1.2.2.6 (cross certificate, policy restricted):
-/// certificatePolicies is present and not critical, holds no anyPolicy, exactly one CA/B Forum
-/// reserved policy identifier, no policy OID twice (RFC 5280 4.2.1.4), and policyQualifiers, NOT
-/// RECOMMENDED, are only id-qt-cps with an HTTP or HTTPS URL.
+/// BR 7.1.2.10.5 (TLS subordinate), 7.1.2.2.6 (cross certificate, policy restricted) and
+/// 7.1.2.7.9 (subscriber): certificatePolicies is present and not critical, holds no anyPolicy,
+/// exactly one CA/B Forum reserved policy identifier, no policy OID twice (RFC 5280 4.2.1.4), and
+/// policyQualifiers, NOT RECOMMENDED, are only id-qt-cps with an HTTP or HTTPS URL. A Domain
+/// Validated subscriber's reserved identifier is 2.23.140.1.2.1 (BR 7.1.2.7.2).
 fn lint_policies(exts: &[Extension], kind: CertKind, report: &mut Report) {
     let rule = match kind {
         CertKind::CrossCertificate => "BR 7.1.2.2.6",
+        CertKind::Subscriber | CertKind::Precertificate => "BR 7.1.2.7.9",
         _ => "BR 7.1.2.10.5",
     };
-    if find(exts, ID_CE_CERTIFICATE_POLICIES).is_none() {
-        report.error(
-            "subca.policies.missing",
-            table(kind),
-            "certificatePolicies is missing".to_string(),
-        );
-        return;
-    }
-    let Some((ext, policies)) =
-        decode_ext::<CertificatePolicies>(exts, ID_CE_CERTIFICATE_POLICIES, report)
-    else {
+    let Some((ext, policies)) = require::<CertificatePolicies>(
+        exts,
+        ID_CE_CERTIFICATE_POLICIES,
+        "certificatePolicies",
+        code(kind, "subca.policies.missing", "leaf.policies.missing"),
+        table(kind),
+        report,
+    ) else {
         return;
     };
-    if ext.critical {
-        report.error(
-            "subca.policies.critical",
-            table(kind),
-            "certificatePolicies is marked critical".to_string(),
-        );
-    }
-    let reserved = policies
+    expect_critical(
+        ext,
+        false,
+        "certificatePolicies",
+        code(kind, "subca.policies.critical", "leaf.policies.critical"),
+        table(kind),
+        report,
+    );
+    let reserved: Vec<_> = policies
         .0
         .iter()
-        .filter(|p| RESERVED_POLICIES.contains(&p.policy_identifier))
-        .count();
-    if reserved != 1 {
+        .map(|p| p.policy_identifier)
+        .filter(|id| RESERVED_POLICIES.contains(id))
+        .collect();
+    if reserved.len() != 1 {
         report.error(
-            "subca.policies.reserved_count",
+            code(
+                kind,
+                "subca.policies.reserved_count",
+                "leaf.policies.reserved_count",
+            ),
             rule,
             format!(
-                "certificatePolicies holds {reserved} CA/B Forum reserved policy identifiers, \
-                 exactly one is required"
+                "certificatePolicies holds {} CA/B Forum reserved policy identifiers, exactly \
+                 one is required",
+                reserved.len()
+            ),
+        );
+    } else if kind.is_subscriber() && reserved[0] != DOMAIN_VALIDATED {
+        report.error(
+            "leaf.policies.not_dv",
+            "BR 7.1.2.7.2",
+            format!(
+                "certificatePolicies asserts {}, but strongroom issues only Domain Validated \
+                 ({DOMAIN_VALIDATED}) subscriber certificates",
+                reserved[0]
             ),
         );
     }
@@ -478,14 +646,18 @@ fn lint_policies(exts: &[Extension], kind: CertKind, report: &mut Report) {
         let id = &policy.policy_identifier;
         if *id == ANY_POLICY {
             report.error(
-                "subca.policies.any_policy",
+                code(
+                    kind,
+                    "subca.policies.any_policy",
+                    "leaf.policies.any_policy",
+                ),
                 rule,
                 "certificatePolicies contains anyPolicy".to_string(),
             );
         }
         if policies.0[..i].iter().any(|p| p.policy_identifier == *id) {
             report.error(
-                "subca.policies.duplicate",
+                code(kind, "subca.policies.duplicate", "leaf.policies.duplicate"),
                 "RFC 5280 4.2.1.4",
                 format!("certificatePolicies lists {id} more than once"),
             );
@@ -494,7 +666,11 @@ fn lint_policies(exts: &[Extension], kind: CertKind, report: &mut Report) {
             continue;
         };
         report.warning(
-            "subca.policies.qualifier_present",
+            code(
+                kind,
+                "subca.policies.qualifier_present",
+                "leaf.policies.qualifier_present",
+            ),
             rule,
             format!("policy {id} carries policyQualifiers, which are NOT RECOMMENDED"),
         );
@@ -510,7 +686,7 @@ fn lint_policies(exts: &[Extension], kind: CertKind, report: &mut Report) {
                     .is_some_and(|u| is_url(u, "http://") || is_url(u, "https://"));
             if !ok {
                 report.error(
-                    "subca.policies.qualifier",
+                    code(kind, "subca.policies.qualifier", "leaf.policies.qualifier"),
                     rule,
                     format!(
                         "policy {id} has a qualifier other than id-qt-cps with an HTTP(S) URL ({})",
@@ -524,42 +700,45 @@ fn lint_policies(exts: &[Extension], kind: CertKind, report: &mut Report) {
 
 /// BR 7.1.2.11.2 with the profile tables: cRLDistributionPoints is present and not critical; each
 /// DistributionPoint has a distributionPoint `fullName` made only of HTTP URIs (at least one),
-/// and neither `reasons` nor `cRLIssuer`.
+/// and neither `reasons` nor `cRLIssuer`. A subscriber certificate MUST carry it only when its
+/// AIA has no OCSP URL (BR 7.1.2.11.2); strongroom's subscriber profile always includes it.
 fn lint_crldp(exts: &[Extension], kind: CertKind, report: &mut Report) {
-    if find(exts, ID_CE_CRL_DISTRIBUTION_POINTS).is_none() {
-        report.error(
-            "subca.crldp.missing",
-            table(kind),
-            "cRLDistributionPoints is missing".to_string(),
-        );
-        return;
-    }
-    let Some((ext, dps)) =
-        decode_ext::<CrlDistributionPoints>(exts, ID_CE_CRL_DISTRIBUTION_POINTS, report)
-    else {
+    let Some((ext, dps)) = require::<CrlDistributionPoints>(
+        exts,
+        ID_CE_CRL_DISTRIBUTION_POINTS,
+        "cRLDistributionPoints",
+        code(kind, "subca.crldp.missing", "leaf.crldp.missing"),
+        table(kind),
+        report,
+    ) else {
         return;
     };
-    if ext.critical {
-        report.error(
-            "subca.crldp.critical",
-            table(kind),
-            "cRLDistributionPoints is marked critical".to_string(),
-        );
-    }
+    expect_critical(
+        ext,
+        false,
+        "cRLDistributionPoints",
+        code(kind, "subca.crldp.critical", "leaf.crldp.critical"),
+        table(kind),
+        report,
+    );
     if dps.0.is_empty() {
         report.error(
-            "subca.crldp.distribution_point",
+            code(
+                kind,
+                "subca.crldp.distribution_point",
+                "leaf.crldp.distribution_point",
+            ),
             "BR 7.1.2.11.2",
             "cRLDistributionPoints holds no DistributionPoint".to_string(),
         );
     }
     for (i, dp) in dps.0.iter().enumerate() {
-        lint_distribution_point(i, dp, report);
+        lint_distribution_point(i, dp, kind, report);
     }
 }
 
 /// One DistributionPoint of BR 7.1.2.11.2.
-fn lint_distribution_point(i: usize, dp: &DistributionPoint, report: &mut Report) {
+fn lint_distribution_point(i: usize, dp: &DistributionPoint, kind: CertKind, report: &mut Report) {
     let uris_ok = match &dp.distribution_point {
         Some(DistributionPointName::FullName(names)) => {
             !names.is_empty()
@@ -572,37 +751,56 @@ fn lint_distribution_point(i: usize, dp: &DistributionPoint, report: &mut Report
     };
     if !uris_ok {
         report.error(
-            "subca.crldp.distribution_point",
+            code(
+                kind,
+                "subca.crldp.distribution_point",
+                "leaf.crldp.distribution_point",
+            ),
             "BR 7.1.2.11.2",
             format!("DistributionPoint #{i} is not a fullName of http:// URIs only"),
         );
     }
     if dp.reasons.is_some() {
         report.error(
-            "subca.crldp.reasons",
+            code(kind, "subca.crldp.reasons", "leaf.crldp.reasons"),
             "BR 7.1.2.11.2",
             format!("DistributionPoint #{i} has reasons"),
         );
     }
     if dp.crl_issuer.is_some() {
         report.error(
-            "subca.crldp.crl_issuer",
+            code(kind, "subca.crldp.crl_issuer", "leaf.crldp.crl_issuer"),
             "BR 7.1.2.11.2",
             format!("DistributionPoint #{i} has cRLIssuer"),
         );
     }
 }
 
-/// BR 7.1.2.10.3 with the profile tables: authorityInformationAccess SHOULD be present, is not
-/// critical (also RFC 5280 4.2.2.1), and holds only id-ad-ocsp and id-ad-caIssuers descriptions
-/// whose accessLocation is an HTTP URI.
+/// BR 7.1.2.10.3 (CA) and 7.1.2.7.7 (subscriber) with the profile tables:
+/// authorityInformationAccess SHOULD be present in a CA certificate and MUST be in a subscriber
+/// certificate, is not critical (also RFC 5280 4.2.2.1), and holds only id-ad-ocsp and
+/// id-ad-caIssuers descriptions whose accessLocation is an HTTP URI; a subscriber's SHOULD hold
+/// id-ad-caIssuers.
 fn lint_aia(exts: &[Extension], kind: CertKind, report: &mut Report) {
+    let rule = if kind.is_subscriber() {
+        "BR 7.1.2.7.7"
+    } else {
+        "BR 7.1.2.10.3"
+    };
     if find(exts, ID_PE_AUTHORITY_INFO_ACCESS).is_none() {
-        report.warning(
-            "subca.aia.missing",
-            table(kind),
-            "authorityInformationAccess is missing, which it SHOULD NOT be".to_string(),
-        );
+        if kind.is_subscriber() {
+            report.error(
+                "leaf.aia.missing",
+                table(kind),
+                "authorityInformationAccess is missing".to_string(),
+            );
+        } else {
+            report.warning(
+                "subca.aia.missing",
+                table(kind),
+                "authorityInformationAccess is missing, which it SHOULD NOT be".to_string(),
+            );
+        }
         return;
     }
     let Some((ext, aia)) =
@@ -610,11 +808,19 @@ fn lint_aia(exts: &[Extension], kind: CertKind, report: &mut Report) {
     else {
         return;
     };
-    if ext.critical {
-        report.error(
-            "subca.aia.critical",
-            table(kind),
-            "authorityInformationAccess is marked critical".to_string(),
+    expect_critical(
+        ext,
+        false,
+        "authorityInformationAccess",
+        code(kind, "subca.aia.critical", "leaf.aia.critical"),
+        table(kind),
+        report,
+    );
+    if kind.is_subscriber() && !aia.0.iter().any(|ad| ad.access_method == ID_AD_CA_ISSUERS) {
+        report.warning(
+            "leaf.aia.ca_issuers_missing",
+            rule,
+            "authorityInformationAccess has no id-ad-caIssuers, which it SHOULD have".to_string(),
         );
     }
     if aia.0.is_empty() {
@@ -627,8 +833,8 @@ fn lint_aia(exts: &[Extension], kind: CertKind, report: &mut Report) {
     for (i, ad) in aia.0.iter().enumerate() {
         if ad.access_method != ID_AD_OCSP && ad.access_method != ID_AD_CA_ISSUERS {
             report.error(
-                "subca.aia.method",
-                "BR 7.1.2.10.3",
+                code(kind, "subca.aia.method", "leaf.aia.method"),
+                rule,
                 format!(
                     "AccessDescription #{i} uses {}, only id-ad-ocsp and id-ad-caIssuers are allowed",
                     oid_name(&ad.access_method)
@@ -639,8 +845,8 @@ fn lint_aia(exts: &[Extension], kind: CertKind, report: &mut Report) {
             GeneralName::UniformResourceIdentifier(u) if is_url(u.as_str(), "http://"));
         if !http {
             report.error(
-                "subca.aia.location",
-                "BR 7.1.2.10.3",
+                code(kind, "subca.aia.location", "leaf.aia.location"),
+                rule,
                 format!("AccessDescription #{i} accessLocation is not an http:// URI"),
             );
         }
@@ -665,6 +871,7 @@ fn lint_unexpected(exts: &[Extension], kind: CertKind, report: &mut Report) {
     let allowed = match kind {
         CertKind::Root => ROOT_EXTENSIONS,
         CertKind::SubordinateCa | CertKind::CrossCertificate => SUBORDINATE_EXTENSIONS,
+        CertKind::Subscriber | CertKind::Precertificate => SUBSCRIBER_EXTENSIONS,
     };
     for ext in exts {
         if !allowed.contains(&ext.extn_id) {

@@ -1,4 +1,5 @@
-//! Checks on the encoding and content of a CA's subject Name (BR 7.1.4, 7.1.2.10.2).
+//! Checks on the encoding and content of a subject Name (BR 7.1.4), for a CA (BR 7.1.2.10.2) or a
+//! Domain Validated subscriber (BR 7.1.2.7.2).
 
 use const_oid::ObjectIdentifier;
 use const_oid::db::rfc4519::{
@@ -87,12 +88,43 @@ const CA_REQUIRED: &[(ObjectIdentifier, &str)] = &[
 
 /// Lints a CA certificate's subject: encoding (BR 7.1.4.1, 7.1.4.2) and content (BR 7.1.2.10.2).
 pub(super) fn lint_ca_subject(subject: &Name, report: &mut Report) {
+    lint_encoding(subject, report);
+    lint_ca_attributes(subject, report);
+}
+
+/// Lints a Domain Validated subscriber certificate's subject: encoding (BR 7.1.4.1, 7.1.4.2) and
+/// content (BR 7.1.2.7.2). Whether a commonName is one of the subjectAltName values
+/// (BR 7.1.4.3) is checked with the extension.
+pub(super) fn lint_subscriber_subject(subject: &Name, report: &mut Report) {
+    lint_encoding(subject, report);
+    lint_subscriber_attributes(subject, report);
+}
+
+/// BR 7.1.4.1 and 7.1.4.2: how a subject is encoded, whatever the profile.
+fn lint_encoding(subject: &Name, report: &mut Report) {
     lint_rdns_single_valued(subject, report);
     lint_attribute_order(subject, report);
     for atv in subject.iter() {
         lint_attribute_encoding(atv, report);
     }
-    lint_ca_attributes(subject, report);
+}
+
+/// The name BR 7.1.4.2's table gives an attribute, else its dotted OID.
+fn attribute_name(oid: &ObjectIdentifier) -> String {
+    ORDERED_ATTRIBUTES
+        .iter()
+        .find(|r| r.oid == *oid)
+        .map_or_else(|| oid.to_string(), |r| r.name.to_string())
+}
+
+/// The text of every commonName in `subject`, for the attributes that hold valid UTF-8 (a wrong
+/// string type is reported by the encoding checks).
+pub(super) fn common_names(subject: &Name) -> Vec<&str> {
+    subject
+        .iter()
+        .filter(|atv| atv.oid == COMMON_NAME)
+        .filter_map(|atv| std::str::from_utf8(atv.value.value()).ok())
+        .collect()
 }
 
 /// BR 7.1.4.1: each RelativeDistinguishedName MUST contain exactly one AttributeTypeAndValue.
@@ -143,7 +175,7 @@ fn lint_attribute_order(subject: &Name, report: &mut Report) {
 /// maximum length and not empty.
 fn lint_attribute_encoding(atv: &AttributeTypeAndValue, report: &mut Report) {
     let table = ORDERED_ATTRIBUTES.iter().find(|r| r.oid == atv.oid);
-    let name = table.map_or_else(|| atv.oid.to_string(), |r| r.name.to_string());
+    let name = attribute_name(&atv.oid);
     let encoding = table.map_or(Encoding::Utf8OrPrintable, |r| r.encoding);
     let tag = atv.value.tag();
     let bytes = atv.value.value();
@@ -235,10 +267,7 @@ fn lint_ca_attributes(subject: &Name, report: &mut Report) {
     }
     let mut seen: Vec<ObjectIdentifier> = Vec::new();
     for atv in subject.iter() {
-        let name = ORDERED_ATTRIBUTES
-            .iter()
-            .find(|r| r.oid == atv.oid)
-            .map_or_else(|| atv.oid.to_string(), |r| r.name.to_string());
+        let name = attribute_name(&atv.oid);
         if atv.oid == ORGANIZATIONAL_UNIT_NAME {
             report.error(
                 "ca.subject.ou_present",
@@ -261,5 +290,43 @@ fn lint_ca_attributes(subject: &Name, report: &mut Report) {
             );
         }
         seen.push(atv.oid);
+    }
+}
+
+/// BR 7.1.2.7.2: a Domain Validated subject holds no attribute but countryName (MAY) and
+/// commonName (NOT RECOMMENDED); strongroom's DV profile never sets countryName, so only
+/// commonName is accepted, at most once (BR 7.1.4.1, 7.1.4.3: exactly one entry).
+fn lint_subscriber_attributes(subject: &Name, report: &mut Report) {
+    let mut common_names = 0;
+    for atv in subject.iter() {
+        if atv.oid == COMMON_NAME {
+            common_names += 1;
+            continue;
+        }
+        let name = attribute_name(&atv.oid);
+        let why = if atv.oid == COUNTRY_NAME {
+            "strongroom's DV profile does not include countryName"
+        } else {
+            "a Domain Validated subject MUST NOT hold it"
+        };
+        report.error(
+            "leaf.subject.attribute",
+            "BR 7.1.2.7.2",
+            format!("subject holds {name}; {why}"),
+        );
+    }
+    if common_names > 1 {
+        report.error(
+            "leaf.subject.cn_duplicate",
+            "BR 7.1.4.1",
+            format!("subject holds {common_names} commonName attributes, at most one is allowed"),
+        );
+    }
+    if common_names > 0 {
+        report.warning(
+            "leaf.subject.cn_present",
+            "BR 7.1.2.7.2",
+            "subject holds commonName, which is NOT RECOMMENDED".to_string(),
+        );
     }
 }
