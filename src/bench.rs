@@ -40,7 +40,10 @@ pub fn run(o: &Options) -> Result<(), String> {
     t.ceremony("bench.toml", &ceremony(o.issuer))?;
     let config = write_config(&t, o)?;
 
-    println!("\n== raw C_Sign rate: {} threads, {} s", o.sessions, o.seconds);
+    println!(
+        "\n== raw C_Sign rate: {} threads, {} s",
+        o.sessions, o.seconds
+    );
     let raw = t
         .command(&[
             "bench",
@@ -53,12 +56,19 @@ pub fn run(o: &Options) -> Result<(), String> {
         .output()
         .map_err(|e| e.to_string())?;
     if !raw.status.success() {
-        return Err(format!("bench raw failed: {}", String::from_utf8_lossy(&raw.stderr)));
+        return Err(format!(
+            "bench raw failed: {}",
+            String::from_utf8_lossy(&raw.stderr)
+        ));
     }
-    let raw: serde_json::Value = serde_json::from_slice(&raw.stdout).map_err(|e| format!("bench raw output: {e}"))?;
+    let raw: serde_json::Value =
+        serde_json::from_slice(&raw.stdout).map_err(|e| format!("bench raw output: {e}"))?;
     let raw_rate = raw["rate"].as_f64().unwrap_or(0.0);
 
-    println!("== issuance over the socket: {} clients, {} s", o.clients, o.seconds);
+    println!(
+        "== issuance over the socket: {} clients, {} s",
+        o.clients, o.seconds
+    );
     let mut service = t
         .command(&["serve", "--config", &config.display().to_string()])
         .stderr(std::process::Stdio::null())
@@ -73,16 +83,25 @@ pub fn run(o: &Options) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let public_key = std::fs::read_to_string(t.dir.join("subscriber.pub.pem")).map_err(|e| e.to_string())?;
+    let public_key =
+        std::fs::read_to_string(t.dir.join("subscriber.pub.pem")).map_err(|e| e.to_string())?;
     let (_, der) = pem_rfc7468::decode_vec(public_key.as_bytes()).map_err(|e| e.to_string())?;
     let public_key = <base64ct::Base64 as base64ct::Encoding>::encode_string(&der);
     let result = load(&socket, public_key, o);
     let peak_rss_kib = peak_rss_kib(service.id());
-    let _ = std::process::Command::new("kill").arg("-TERM").arg(service.id().to_string()).status();
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(service.id().to_string())
+        .status();
     let _ = service.wait();
     let (issued, errors, elapsed, mut latencies) = result?;
     latencies.sort_unstable();
-    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or_default();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
     let rate = issued as f64 / elapsed;
     let report = json!({
         "issuer_key": o.issuer.to_string(),
@@ -98,7 +117,10 @@ pub fn run(o: &Options) -> Result<(), String> {
         "latency_ms_p99": round3(pct(0.99).as_secs_f64() * 1000.0),
         "service_peak_rss_mib": peak_rss_kib.map(|k| round(k as f64 / 1024.0)),
     });
-    println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+    );
     if errors > 0 {
         return Err(format!("{errors} requests failed"));
     }
@@ -127,7 +149,11 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 
 /// N clients, each on its own connection, issuing until the time is up. Returns (issued,
 /// failed, elapsed seconds, latencies of the successful requests).
-fn load(socket: &Path, public_key: String, o: &Options) -> Result<(u64, u64, f64, Vec<Duration>), String> {
+fn load(
+    socket: &Path,
+    public_key: String,
+    o: &Options,
+) -> Result<(u64, u64, f64, Vec<Duration>), String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -149,7 +175,9 @@ fn load(socket: &Path, public_key: String, o: &Options) -> Result<(u64, u64, f64
                             "dns_names": [format!("c{c}-{i}.bench.example.com")],
                         });
                         let t0 = Instant::now();
-                        let reply = client.request("POST", "/v1/certificates", Some(&body)).await?;
+                        let reply = client
+                            .request("POST", "/v1/certificates", Some(&body))
+                            .await?;
                         if reply.status == 201 {
                             ok += 1;
                             latencies.push(t0.elapsed());
@@ -179,7 +207,8 @@ pub fn raw(config: &Path, seconds: u64) -> Result<(), String> {
     let config = crate::config::Config::load(config)?;
     let pin = config.pin.read("user PIN").map_err(|e| e.to_string())?;
     let hsm = Arc::new(
-        crate::hsm::Hsm::open_pool(&config.module, &config.token, &pin, config.sessions).map_err(|e| e.to_string())?,
+        crate::hsm::Hsm::open_pool(&config.module, &config.token, &pin, config.sessions)
+            .map_err(|e| e.to_string())?,
     );
     let issuer = config.issuers.first().ok_or("no issuer")?;
     let key = Arc::new(hsm.find_key(&issuer.key).map_err(|e| e.to_string())?);
@@ -196,7 +225,9 @@ pub fn raw(config: &Path, seconds: u64) -> Result<(), String> {
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     message[1..9].copy_from_slice(&n.to_be_bytes());
-                    let _ = hsm.sign_unverified(&key, alg, &message).map_err(|e| e.to_string())?;
+                    let _ = hsm
+                        .sign_unverified(&key, alg, &message)
+                        .map_err(|e| e.to_string())?;
                     n += 1;
                 }
                 let _ = count.fetch_add(n, Ordering::Relaxed);
@@ -207,11 +238,15 @@ pub fn raw(config: &Path, seconds: u64) -> Result<(), String> {
     std::thread::sleep(Duration::from_secs(seconds));
     stop.store(true, Ordering::Relaxed);
     for t in threads {
-        t.join().map_err(|_| "a signing thread panicked".to_string())??;
+        t.join()
+            .map_err(|_| "a signing thread panicked".to_string())??;
     }
     let elapsed = started.elapsed().as_secs_f64();
     let n = count.load(Ordering::Relaxed);
-    println!("{}", json!({"signatures": n, "seconds": elapsed, "rate": n as f64 / elapsed}));
+    println!(
+        "{}",
+        json!({"signatures": n, "seconds": elapsed, "rate": n as f64 / elapsed})
+    );
     Ok(())
 }
 
@@ -271,7 +306,9 @@ public-key-out = "subscriber.pub.pem"
 
 fn write_config(t: &Throwaway, o: &Options) -> Result<PathBuf, String> {
     use std::os::unix::fs::MetadataExt;
-    let uid = std::fs::metadata("/proc/self").map_err(|e| e.to_string())?.uid();
+    let uid = std::fs::metadata("/proc/self")
+        .map_err(|e| e.to_string())?
+        .uid();
     let dir = t.dir.join("service");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let text = format!(

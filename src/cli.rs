@@ -220,7 +220,9 @@ pub fn run(cli: Cli) -> ExitCode {
             sessions,
             seconds,
         }),
-        Command::Bench(BenchCommand::Raw { config, seconds }) => crate::bench::raw(&config, seconds),
+        Command::Bench(BenchCommand::Raw { config, seconds }) => {
+            crate::bench::raw(&config, seconds)
+        }
         Command::Audit(AuditCommand::Verify { store }) => crate::audit::verify(&store)
             .map(|s| println!("audit chain verified: {s}"))
             .map_err(|e| e.to_string()),
@@ -274,7 +276,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 /// Whether this process runs as root (the owner of /proc/self is the effective uid).
 fn running_as_root() -> bool {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 fn serve(config_path: &std::path::Path) -> Result<(), String> {
@@ -294,10 +298,11 @@ fn serve(config_path: &std::path::Path) -> Result<(), String> {
             pipeline.hsm.pool_size()
         );
         let shutdown = async {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return std::future::pending().await,
-            };
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => return std::future::pending().await,
+                };
             tokio::select! {
                 _ = term.recv() => {},
                 _ = tokio::signal::ctrl_c() => {},
@@ -336,21 +341,30 @@ fn issue(a: IssueArgs) -> Result<(), String> {
     }
     match (a.public_key, a.csr) {
         (Some(p), None) => {
-            let (_, der) = crate::x509::read_pem::<spki::SubjectPublicKeyInfoOwned>(&p, "PUBLIC KEY").map_err(|e| e.to_string())?;
+            let (_, der) =
+                crate::x509::read_pem::<spki::SubjectPublicKeyInfoOwned>(&p, "PUBLIC KEY")
+                    .map_err(|e| e.to_string())?;
             body["public_key"] = serde_json::json!(base64ct::Base64::encode_string(&der));
         }
         (None, Some(p)) => {
-            body["csr"] = serde_json::json!(std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?);
+            body["csr"] = serde_json::json!(
+                std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?
+            );
         }
         _ => return Err("give --public-key FILE or --csr FILE".into()),
     }
     runtime()?.block_on(async {
         let mut client = crate::client::Client::connect(&a.socket).await?;
-        let reply = client.request("POST", "/v1/certificates", Some(&body)).await?;
+        let reply = client
+            .request("POST", "/v1/certificates", Some(&body))
+            .await?;
         let json = reply.json()?;
         if reply.status == 201 {
             print!("{}", json["pem"].as_str().unwrap_or_default());
-            eprintln!("serial {} valid {} to {}", json["serial"], json["not_before"], json["not_after"]);
+            eprintln!(
+                "serial {} valid {} to {}",
+                json["serial"], json["not_before"], json["not_after"]
+            );
             Ok(())
         } else {
             Err(format!("HTTP {}: {}", reply.status, json["error"]))

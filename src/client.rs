@@ -25,7 +25,12 @@ pub struct Reply {
 impl Reply {
     /// The body as JSON.
     pub fn json(&self) -> Result<serde_json::Value, String> {
-        serde_json::from_slice(&self.body).map_err(|e| format!("response is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).map_err(|e| {
+            format!(
+                "response is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 }
 
@@ -45,7 +50,12 @@ impl Client {
     }
 
     /// Sends one request (`body` is JSON when given).
-    pub async fn request(&mut self, method: &str, path: &str, body: Option<&serde_json::Value>) -> Result<Reply, String> {
+    pub async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Reply, String> {
         let bytes = match body {
             Some(b) => Bytes::from(serde_json::to_vec(b).map_err(|e| e.to_string())?),
             None => Bytes::new(),
@@ -57,8 +67,15 @@ impl Client {
             .header("content-type", "application/json")
             .body(Full::new(bytes))
             .map_err(|e| e.to_string())?;
-        self.sender.ready().await.map_err(|e| format!("connection: {e}"))?;
-        let response = self.sender.send_request(request).await.map_err(|e| format!("request: {e}"))?;
+        self.sender
+            .ready()
+            .await
+            .map_err(|e| format!("connection: {e}"))?;
+        let response = self
+            .sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("request: {e}"))?;
         let status = response.status().as_u16();
         let body = response
             .into_body()

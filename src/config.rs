@@ -212,7 +212,9 @@ impl Config {
             Some(m) => u32::from_str_radix(m.trim_start_matches("0o"), 8)
                 .ok()
                 .filter(|m| *m <= 0o777)
-                .ok_or_else(|| format!("service.socket-mode: {m:?} is not an octal mode like \"0660\""))?,
+                .ok_or_else(|| {
+                    format!("service.socket-mode: {m:?} is not an octal mode like \"0660\"")
+                })?,
         };
         if socket_mode & 0o007 != 0 {
             return Err("service.socket-mode: must not give other users access (e.g. 0660)".into());
@@ -238,7 +240,9 @@ impl Config {
             }
         };
         if raw.callers.is_empty() {
-            return Err("caller: no [[caller]] is allowed; the service would refuse everyone".into());
+            return Err(
+                "caller: no [[caller]] is allowed; the service would refuse everyone".into(),
+            );
         }
         for (i, c) in raw.callers.iter().enumerate() {
             if c.uid.is_some() == c.gid.is_some() {
@@ -254,10 +258,19 @@ impl Config {
             let path = rel(&r.certificate);
             let (certificate, der) = crate::x509::read_pem::<Certificate>(&path, "CERTIFICATE")
                 .map_err(|e| format!("{}: {e}", field("certificate")))?;
-            let key: KeyUri = r.key.parse().map_err(|e| format!("{}: {e}", field("key")))?;
-            for (f, url) in [("ca-issuers-url", &r.ca_issuers_url), ("crl-url-prefix", &r.crl_url_prefix)] {
+            let key: KeyUri = r
+                .key
+                .parse()
+                .map_err(|e| format!("{}: {e}", field("key")))?;
+            for (f, url) in [
+                ("ca-issuers-url", &r.ca_issuers_url),
+                ("crl-url-prefix", &r.crl_url_prefix),
+            ] {
                 if !url.starts_with("http://") {
-                    return Err(format!("{}: must be an http:// URL (BR 7.1.2.7.7, 7.1.2.11.2)", field(f)));
+                    return Err(format!(
+                        "{}: must be an http:// URL (BR 7.1.2.7.7, 7.1.2.11.2)",
+                        field(f)
+                    ));
                 }
             }
             if issuers.iter().any(|x: &IssuerConfig| x.name == r.name) {
@@ -269,7 +282,8 @@ impl Config {
             }
             issuers.push(IssuerConfig {
                 name: r.name,
-                certificate_pem: crate::x509::to_pem("CERTIFICATE", &der).map_err(|e| e.to_string())?,
+                certificate_pem: crate::x509::to_pem("CERTIFICATE", &der)
+                    .map_err(|e| e.to_string())?,
                 certificate,
                 key,
                 ca_issuers_url: r.ca_issuers_url,
@@ -282,7 +296,9 @@ impl Config {
             // BR 6.3.2 caps subscriber certificate lifetimes (398 days, falling to 47 by 2029);
             // the linter enforces the cap in force on each certificate's notBefore.
             if p.validity_hours == 0 || p.validity_hours > 398 * 24 {
-                return Err(format!("profile[{i}].validity-hours: must be 1..=9552 (398 days, BR 6.3.2)"));
+                return Err(format!(
+                    "profile[{i}].validity-hours: must be 1..=9552 (398 days, BR 6.3.2)"
+                ));
             }
             let backdate = Duration::from_secs(p.max_backdate_seconds.unwrap_or(3600));
             if backdate > MAX_BACKDATE {

@@ -66,12 +66,24 @@ pub struct Throwaway {
 
 impl Throwaway {
     /// Creates the store in `out` (which must not exist or be empty) with tokens `labels`.
-    pub fn create(out: &Path, module: Option<PathBuf>, labels: &[&str]) -> Result<Throwaway, String> {
+    pub fn create(
+        out: &Path,
+        module: Option<PathBuf>,
+        labels: &[&str],
+    ) -> Result<Throwaway, String> {
         let module = module.or_else(softhsm_module).ok_or(
             "SoftHSM's libsofthsm2.so was not found; run softhsm-setup/install (or pass --module)",
         )?;
-        if out.exists() && std::fs::read_dir(out).map_err(|e| e.to_string())?.next().is_some() {
-            return Err(format!("{} exists and is not empty; give a new directory", out.display()));
+        if out.exists()
+            && std::fs::read_dir(out)
+                .map_err(|e| e.to_string())?
+                .next()
+                .is_some()
+        {
+            return Err(format!(
+                "{} exists and is not empty; give a new directory",
+                out.display()
+            ));
         }
         std::fs::create_dir_all(out.join("hsm/tokens"))
             .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
@@ -118,7 +130,10 @@ impl Throwaway {
     /// A `strongroom` command against this store, in its directory.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&self.exe);
-        let _ = command.args(args).env("SOFTHSM2_CONF", &self.conf).current_dir(&self.dir);
+        let _ = command
+            .args(args)
+            .env("SOFTHSM2_CONF", &self.conf)
+            .current_dir(&self.dir);
         command
     }
 

@@ -502,7 +502,7 @@ impl Hsm {
     }
 
     /// Signs `message` with `key` using `alg`, and verifies the signature in software against
-    /// the key's public key before returning it (see [`Ops::sign`]).
+    /// the key's public key before returning it: a signature that does not verify is an error.
     pub fn sign(
         &self,
         key: &KeyHandle,

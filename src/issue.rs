@@ -63,7 +63,12 @@ impl Issuer {
         }
         let ski = x509::subject_key_id(&config.certificate)
             .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("issuer {:?}: the certificate has no subjectKeyIdentifier", config.name))?;
+            .ok_or_else(|| {
+                format!(
+                    "issuer {:?}: the certificate has no subjectKeyIdentifier",
+                    config.name
+                )
+            })?;
         let signer = SignerInfo {
             spki: key.spki.clone(),
             alg: key.key_type.default_signature_algorithm(),
@@ -86,7 +91,12 @@ impl Issuer {
 
 /// The shard of a serial: its last four bytes, big-endian, modulo the shard count.
 pub fn shard_of(serial: &[u8], shards: u32) -> u32 {
-    let tail = serial.iter().rev().take(4).rev().fold(0u32, |acc, b| (acc << 8) | u32::from(*b));
+    let tail = serial
+        .iter()
+        .rev()
+        .take(4)
+        .rev()
+        .fold(0u32, |acc, b| (acc << 8) | u32::from(*b));
     tail % shards.max(1)
 }
 
@@ -125,20 +135,32 @@ impl Pipeline {
                 .iter()
                 .find(|i| i.config.name == *n)
                 .cloned()
-                .ok_or_else(|| ApiError::bad_request("request.issuer.unknown", "issuer", format!("no issuer named {n:?}"))),
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "request.issuer.unknown",
+                        "issuer",
+                        format!("no issuer named {n:?}"),
+                    )
+                }),
         }
     }
 
     fn profile(&self, name: &str) -> Result<&ProfileConfig, ApiError> {
-        self.config
-            .profiles
-            .get(name)
-            .ok_or_else(|| ApiError::bad_request("request.profile.unknown", "profile", format!("no profile named {name:?}")))
+        self.config.profiles.get(name).ok_or_else(|| {
+            ApiError::bad_request(
+                "request.profile.unknown",
+                "profile",
+                format!("no profile named {name:?}"),
+            )
+        })
     }
 }
 
 fn now_seconds() -> SystemTime {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     UNIX_EPOCH + Duration::from_secs(secs)
 }
 
@@ -166,16 +188,24 @@ pub fn approve(p: &Pipeline, req: &IssueRequest) -> Result<Approved, ApiError> {
     let not_before = match &req.not_before {
         None => now,
         Some(t) => {
-            let t = crate::ceremony::script::parse_time(t)
-                .map_err(|e| ApiError::bad_request("request.not_before.malformed", "not_before", e))?;
+            let t = crate::ceremony::script::parse_time(t).map_err(|e| {
+                ApiError::bad_request("request.not_before.malformed", "not_before", e)
+            })?;
             if t > now {
-                return Err(ApiError::bad_request("policy.validity.future", "not_before", "notBefore must not be in the future"));
+                return Err(ApiError::bad_request(
+                    "policy.validity.future",
+                    "not_before",
+                    "notBefore must not be in the future",
+                ));
             }
             if now.duration_since(t).unwrap_or_default() > profile.max_backdate {
                 return Err(ApiError::bad_request(
                     "policy.validity.backdate",
                     "not_before",
-                    format!("notBefore may be backdated by at most {} seconds", profile.max_backdate.as_secs()),
+                    format!(
+                        "notBefore may be backdated by at most {} seconds",
+                        profile.max_backdate.as_secs()
+                    ),
                 ));
             }
             t
@@ -202,16 +232,23 @@ pub fn approve(p: &Pipeline, req: &IssueRequest) -> Result<Approved, ApiError> {
 
     let mut sans: Vec<GeneralName> = Vec::new();
     for d in &names.dns {
-        sans.push(GeneralName::DnsName(der::asn1::Ia5String::new(d).map_err(internal)?));
+        sans.push(GeneralName::DnsName(
+            der::asn1::Ia5String::new(d).map_err(internal)?,
+        ));
     }
     for ip in &names.ips {
         sans.push(GeneralName::from(*ip));
     }
     // BR 7.1.2.7.2: a commonName, if present, is one of the SAN values; we use the first
     // dNSName when it fits in ub-common-name (64).
-    let cn = names.dns.first().filter(|d| profile.common_name && d.len() <= 64);
+    let cn = names
+        .dns
+        .first()
+        .filter(|d| profile.common_name && d.len() <= 64);
     let subject = match cn {
-        Some(cn) => format!("CN={cn}").parse::<x509_cert::name::Name>().map_err(internal)?,
+        Some(cn) => format!("CN={cn}")
+            .parse::<x509_cert::name::Name>()
+            .map_err(internal)?,
         None => x509_cert::name::Name::default(),
     };
     let mut key_usage = KeyUsages::DigitalSignature.into();
@@ -227,14 +264,23 @@ pub fn approve(p: &Pipeline, req: &IssueRequest) -> Result<Approved, ApiError> {
         "precertificate": req.precertificate,
     });
     let profile = TlsServerProfile {
-        issuer: issuer.config.certificate.tbs_certificate().subject().clone(),
+        issuer: issuer
+            .config
+            .certificate
+            .tbs_certificate()
+            .subject()
+            .clone(),
         subject,
         key_usage: x509_cert::ext::pkix::KeyUsage(key_usage),
         names: sans,
         aki: issuer.ski.clone(),
         ca_issuers_url: issuer.config.ca_issuers_url.clone(),
         crl_url: issuer.crl_url(serial.as_bytes()),
-        ct: if req.precertificate { Ct::Poison } else { Ct::None },
+        ct: if req.precertificate {
+            Ct::Poison
+        } else {
+            Ct::None
+        },
     };
     Ok(Approved {
         issuer,
@@ -248,18 +294,30 @@ pub fn approve(p: &Pipeline, req: &IssueRequest) -> Result<Approved, ApiError> {
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "", e.to_string())
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "",
+        e.to_string(),
+    )
 }
 
 /// Maps a signing failure to the wire.
 fn signing_error(e: x509::Error) -> ApiError {
     match e {
-        x509::Error::Hsm(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "hsm.unavailable", "", e.to_string()),
+        x509::Error::Hsm(e) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "hsm.unavailable",
+            "",
+            e.to_string(),
+        ),
         x509::Error::Lint { report, .. } => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal.lint",
             "",
-            format!("the certificate strongroom built fails its own lint; nothing was signed: {report}"),
+            format!(
+                "the certificate strongroom built fails its own lint; nothing was signed: {report}"
+            ),
         ),
         other => internal(other),
     }
@@ -276,23 +334,54 @@ fn audit_error(e: audit::Error) -> ApiError {
 
 /// Issues a certificate or precertificate: policy, build, lint, sign, record. Refusals are
 /// recorded too (best effort: a refusal is returned even if its record cannot be written).
-pub async fn issue(p: Arc<Pipeline>, caller: Caller, req: IssueRequest) -> Result<Recorded, ApiError> {
+pub async fn issue(
+    p: Arc<Pipeline>,
+    caller: Caller,
+    req: IssueRequest,
+) -> Result<Recorded, ApiError> {
     let approved = match approve(&p, &req) {
         Ok(a) => a,
-        Err(e) => return Err(refuse(&p, caller, req.issuer.clone(), e, json!({"profile": req.profile})).await),
+        Err(e) => {
+            return Err(refuse(
+                &p,
+                caller,
+                req.issuer.clone(),
+                e,
+                json!({"profile": req.profile}),
+            )
+            .await);
+        }
     };
     // Fail closed: do not sign what could not be recorded.
     p.audit.check_writable().await.map_err(audit_error)?;
     let issuer = approved.issuer.clone();
     let hsm = p.hsm.clone();
-    let kind = if approved.precertificate { CertKind::Precertificate } else { CertKind::Subscriber };
-    let Approved { profile, serial, validity, spki, precertificate, summary, .. } = approved;
+    let kind = if approved.precertificate {
+        CertKind::Precertificate
+    } else {
+        CertKind::Subscriber
+    };
+    let Approved {
+        profile,
+        serial,
+        validity,
+        spki,
+        precertificate,
+        summary,
+        ..
+    } = approved;
     let serial_bytes = serial.as_bytes().to_vec();
     let signer_issuer = issuer.clone();
     let signed = tokio::task::spawn_blocking(move || {
-        x509::sign_certificate(profile, serial, validity, spki, kind, &signer_issuer.signer, |tbs| {
-            hsm.sign(&signer_issuer.key, signer_issuer.signer.alg, tbs)
-        })
+        x509::sign_certificate(
+            profile,
+            serial,
+            validity,
+            spki,
+            kind,
+            &signer_issuer.signer,
+            |tbs| hsm.sign(&signer_issuer.key, signer_issuer.signer.alg, tbs),
+        )
     })
     .await
     .map_err(internal)?;
@@ -307,9 +396,21 @@ pub async fn issue(p: Arc<Pipeline>, caller: Caller, req: IssueRequest) -> Resul
         }
     };
     let entry = if precertificate {
-        Entry::precertificate(issuer.config.name.as_str(), serial_bytes, signed.der, caller, &summary)
+        Entry::precertificate(
+            issuer.config.name.as_str(),
+            serial_bytes,
+            signed.der,
+            caller,
+            &summary,
+        )
     } else {
-        Entry::certificate(issuer.config.name.as_str(), serial_bytes, signed.der, caller, &summary)
+        Entry::certificate(
+            issuer.config.name.as_str(),
+            serial_bytes,
+            signed.der,
+            caller,
+            &summary,
+        )
     };
     let recorded = p.audit.append(entry).await.map_err(audit_error)?;
     p.metrics.issued(&issuer.config.name, precertificate);
@@ -325,17 +426,34 @@ pub async fn finalize(
     sct_list_b64: &str,
 ) -> Result<Recorded, ApiError> {
     let issuer = p.issuer(issuer)?;
-    let serial = hex::decode(serial_hex)
-        .map_err(|_| ApiError::bad_request("request.serial.malformed", "serial", "the serial must be hex"))?;
-    let sct_list = Base64::decode_vec(sct_list_b64.trim())
-        .map_err(|_| ApiError::bad_request("request.sct_list.malformed", "sct_list", "sct_list must be base64"))?;
+    let serial = hex::decode(serial_hex).map_err(|_| {
+        ApiError::bad_request(
+            "request.serial.malformed",
+            "serial",
+            "the serial must be hex",
+        )
+    })?;
+    let sct_list = Base64::decode_vec(sct_list_b64.trim()).map_err(|_| {
+        ApiError::bad_request(
+            "request.sct_list.malformed",
+            "sct_list",
+            "sct_list must be base64",
+        )
+    })?;
     check_sct_list(&sct_list)?;
     let name = issuer.config.name.clone();
     let precert_der = p
         .audit
         .find_precertificate(&name, &serial)
         .map_err(audit_error)?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "request.serial.unknown", "serial", "no precertificate with this serial from this issuer"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "request.serial.unknown",
+                "serial",
+                "no precertificate with this serial from this issuer",
+            )
+        })?;
     if p.audit.has_final(&name, &serial).map_err(audit_error)? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -359,7 +477,13 @@ pub async fn finalize(
     let summary = json!({"final_of_precertificate": hex::encode(&serial)});
     let recorded = p
         .audit
-        .append(Entry::certificate(name.as_str(), serial.clone(), signed.der, caller, &summary))
+        .append(Entry::certificate(
+            name.as_str(),
+            serial.clone(),
+            signed.der,
+            caller,
+            &summary,
+        ))
         .await
         .map_err(|e| match e {
             audit::Error::DuplicateSerial { .. } => ApiError::new(
@@ -374,27 +498,52 @@ pub async fn finalize(
     Ok(recorded)
 }
 
-/// Checks the framing of a TLS-encoded SignedCertificateTimestampList (RFC 6962 3.3): a 2-byte
-/// total length, then one or more 2-byte-length-prefixed, non-empty SCTs, nothing left over.
+/// Checks a TLS-encoded SignedCertificateTimestampList (RFC 6962 3.3): a 2-byte total length,
+/// then one or more 2-byte-length-prefixed SCTs, each a v1 SignedCertificateTimestamp (3.2):
+/// version 0, a 32-byte log id, an 8-byte timestamp, length-prefixed extensions and a
+/// digitally-signed struct (hash and signature algorithm, length-prefixed signature), with
+/// nothing left over anywhere.
 fn check_sct_list(list: &[u8]) -> Result<(), ApiError> {
-    let bad = |why: &str| ApiError::bad_request("request.sct_list.malformed", "sct_list", format!("{why} (RFC 6962 3.3)"));
-    if list.len() < 2 {
-        return Err(bad("too short"));
+    let bad = |why: &str| {
+        ApiError::bad_request(
+            "request.sct_list.malformed",
+            "sct_list",
+            format!("{why} (RFC 6962 3.2, 3.3)"),
+        )
+    };
+    fn take<'a>(rest: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        let (head, tail) = (rest.get(..n)?, rest.get(n..)?);
+        *rest = tail;
+        Some(head)
     }
-    let total = usize::from(u16::from_be_bytes([list[0], list[1]]));
-    if total != list.len() - 2 || total == 0 {
-        return Err(bad("the list length does not match"));
+    fn vector<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+        let len = take(rest, 2)?;
+        take(rest, usize::from(u16::from_be_bytes([len[0], len[1]])))
     }
-    let mut rest = &list[2..];
-    while !rest.is_empty() {
-        if rest.len() < 2 {
-            return Err(bad("truncated SCT length"));
+    let mut rest = list;
+    let mut scts = vector(&mut rest).ok_or_else(|| bad("truncated list"))?;
+    if !rest.is_empty() || scts.is_empty() {
+        return Err(bad("the list length does not match, or the list is empty"));
+    }
+    while !scts.is_empty() {
+        let mut sct = vector(&mut scts).ok_or_else(|| bad("truncated SCT"))?;
+        let version = take(&mut sct, 1).ok_or_else(|| bad("empty SCT"))?;
+        if version != [0] {
+            return Err(bad("only v1 SCTs are accepted"));
         }
-        let n = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
-        if n == 0 || rest.len() < 2 + n {
-            return Err(bad("an SCT is empty or truncated"));
+        let parsed = take(&mut sct, 32)
+            .and_then(|_log_id| take(&mut sct, 8))
+            .and_then(|_timestamp| vector(&mut sct))
+            .and_then(|_extensions| take(&mut sct, 2))
+            .and_then(|_algorithms| vector(&mut sct));
+        match parsed {
+            Some(signature) if !signature.is_empty() && sct.is_empty() => {}
+            _ => {
+                return Err(bad(
+                    "an SCT is truncated, has no signature, or has trailing bytes",
+                ));
+            }
         }
-        rest = &rest[2 + n..];
     }
     Ok(())
 }
@@ -409,21 +558,37 @@ async fn refuse(
 ) -> ApiError {
     p.metrics.rejected(&e.code);
     let field = (!e.field.is_empty()).then_some(e.field.as_str());
-    let entry = Entry::refusal(issuer.as_deref(), &e.code, field, &e.message, caller, &summary);
+    let entry = Entry::refusal(
+        issuer.as_deref(),
+        &e.code,
+        field,
+        &e.message,
+        caller,
+        &summary,
+    );
     if let Err(audit_err) = p.audit.append(entry).await {
-        eprintln!("audit: could not record a refusal ({}): {audit_err}", e.code);
+        eprintln!(
+            "audit: could not record a refusal ({}): {audit_err}",
+            e.code
+        );
     }
     e
 }
 
 /// The response body for a recorded certificate.
-pub fn response(recorded: &Recorded) -> Result<crate::service::wire::CertificateResponse, ApiError> {
-    let der = recorded.der().ok_or_else(|| internal("recorded entry has no certificate"))?;
+pub fn response(
+    recorded: &Recorded,
+) -> Result<crate::service::wire::CertificateResponse, ApiError> {
+    let der = recorded
+        .der()
+        .ok_or_else(|| internal("recorded entry has no certificate"))?;
     let cert: Certificate = der::Decode::from_der(der).map_err(internal)?;
     let tbs = cert.tbs_certificate();
     Ok(crate::service::wire::CertificateResponse {
         serial: hex::encode(tbs.serial_number().as_bytes()),
-        not_before: crate::ceremony::transcript::rfc3339(tbs.validity().not_before.to_system_time()),
+        not_before: crate::ceremony::transcript::rfc3339(
+            tbs.validity().not_before.to_system_time(),
+        ),
         not_after: crate::ceremony::transcript::rfc3339(tbs.validity().not_after.to_system_time()),
         certificate: Base64::encode_string(der),
         pem: x509::to_pem("CERTIFICATE", der).map_err(internal)?,
@@ -441,12 +606,40 @@ mod tests {
         assert!(shard_of(&[7; 17], 128) < 128);
     }
 
+    /// A v1 SCT with the given signature length, and the list around `n` of them.
+    pub(crate) fn sct_list(n: usize, sig_len: usize) -> Vec<u8> {
+        let mut sct = vec![0u8];
+        sct.extend([7u8; 32]);
+        sct.extend(1_700_000_000_000u64.to_be_bytes());
+        sct.extend([0, 0, 4, 3]);
+        sct.extend((sig_len as u16).to_be_bytes());
+        sct.extend(vec![9u8; sig_len]);
+        let mut body = Vec::new();
+        for _ in 0..n {
+            body.extend((sct.len() as u16).to_be_bytes());
+            body.extend(&sct);
+        }
+        let mut list = (body.len() as u16).to_be_bytes().to_vec();
+        list.extend(body);
+        list
+    }
+
     #[test]
-    fn sct_list_framing() {
-        assert!(check_sct_list(&[0, 4, 0, 2, 0xaa, 0xbb]).is_ok());
-        assert!(check_sct_list(&[0, 5, 0, 2, 0xaa, 0xbb]).is_err());
-        assert!(check_sct_list(&[0, 2, 0, 0]).is_err());
+    fn sct_list_structure() {
+        assert!(check_sct_list(&sct_list(1, 70)).is_ok());
+        assert!(check_sct_list(&sct_list(2, 71)).is_ok());
+        assert!(check_sct_list(&sct_list(1, 0)).is_err(), "no signature");
+        assert!(check_sct_list(&sct_list(0, 70)).is_err(), "empty list");
+        let mut trailing = sct_list(1, 70);
+        trailing.push(0);
+        assert!(check_sct_list(&trailing).is_err());
+        let mut v2 = sct_list(1, 70);
+        v2[4] = 1;
+        assert!(check_sct_list(&v2).is_err());
+        assert!(
+            check_sct_list(&[0, 4, 0, 2, 0xaa, 0xbb]).is_err(),
+            "not an SCT"
+        );
         assert!(check_sct_list(&[]).is_err());
-        assert!(check_sct_list(&[0, 3, 0, 2, 0xaa]).is_err());
     }
 }

@@ -66,7 +66,8 @@ pub fn start(config: Config) -> Result<Arc<Pipeline>, String> {
         .iter()
         .map(|c| issue::Issuer::load(&hsm, c.clone()).map(Arc::new))
         .collect::<Result<Vec<_>, _>>()?;
-    let audit = crate::audit::AuditLog::open(&config.store).map_err(|e| format!("audit store {}: {e}", config.store.display()))?;
+    let audit = crate::audit::AuditLog::open(&config.store)
+        .map_err(|e| format!("audit store {}: {e}", config.store.display()))?;
     Ok(Arc::new(Pipeline {
         hsm: Arc::new(hsm),
         issuers,
@@ -101,23 +102,45 @@ async fn authorize(
                 StatusCode::FORBIDDEN,
                 "caller.not_allowed",
                 "",
-                format!("uid {} / gid {} is not an allowed caller", caller.uid, caller.gid),
+                format!(
+                    "uid {} / gid {} is not an allowed caller",
+                    caller.uid, caller.gid
+                ),
             )
             .into_response()
         }
-        None => ApiError::new(StatusCode::FORBIDDEN, "caller.unknown", "", "no peer credentials").into_response(),
+        None => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "caller.unknown",
+            "",
+            "no peer credentials",
+        )
+        .into_response(),
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Result<T, ApiError> {
+fn parse<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<T, ApiError> {
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "request.too_large", "", "the request body is over the configured limit")
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request.too_large",
+                "",
+                "the request body is over the configured limit",
+            )
         } else {
             ApiError::bad_request("request.malformed", "", e.body_text())
         }
     })?;
-    serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("request.malformed", "", format!("invalid JSON request: {e}")))
+    serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "request.malformed",
+            "",
+            format!("invalid JSON request: {e}"),
+        )
+    })
 }
 
 async fn post_certificate(
@@ -168,15 +191,25 @@ async fn get_health(State(p): State<Arc<Pipeline>>) -> Response {
     let keys = tokio::task::spawn_blocking(move || {
         p2.issuers
             .iter()
-            .map(|i| (i.config.name.clone(), p2.hsm.find_key(&i.config.key).is_ok()))
+            .map(|i| {
+                (
+                    i.config.name.clone(),
+                    p2.hsm.find_key(&i.config.key).is_ok(),
+                )
+            })
             .collect::<Vec<_>>()
     })
     .await
     .unwrap_or_default();
     let hsm_ok = !keys.is_empty() && keys.iter().all(|(_, ok)| *ok);
     let audit_ok = p.audit.check_writable().await.is_ok();
-    let status = if hsm_ok && audit_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let keys: serde_json::Map<String, serde_json::Value> = keys.into_iter().map(|(n, ok)| (n, json!(ok))).collect();
+    let status = if hsm_ok && audit_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let keys: serde_json::Map<String, serde_json::Value> =
+        keys.into_iter().map(|(n, ok)| (n, json!(ok))).collect();
     (
         status,
         axum::Json(json!({
@@ -189,7 +222,10 @@ async fn get_health(State(p): State<Arc<Pipeline>>) -> Response {
 
 async fn get_metrics(State(p): State<Arc<Pipeline>>) -> Response {
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         p.metrics.render(),
     )
         .into_response()
@@ -216,7 +252,9 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(p).into_make_service_with_connect_info::<PeerCred>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Binds the socket: removes a stale socket file (only if it is a socket no process answers
@@ -225,14 +263,19 @@ pub fn bind(config: &Config) -> Result<UnixListener, String> {
     let path = &config.socket;
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
-            return Err(format!("{} exists and is not a socket; refusing to remove it", path.display()));
+            return Err(format!(
+                "{} exists and is not a socket; refusing to remove it",
+                path.display()
+            ));
         }
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             return Err(format!("{} is held by a running process", path.display()));
         }
-        std::fs::remove_file(path).map_err(|e| format!("cannot remove stale socket {}: {e}", path.display()))?;
+        std::fs::remove_file(path)
+            .map_err(|e| format!("cannot remove stale socket {}: {e}", path.display()))?;
     }
-    let listener = UnixListener::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
+    let listener =
+        UnixListener::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
     set_mode(path, config.socket_mode, config.socket_gid)?;
     Ok(listener)
 }
@@ -241,7 +284,8 @@ fn set_mode(path: &Path, mode: u32, gid: Option<u32>) -> Result<(), String> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| format!("cannot set the mode of {}: {e}", path.display()))?;
     if let Some(gid) = gid {
-        std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| format!("cannot set the group of {}: {e}", path.display()))?;
+        std::os::unix::fs::chown(path, None, Some(gid))
+            .map_err(|e| format!("cannot set the group of {}: {e}", path.display()))?;
     }
     Ok(())
 }

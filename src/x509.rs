@@ -34,7 +34,8 @@ use x509_cert::time::{Time, Validity};
 
 pub use self::name::SubjectName;
 pub use self::profile::{
-    CT_POISON, CT_SCT_LIST, CaProfile, Ct, DOMAIN_VALIDATED, RootProfile, TlsServerProfile, ca_key_usage,
+    CT_POISON, CT_SCT_LIST, CaProfile, Ct, DOMAIN_VALIDATED, RootProfile, TlsServerProfile,
+    ca_key_usage,
 };
 use crate::alg::SignatureAlgorithm;
 use crate::lint::{self, CertKind};
@@ -393,7 +394,12 @@ pub fn final_from_precertificate(
     let mut elements: Vec<der::Any> = Vec::from_der(&precert.tbs_certificate().to_der()?)?;
     let last = elements.pop().ok_or_else(|| mismatch("empty TBS"))?;
     let tag = der::Tagged::tag(&last);
-    if tag != (der::Tag::ContextSpecific { constructed: true, number: der::TagNumber(3) }) {
+    if tag
+        != (der::Tag::ContextSpecific {
+            constructed: true,
+            number: der::TagNumber(3),
+        })
+    {
         return Err(mismatch("no extensions"));
     }
     let mut extensions: Vec<x509_cert::ext::Extension> = Vec::from_der(last.value())?;

@@ -22,7 +22,11 @@ fn demo() -> &'static PathBuf {
     DEMO.get_or_init(|| {
         let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("service-demo");
         let _ = std::fs::remove_dir_all(&out);
-        let run = Command::new(strongroom_bin()).args(["demo", "--out"]).arg(&out).output().unwrap();
+        let run = Command::new(strongroom_bin())
+            .args(["demo", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
         assert!(run.status.success(), "demo failed:\n{}", text(&run));
         out
     })
@@ -37,17 +41,38 @@ fn subscriber_keys() -> &'static [(String, Vec<u8>, PathBuf); 2] {
         std::fs::create_dir_all(&dir).unwrap();
         let make = |name: &str, args: &[&str]| {
             let key = dir.join(format!("{name}.key"));
-            let out = Command::new("openssl").args(["genpkey", "-out"]).arg(&key).args(args).output().unwrap();
+            let out = Command::new("openssl")
+                .args(["genpkey", "-out"])
+                .arg(&key)
+                .args(args)
+                .output()
+                .unwrap();
             assert!(out.status.success(), "{}", text(&out));
             let pubkey = dir.join(format!("{name}.pub.pem"));
-            let out = Command::new("openssl").args(["pkey", "-pubout", "-in"]).arg(&key).arg("-out").arg(&pubkey).output().unwrap();
+            let out = Command::new("openssl")
+                .args(["pkey", "-pubout", "-in"])
+                .arg(&key)
+                .arg("-out")
+                .arg(&pubkey)
+                .output()
+                .unwrap();
             assert!(out.status.success(), "{}", text(&out));
-            let (_, der) = strongroom::x509::read_pem::<spki::SubjectPublicKeyInfoOwned>(&pubkey, "PUBLIC KEY").unwrap();
+            let (_, der) = strongroom::x509::read_pem::<spki::SubjectPublicKeyInfoOwned>(
+                &pubkey,
+                "PUBLIC KEY",
+            )
+            .unwrap();
             (Base64::encode_string(&der), der, pubkey)
         };
         [
-            make("p256", &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]),
-            make("rsa2048", &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]),
+            make(
+                "p256",
+                &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+            ),
+            make(
+                "rsa2048",
+                &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+            ),
         ]
     })
 }
@@ -62,7 +87,12 @@ impl Service {
     /// Starts a service; `edit` may change the config text first.
     fn start(edit: impl FnOnce(String) -> String) -> Service {
         let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("cp").arg("-a").arg(format!("{}/.", demo().display())).arg(dir.path()).output().unwrap();
+        let out = Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", demo().display()))
+            .arg(dir.path())
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}", text(&out));
         let hsm = dir.path().join("hsm");
         std::fs::write(
@@ -106,13 +136,26 @@ impl Service {
     }
 
     async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let reply = self.client().await.request("POST", path, Some(body)).await.unwrap();
+        let reply = self
+            .client()
+            .await
+            .request("POST", path, Some(body))
+            .await
+            .unwrap();
         (reply.status, reply.json().unwrap())
     }
 
     async fn get(&self, path: &str) -> (u16, String) {
-        let reply = self.client().await.request("GET", path, None).await.unwrap();
-        (reply.status, String::from_utf8_lossy(&reply.body).into_owned())
+        let reply = self
+            .client()
+            .await
+            .request("GET", path, None)
+            .await
+            .unwrap();
+        (
+            reply.status,
+            String::from_utf8_lossy(&reply.body).into_owned(),
+        )
     }
 
     /// Issued-certificate count from /metrics.
@@ -126,10 +169,12 @@ impl Service {
     }
 
     fn stop(mut self) -> tempfile::TempDir {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let _ = self.child.wait();
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        dir
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
     }
 }
 
@@ -140,6 +185,25 @@ impl Drop for Service {
     }
 }
 
+/// `n` v1 SCTs (made-up log id and an ECDSA-shaped signature) in a TLS-encoded list.
+fn sct_list(n: usize) -> Vec<u8> {
+    let mut sct = vec![0u8];
+    sct.extend([7u8; 32]);
+    sct.extend(1_764_000_000_000u64.to_be_bytes());
+    sct.extend([0, 0, 4, 3, 0, 70, 0x30, 0x44, 0x02, 0x20]);
+    sct.extend([0x11; 32]);
+    sct.extend([0x02, 0x20]);
+    sct.extend([0x22; 32]);
+    let mut body = Vec::new();
+    for _ in 0..n {
+        body.extend((sct.len() as u16).to_be_bytes());
+        body.extend(&sct);
+    }
+    let mut list = (body.len() as u16).to_be_bytes().to_vec();
+    list.extend(body);
+    list
+}
+
 fn request(key: &str, names: &[&str]) -> Value {
     json!({"profile": "tls-server", "public_key": key, "dns_names": names})
 }
@@ -147,7 +211,11 @@ fn request(key: &str, names: &[&str]) -> Value {
 fn write_pem(dir: &Path, name: &str, b64: &str) -> PathBuf {
     let der = Base64::decode_vec(b64).unwrap();
     let path = dir.join(name);
-    std::fs::write(&path, strongroom::x509::to_pem("CERTIFICATE", &der).unwrap()).unwrap();
+    std::fs::write(
+        &path,
+        strongroom::x509::to_pem("CERTIFICATE", &der).unwrap(),
+    )
+    .unwrap();
     path
 }
 
@@ -156,24 +224,61 @@ async fn issued_leaves_chain_to_both_roots_and_pass_pkilint() {
     let s = Service::start(|c| c);
     let [(p256, _, _), (rsa, _, _)] = subscriber_keys();
     let tmp = tempfile::tempdir().unwrap();
-    for (issuer, key, root) in [("r10", p256, "root-r1.pem"), ("e10", rsa, "root-e1.pem"), ("r10", rsa, "root-r1.pem")] {
+    for (issuer, key, root) in [
+        ("r10", p256, "root-r1.pem"),
+        ("e10", rsa, "root-e1.pem"),
+        ("r10", rsa, "root-r1.pem"),
+    ] {
         let mut body = request(key, &["www.example.com", "example.com"]);
         body["issuer"] = json!(issuer);
         let (status, reply) = s.post("/v1/certificates", &body).await;
         assert_eq!(status, 201, "{reply}");
-        let leaf = write_pem(tmp.path(), &format!("{issuer}-leaf.pem"), reply["certificate"].as_str().unwrap());
-        assert_eq!(std::fs::read_to_string(&leaf).unwrap(), reply["pem"].as_str().unwrap());
-        let int = s.path(if issuer == "r10" { "int-r10.pem" } else { "int-e10.pem" });
+        let leaf = write_pem(
+            tmp.path(),
+            &format!("{issuer}-leaf.pem"),
+            reply["certificate"].as_str().unwrap(),
+        );
+        assert_eq!(
+            std::fs::read_to_string(&leaf).unwrap(),
+            reply["pem"].as_str().unwrap()
+        );
+        let int = s.path(if issuer == "r10" {
+            "int-r10.pem"
+        } else {
+            "int-e10.pem"
+        });
         openssl_verify(&s.path(root), Some(&int), &["-purpose", "sslserver"], &leaf).unwrap();
-        assert_eq!(pkilint("lint_cabf_serverauth_cert", &["-t", "DV-FINAL-CERTIFICATE"], &leaf), Vec::<String>::new());
+        assert_eq!(
+            pkilint(
+                "lint_cabf_serverauth_cert",
+                &["-t", "DV-FINAL-CERTIFICATE"],
+                &leaf
+            ),
+            Vec::<String>::new()
+        );
         if issuer == "r10" {
             // Through the cross-signer's root, with the cross-certificate as the intermediate.
-            openssl_verify(&s.path("cross/demotrust-root-x3.pem"), Some(&s.path("cross/int-r10-by-demotrust-x3.pem")), &[], &leaf)
-                .unwrap();
+            openssl_verify(
+                &s.path("cross/demotrust-root-x3.pem"),
+                Some(&s.path("cross/int-r10-by-demotrust-x3.pem")),
+                &[],
+                &leaf,
+            )
+            .unwrap();
         }
-        let cert = Certificate::from_der(&Base64::decode_vec(reply["certificate"].as_str().unwrap()).unwrap()).unwrap();
-        assert_eq!(hex::encode(cert.tbs_certificate().serial_number().as_bytes()), reply["serial"].as_str().unwrap());
-        assert_eq!(cert.tbs_certificate().serial_number().as_bytes()[0], 1, "instance prefix");
+        let cert = Certificate::from_der(
+            &Base64::decode_vec(reply["certificate"].as_str().unwrap()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            hex::encode(cert.tbs_certificate().serial_number().as_bytes()),
+            reply["serial"].as_str().unwrap()
+        );
+        assert_eq!(
+            cert.tbs_certificate().serial_number().as_bytes()[0],
+            1,
+            "instance prefix"
+        );
         assert_eq!(cert.tbs_certificate().serial_number().as_bytes().len(), 17);
     }
     // A precertificate lints as one.
@@ -181,49 +286,147 @@ async fn issued_leaves_chain_to_both_roots_and_pass_pkilint() {
     body["precertificate"] = json!(true);
     let (status, reply) = s.post("/v1/certificates", &body).await;
     assert_eq!(status, 201, "{reply}");
-    let pre = write_pem(tmp.path(), "pre.pem", reply["certificate"].as_str().unwrap());
-    assert_eq!(pkilint("lint_cabf_serverauth_cert", &["-t", "DV-PRE-CERTIFICATE"], &pre), Vec::<String>::new());
+    let pre = write_pem(
+        tmp.path(),
+        "pre.pem",
+        reply["certificate"].as_str().unwrap(),
+    );
+    assert_eq!(
+        pkilint(
+            "lint_cabf_serverauth_cert",
+            &["-t", "DV-PRE-CERTIFICATE"],
+            &pre
+        ),
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_policy_rule_refuses_before_signing() {
-    let s = Service::start(|c| c + "\n[policy]\nblocked-names = [\".blocked.example.com\"]\nmax-names = 3\n");
+    let s = Service::start(|c| {
+        c + "\n[policy]\nblocked-names = [\".blocked.example.com\"]\nmax-names = 3\n"
+    });
     let [(p256, p256_der, _), _] = subscriber_keys();
     let weak_fixture = |name: &str| {
-        let pem = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)).unwrap();
+        let pem = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(name),
+        )
+        .unwrap();
         let (_, der) = pem_rfc7468::decode_vec(pem.as_bytes()).unwrap();
         Base64::encode_string(&der)
     };
     let cases: Vec<(Value, &str, &str)> = vec![
-        (request(p256, &["Example.com"]), "policy.dns_name.uppercase", "dns_names[0]"),
-        (request(p256, &["co.uk"]), "policy.dns_name.public_suffix", "dns_names[0]"),
-        (request(p256, &["printer.local"]), "policy.dns_name.", "dns_names[0]"),
-        (request(p256, &["*.com"]), "policy.dns_name.", "dns_names[0]"),
-        (request(p256, &["foo.*.example.com"]), "policy.dns_name.wildcard", "dns_names[0]"),
-        (request(p256, &["-a.example.com"]), "policy.dns_name.", "dns_names[0]"),
-        (request(p256, &["a.example.com", "a.example.com"]), "policy.dns_name.duplicate", "dns_names[1]"),
-        (request(p256, &["x.blocked.example.com"]), "policy.dns_name.blocked", "dns_names[0]"),
-        (request(p256, &["a.example.com", "b.example.com", "c.example.com", "d.example.com"]), "policy.names.too_many", "dns_names"),
+        (
+            request(p256, &["Example.com"]),
+            "policy.dns_name.uppercase",
+            "dns_names[0]",
+        ),
+        (
+            request(p256, &["co.uk"]),
+            "policy.dns_name.public_suffix",
+            "dns_names[0]",
+        ),
+        (
+            request(p256, &["printer.local"]),
+            "policy.dns_name.",
+            "dns_names[0]",
+        ),
+        (
+            request(p256, &["*.com"]),
+            "policy.dns_name.",
+            "dns_names[0]",
+        ),
+        (
+            request(p256, &["foo.*.example.com"]),
+            "policy.dns_name.wildcard",
+            "dns_names[0]",
+        ),
+        (
+            request(p256, &["-a.example.com"]),
+            "policy.dns_name.",
+            "dns_names[0]",
+        ),
+        (
+            request(p256, &["a.example.com", "a.example.com"]),
+            "policy.dns_name.duplicate",
+            "dns_names[1]",
+        ),
+        (
+            request(p256, &["x.blocked.example.com"]),
+            "policy.dns_name.blocked",
+            "dns_names[0]",
+        ),
+        (
+            request(
+                p256,
+                &[
+                    "a.example.com",
+                    "b.example.com",
+                    "c.example.com",
+                    "d.example.com",
+                ],
+            ),
+            "policy.names.too_many",
+            "dns_names",
+        ),
         (request(p256, &[]), "policy.names.none", ""),
-        (json!({"profile": "tls-server", "public_key": p256, "ip_addresses": ["10.1.2.3"]}), "policy.ip_address.not_public", "ip_addresses[0]"),
-        (request(&weak_fixture("p521-pub.pem"), &["example.com"]), "policy.key.", "public_key"),
-        (request(&Base64::encode_string(&p256_der[..20]), &["example.com"]), "policy.", "public_key"),
-        (json!({"profile": "nope", "public_key": p256, "dns_names": ["example.com"]}), "request.profile.unknown", "profile"),
-        (json!({"profile": "tls-server", "public_key": p256, "dns_names": ["example.com"], "not_before": "2020-01-01T00:00:00Z"}), "policy.validity.backdate", "not_before"),
-        (json!({"profile": "tls-server", "dns_names": ["example.com"]}), "request.public_key.missing", "public_key"),
-        (json!({"profile": "tls-server", "public_key": p256, "dns_names": ["example.com"], "extensions": []}), "request.malformed", ""),
+        (
+            json!({"profile": "tls-server", "public_key": p256, "ip_addresses": ["10.1.2.3"]}),
+            "policy.ip_address.not_public",
+            "ip_addresses[0]",
+        ),
+        (
+            request(&weak_fixture("spki-p521.pem"), &["example.com"]),
+            "policy.key.",
+            "public_key",
+        ),
+        (
+            request(&Base64::encode_string(&p256_der[..20]), &["example.com"]),
+            "policy.",
+            "public_key",
+        ),
+        (
+            json!({"profile": "nope", "public_key": p256, "dns_names": ["example.com"]}),
+            "request.profile.unknown",
+            "profile",
+        ),
+        (
+            json!({"profile": "tls-server", "public_key": p256, "dns_names": ["example.com"], "not_before": "2020-01-01T00:00:00Z"}),
+            "policy.validity.backdate",
+            "not_before",
+        ),
+        (
+            json!({"profile": "tls-server", "dns_names": ["example.com"]}),
+            "request.public_key.missing",
+            "public_key",
+        ),
+        (
+            json!({"profile": "tls-server", "public_key": p256, "dns_names": ["example.com"], "extensions": []}),
+            "request.malformed",
+            "",
+        ),
     ];
     let before = s.issued().await;
     for (body, code, field) in cases {
         let (status, reply) = s.post("/v1/certificates", &body).await;
         assert_eq!(status, 400, "{body} -> {reply}");
         let got = reply["error"]["code"].as_str().unwrap();
-        assert!(got.starts_with(code), "{body}: expected {code}, got {reply}");
-        assert!(reply["error"]["field"].as_str().unwrap().starts_with(field), "{body}: field, got {reply}");
+        assert!(
+            got.starts_with(code),
+            "{body}: expected {code}, got {reply}"
+        );
+        assert!(
+            reply["error"]["field"].as_str().unwrap().starts_with(field),
+            "{body}: field, got {reply}"
+        );
         assert!(!reply["error"]["message"].as_str().unwrap().is_empty());
     }
     assert_eq!(s.issued().await, before, "nothing may be signed");
-    let (status, _) = s.post("/v1/certificates", &request(p256, &["ok.example.com"])).await;
+    let (status, _) = s
+        .post("/v1/certificates", &request(p256, &["ok.example.com"]))
+        .await;
     assert_eq!(status, 201);
     assert_eq!(s.issued().await, before + 1);
 }
@@ -231,13 +434,22 @@ async fn every_policy_rule_refuses_before_signing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unlisted_caller_is_refused_and_socket_is_0660() {
     let s = Service::start(|c| {
-        let uid_line = c.lines().find(|l| l.starts_with("uid = ")).unwrap().to_string();
+        let uid_line = c
+            .lines()
+            .find(|l| l.starts_with("uid = "))
+            .unwrap()
+            .to_string();
         c.replace(&uid_line, "uid = 4242")
     });
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(s.socket()).unwrap().permissions().mode() & 0o777, 0o660);
+    assert_eq!(
+        std::fs::metadata(s.socket()).unwrap().permissions().mode() & 0o777,
+        0o660
+    );
     let [(p256, _, _), _] = subscriber_keys();
-    let (status, reply) = s.post("/v1/certificates", &request(p256, &["example.com"])).await;
+    let (status, reply) = s
+        .post("/v1/certificates", &request(p256, &["example.com"]))
+        .await;
     assert_eq!(status, 403, "{reply}");
     assert_eq!(reply["error"]["code"], "caller.not_allowed");
     let (status, _) = s.get("/v1/health").await;
@@ -253,13 +465,19 @@ async fn precertificate_and_final_correspond_once() {
     let (status, pre) = s.post("/v1/certificates", &body).await;
     assert_eq!(status, 201, "{pre}");
     let serial = pre["serial"].as_str().unwrap();
-    // Two fake SCTs, TLS-framed: total length, then length-prefixed entries.
-    let sct_list = [0u8, 10, 0, 3, 1, 2, 3, 0, 3, 4, 5, 6];
+    // Two SCTs from made-up logs, TLS-encoded (RFC 6962 3.2, 3.3).
+    let sct_list = sct_list(2);
     let final_body = json!({"sct_list": Base64::encode_string(&sct_list)});
-    let (status, fin) = s.post(&format!("/v1/certificates/{serial}/final"), &final_body).await;
+    let (status, fin) = s
+        .post(&format!("/v1/certificates/{serial}/final"), &final_body)
+        .await;
     assert_eq!(status, 201, "{fin}");
-    let pre = Certificate::from_der(&Base64::decode_vec(pre["certificate"].as_str().unwrap()).unwrap()).unwrap();
-    let fin_cert = Certificate::from_der(&Base64::decode_vec(fin["certificate"].as_str().unwrap()).unwrap()).unwrap();
+    let pre =
+        Certificate::from_der(&Base64::decode_vec(pre["certificate"].as_str().unwrap()).unwrap())
+            .unwrap();
+    let fin_cert =
+        Certificate::from_der(&Base64::decode_vec(fin["certificate"].as_str().unwrap()).unwrap())
+            .unwrap();
     let (p, f) = (pre.tbs_certificate(), fin_cert.tbs_certificate());
     assert_eq!(p.serial_number(), f.serial_number());
     assert_eq!(p.issuer(), f.issuer());
@@ -270,26 +488,57 @@ async fn precertificate_and_final_correspond_once() {
     assert_eq!(pe.len(), fe.len());
     for (a, b) in pe.iter().zip(fe) {
         if a.extn_id == strongroom::x509::CT_POISON {
-            assert_eq!(b.extn_id, strongroom::x509::CT_SCT_LIST, "the SCT list takes the poison's place");
+            assert_eq!(
+                b.extn_id,
+                strongroom::x509::CT_SCT_LIST,
+                "the SCT list takes the poison's place"
+            );
             assert!(!b.critical);
             let inner = der::asn1::OctetString::from_der(b.extn_value.as_bytes()).unwrap();
             assert_eq!(inner.as_bytes(), sct_list);
         } else {
-            assert_eq!(a, b, "every other extension is byte-identical, in the same order");
+            assert_eq!(
+                a, b,
+                "every other extension is byte-identical, in the same order"
+            );
         }
     }
     let tmp = tempfile::tempdir().unwrap();
-    let leaf = write_pem(tmp.path(), "final.pem", fin["certificate"].as_str().unwrap());
-    openssl_verify(&s.path("root-r1.pem"), Some(&s.path("int-r10.pem")), &[], &leaf).unwrap();
-    assert_eq!(pkilint("lint_cabf_serverauth_cert", &["-t", "DV-FINAL-CERTIFICATE"], &leaf), Vec::<String>::new());
+    let leaf = write_pem(
+        tmp.path(),
+        "final.pem",
+        fin["certificate"].as_str().unwrap(),
+    );
+    openssl_verify(
+        &s.path("root-r1.pem"),
+        Some(&s.path("int-r10.pem")),
+        &[],
+        &leaf,
+    )
+    .unwrap();
+    assert_eq!(
+        pkilint(
+            "lint_cabf_serverauth_cert",
+            &["-t", "DV-FINAL-CERTIFICATE"],
+            &leaf
+        ),
+        Vec::<String>::new()
+    );
     // Once only.
-    let (status, again) = s.post(&format!("/v1/certificates/{serial}/final"), &final_body).await;
+    let (status, again) = s
+        .post(&format!("/v1/certificates/{serial}/final"), &final_body)
+        .await;
     assert_eq!(status, 409, "{again}");
     assert_eq!(again["error"]["code"], "request.serial.already_final");
     // Unknown serial, bad framing.
     let (status, _) = s.post("/v1/certificates/01ff/final", &final_body).await;
     assert_eq!(status, 404);
-    let (status, bad) = s.post(&format!("/v1/certificates/{serial}/final"), &json!({"sct_list": Base64::encode_string(&[0, 9, 1])})).await;
+    let (status, bad) = s
+        .post(
+            &format!("/v1/certificates/{serial}/final"),
+            &json!({"sct_list": Base64::encode_string(&[0, 9, 1])}),
+        )
+        .await;
     assert_eq!(status, 400, "{bad}");
 }
 
@@ -303,7 +552,10 @@ async fn parallel_requests_get_unique_serials_and_a_verifiable_audit_chain() {
         let body = request(p256, &[&format!("host{i}.example.com")]);
         tasks.push(tokio::spawn(async move {
             let mut client = Client::connect(&socket).await.unwrap();
-            let reply = client.request("POST", "/v1/certificates", Some(&body)).await.unwrap();
+            let reply = client
+                .request("POST", "/v1/certificates", Some(&body))
+                .await
+                .unwrap();
             assert_eq!(reply.status, 201);
             reply.json().unwrap()
         }));
@@ -312,10 +564,23 @@ async fn parallel_requests_get_unique_serials_and_a_verifiable_audit_chain() {
     let tmp = tempfile::tempdir().unwrap();
     for (i, t) in tasks.into_iter().enumerate() {
         let reply = t.await.unwrap();
-        assert!(serials.insert(reply["serial"].as_str().unwrap().to_string()), "duplicate serial");
+        assert!(
+            serials.insert(reply["serial"].as_str().unwrap().to_string()),
+            "duplicate serial"
+        );
         if i % 16 == 0 {
-            let leaf = write_pem(tmp.path(), &format!("{i}.pem"), reply["certificate"].as_str().unwrap());
-            openssl_verify(&s.path("root-r1.pem"), Some(&s.path("int-r10.pem")), &[], &leaf).unwrap();
+            let leaf = write_pem(
+                tmp.path(),
+                &format!("{i}.pem"),
+                reply["certificate"].as_str().unwrap(),
+            );
+            openssl_verify(
+                &s.path("root-r1.pem"),
+                Some(&s.path("int-r10.pem")),
+                &[],
+                &leaf,
+            )
+            .unwrap();
         }
     }
     assert_eq!(serials.len(), 64);
@@ -325,10 +590,17 @@ async fn parallel_requests_get_unique_serials_and_a_verifiable_audit_chain() {
     assert_eq!(status, 200);
     assert!(issuers.contains("BEGIN CERTIFICATE") && issuers.contains("tls-server-short"));
     let (_, metrics) = s.get("/metrics").await;
-    assert!(metrics.contains("strongroom_request_seconds_bucket"), "{metrics}");
+    assert!(
+        metrics.contains("strongroom_request_seconds_bucket"),
+        "{metrics}"
+    );
     let dir = s.stop();
     let store = dir.path().join("service/audit.db");
-    let out = Command::new(strongroom_bin()).args(["audit", "verify", "--store"]).arg(&store).output().unwrap();
+    let out = Command::new(strongroom_bin())
+        .args(["audit", "verify", "--store"])
+        .arg(&store)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out));
 }
 
@@ -337,13 +609,22 @@ async fn audit_verify_catches_edited_deleted_and_reordered_records() {
     let s = Service::start(|c| c);
     let [(p256, _, _), _] = subscriber_keys();
     for i in 0..4 {
-        let (status, _) = s.post("/v1/certificates", &request(p256, &[&format!("a{i}.example.com")])).await;
+        let (status, _) = s
+            .post(
+                "/v1/certificates",
+                &request(p256, &[&format!("a{i}.example.com")]),
+            )
+            .await;
         assert_eq!(status, 201);
     }
     let dir = s.stop();
     let store = dir.path().join("service/audit.db");
     let verify = |path: &Path| {
-        let out = Command::new(strongroom_bin()).args(["audit", "verify", "--store"]).arg(path).output().unwrap();
+        let out = Command::new(strongroom_bin())
+            .args(["audit", "verify", "--store"])
+            .arg(path)
+            .output()
+            .unwrap();
         (out.status.success(), text(&out))
     };
     assert!(verify(&store).0);
@@ -356,7 +637,10 @@ async fn audit_verify_catches_edited_deleted_and_reordered_records() {
         copy
     };
     let table = audit_table(&store);
-    let edited = tamper("edited.db", &format!("UPDATE {table} SET summary = '{{}}' WHERE seq = 2;"));
+    let edited = tamper(
+        "edited.db",
+        &format!("UPDATE {table} SET summary = '{{}}' WHERE seq = 2;"),
+    );
     let (ok, msg) = verify(&edited);
     assert!(!ok && msg.contains('2'), "{msg}");
     let deleted = tamper("deleted.db", &format!("DELETE FROM {table} WHERE seq = 3;"));
@@ -364,7 +648,9 @@ async fn audit_verify_catches_edited_deleted_and_reordered_records() {
     assert!(!ok && msg.contains('3'), "{msg}");
     let reordered = tamper(
         "reordered.db",
-        &format!("UPDATE {table} SET seq = -1 WHERE seq = 2; UPDATE {table} SET seq = 2 WHERE seq = 3; UPDATE {table} SET seq = 3 WHERE seq = -1;"),
+        &format!(
+            "UPDATE {table} SET seq = -1 WHERE seq = 2; UPDATE {table} SET seq = 2 WHERE seq = 3; UPDATE {table} SET seq = 3 WHERE seq = -1;"
+        ),
     );
     let (ok, msg) = verify(&reordered);
     assert!(!ok && msg.contains('2'), "{msg}");
@@ -373,7 +659,11 @@ async fn audit_verify_catches_edited_deleted_and_reordered_records() {
 fn audit_table(store: &Path) -> String {
     let conn = rusqlite::Connection::open(store).unwrap();
     let name: String = conn
-        .query_row("SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%prev_hash%'", [], |r| r.get(0))
+        .query_row(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%prev_hash%'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     name
 }

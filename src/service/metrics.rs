@@ -37,11 +37,25 @@ impl Default for Metrics {
         let issued = Family::<IssuedLabels, Counter>::default();
         let rejected = Family::<RejectedLabels, Counter>::default();
         let hsm_errors = Counter::default();
-        let latency = Histogram::new([0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]);
-        registry.register("strongroom_issued", "Certificates and precertificates issued", issued.clone());
-        registry.register("strongroom_rejected", "Requests refused, by error code", rejected.clone());
+        let latency = Histogram::new([
+            0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        ]);
+        registry.register(
+            "strongroom_issued",
+            "Certificates and precertificates issued",
+            issued.clone(),
+        );
+        registry.register(
+            "strongroom_rejected",
+            "Requests refused, by error code",
+            rejected.clone(),
+        );
         registry.register("strongroom_hsm_errors", "HSM failures", hsm_errors.clone());
-        registry.register("strongroom_request_seconds", "Request latency", latency.clone());
+        registry.register(
+            "strongroom_request_seconds",
+            "Request latency",
+            latency.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
             issued,
@@ -55,7 +69,11 @@ impl Default for Metrics {
 impl Metrics {
     /// Counts an issued certificate.
     pub fn issued(&self, issuer: &str, precertificate: bool) {
-        let kind = if precertificate { "precertificate" } else { "certificate" };
+        let kind = if precertificate {
+            "precertificate"
+        } else {
+            "certificate"
+        };
         let _ = self
             .issued
             .get_or_create(&IssuedLabels {
@@ -67,7 +85,12 @@ impl Metrics {
 
     /// Counts a refusal by its code.
     pub fn rejected(&self, code: &str) {
-        let _ = self.rejected.get_or_create(&RejectedLabels { code: code.to_string() }).inc();
+        let _ = self
+            .rejected
+            .get_or_create(&RejectedLabels {
+                code: code.to_string(),
+            })
+            .inc();
     }
 
     /// The Prometheus text exposition.

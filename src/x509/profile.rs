@@ -313,7 +313,7 @@ impl BuilderProfile for TlsServerProfile {
             extension(
                 &CrlDistributionPoints(vec![DistributionPoint {
                     distribution_point: Some(DistributionPointName::FullName(vec![uri(
-                        &self.crl_url,
+                        &self.crl_url
                     )?])),
                     reasons: None,
                     crl_issuer: None,
