@@ -283,6 +283,21 @@ fn running_as_root() -> bool {
 
 fn serve(config_path: &std::path::Path) -> Result<(), String> {
     let config = crate::config::Config::load(config_path)?;
+    if let Some(conf) = &config.softhsm2_conf {
+        if std::env::var_os("SOFTHSM2_CONF").as_deref() != Some(conf.as_os_str()) {
+            // SoftHSM reads SOFTHSM2_CONF once, when the library initialises: start again with it.
+            use std::os::unix::process::CommandExt;
+            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+            let err = std::process::Command::new(exe)
+                .args(std::env::args_os().skip(1))
+                .env("SOFTHSM2_CONF", conf)
+                .exec();
+            return Err(format!(
+                "cannot restart with SOFTHSM2_CONF={}: {err}",
+                conf.display()
+            ));
+        }
+    }
     if running_as_root() && !config.allow_root {
         return Err("refusing to run as root; set service.allow-root = true to override".into());
     }

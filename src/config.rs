@@ -72,6 +72,9 @@ pub struct RawHsm {
     pub pin: toml::Value,
     /// Logged-in sessions in the pool; default 2.
     pub sessions: Option<usize>,
+    /// SoftHSM only: the `softhsm2.conf` to use (strongroom restarts itself with
+    /// `SOFTHSM2_CONF` set to it, since SoftHSM reads that variable once, at start).
+    pub softhsm2_conf: Option<PathBuf>,
 }
 
 /// `[[caller]]`: a uid or gid allowed to use the socket (SO_PEERCRED).
@@ -180,6 +183,8 @@ pub struct Config {
     pub pin: PinSource,
     /// Session pool size.
     pub sessions: usize,
+    /// SoftHSM configuration file to run with, if any.
+    pub softhsm2_conf: Option<PathBuf>,
     /// Allowed callers.
     pub callers: Vec<CallerRule>,
     /// Issuers by name, in file order.
@@ -330,6 +335,7 @@ impl Config {
             token,
             pin,
             sessions: raw.hsm.sessions.unwrap_or(2).max(1),
+            softhsm2_conf: raw.hsm.softhsm2_conf.as_deref().map(rel),
             callers: raw.callers,
             issuers,
             profiles,

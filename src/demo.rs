@@ -257,6 +257,7 @@ module = "{module}"
 token = "strongroom-demo"
 pin = {{ file = "../hsm/user-pin" }}
 sessions = 2
+softhsm2-conf = "../hsm/softhsm2.conf"
 
 [[caller]]
 name = "demo user"

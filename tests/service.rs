@@ -667,3 +667,96 @@ fn audit_table(store: &Path) -> String {
         .unwrap();
     name
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_finishes_and_records_requests_in_flight() {
+    let mut s = Service::start(|c| c);
+    let [(p256, _, _), _] = subscriber_keys();
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let socket = s.socket();
+        let body = request(p256, &[&format!("drain{i}.example.com")]);
+        tasks.push(tokio::spawn(async move {
+            let mut client = Client::connect(&socket).await.ok()?;
+            let reply = client
+                .request("POST", "/v1/certificates", Some(&body))
+                .await
+                .ok()?;
+            Some(reply.status)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(s.child.id().to_string())
+        .status();
+    let mut issued = 0u64;
+    for t in tasks {
+        match t.await.unwrap() {
+            Some(201) => issued += 1,
+            Some(other) => panic!("a request in flight got {other}"),
+            None => {} // not accepted before the listener closed
+        }
+    }
+    let status = s.child.wait().unwrap();
+    assert!(
+        status.success(),
+        "the service must exit cleanly after draining: {status:?}"
+    );
+    assert!(issued > 0, "some requests were in flight");
+    let out = Command::new(strongroom_bin())
+        .args(["audit", "verify", "--store"])
+        .arg(s.path("service/audit.db"))
+        .output()
+        .unwrap();
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report.contains(&format!("certificate: {issued}")),
+        "every certificate returned is recorded: {report}"
+    );
+}
+
+#[test]
+fn issue_client_and_root_refusal() {
+    let s = Service::start(|c| c);
+    let [(_, _, pem), _] = subscriber_keys();
+    let out = Command::new(strongroom_bin())
+        .args(["issue", "--socket"])
+        .arg(s.socket())
+        .args(["--dns-name", "cli.example.com", "--public-key"])
+        .arg(pem)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let leaf = s.path("cli-leaf.pem");
+    std::fs::write(&leaf, &out.stdout).unwrap();
+    openssl_verify(
+        &s.path("root-r1.pem"),
+        Some(&s.path("int-r10.pem")),
+        &[],
+        &leaf,
+    )
+    .unwrap();
+    // As root, a configuration without allow-root is refused.
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::metadata("/proc/self").unwrap().uid() == 0 {
+        let config = s.path("service/no-root.toml");
+        let text_config = std::fs::read_to_string(s.path("service/strongroom.toml"))
+            .unwrap()
+            .replace("allow-root = true", "allow-root = false")
+            .replace("strongroom.sock", "other.sock");
+        std::fs::write(&config, text_config).unwrap();
+        let out = Command::new(strongroom_bin())
+            .args(["serve", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(
+            text(&out).contains("refusing to run as root"),
+            "{}",
+            text(&out)
+        );
+    }
+}
