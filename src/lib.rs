@@ -7,6 +7,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod demo;
+#[expect(clippy::disallowed_types, reason = "the one module that talks PKCS#11")]
 pub mod hsm;
 pub mod issue;
 pub mod keycheck;

@@ -34,6 +34,45 @@ pub(crate) fn extension<T: Encode + AssociatedOid>(
     })
 }
 
+fn uri(url: &str) -> der::Result<GeneralName> {
+    Ok(GeneralName::UniformResourceIdentifier(Ia5String::new(url)?))
+}
+
+/// authorityKeyIdentifier with the keyIdentifier only (BR 7.1.2.11.1), non-critical.
+fn authority_key_identifier(aki: &[u8]) -> der::Result<Extension> {
+    extension(
+        &AuthorityKeyIdentifier {
+            key_identifier: Some(OctetString::new(aki)?),
+            authority_cert_issuer: None,
+            authority_cert_serial_number: None,
+        },
+        false,
+    )
+}
+
+/// authorityInfoAccess with one id-ad-caIssuers HTTP URL (BR 7.1.2.7.7, 7.1.2.10.3).
+fn ca_issuers(url: &str) -> der::Result<Extension> {
+    extension(
+        &AuthorityInfoAccessSyntax(vec![AccessDescription {
+            access_method: ID_AD_CA_ISSUERS,
+            access_location: uri(url)?,
+        }]),
+        false,
+    )
+}
+
+/// cRLDistributionPoints with one fullName HTTP URL, no reasons, no cRLIssuer (BR 7.1.2.11.2).
+fn crl_distribution_point(url: &str) -> der::Result<Extension> {
+    extension(
+        &CrlDistributionPoints(vec![DistributionPoint {
+            distribution_point: Some(DistributionPointName::FullName(vec![uri(url)?])),
+            reasons: None,
+            crl_issuer: None,
+        }]),
+        false,
+    )
+}
+
 /// A self-signed root CA certificate (BR 7.1.2.1).
 #[derive(Clone, Debug)]
 pub struct RootProfile {
@@ -121,9 +160,6 @@ impl BuilderProfile for CaProfile {
         _issuer_spk: SubjectPublicKeyInfoRef<'_>,
         _tbs: &TbsCertificate,
     ) -> x509_cert::builder::Result<Vec<Extension>> {
-        let uri = |url: &str| -> der::Result<GeneralName> {
-            Ok(GeneralName::UniformResourceIdentifier(Ia5String::new(url)?))
-        };
         Ok(vec![
             extension(&self.key_usage, true)?,
             extension(&ExtendedKeyUsage(self.ekus.clone()), false)?,
@@ -138,21 +174,8 @@ impl BuilderProfile for CaProfile {
                 &SubjectKeyIdentifier(OctetString::new(self.ski.clone())?),
                 false,
             )?,
-            extension(
-                &AuthorityKeyIdentifier {
-                    key_identifier: Some(OctetString::new(self.aki.clone())?),
-                    authority_cert_issuer: None,
-                    authority_cert_serial_number: None,
-                },
-                false,
-            )?,
-            extension(
-                &AuthorityInfoAccessSyntax(vec![AccessDescription {
-                    access_method: ID_AD_CA_ISSUERS,
-                    access_location: uri(&self.ca_issuers_url)?,
-                }]),
-                false,
-            )?,
+            authority_key_identifier(&self.aki)?,
+            ca_issuers(&self.ca_issuers_url)?,
             extension(
                 &CertificatePolicies(
                     self.policies
@@ -165,16 +188,7 @@ impl BuilderProfile for CaProfile {
                 ),
                 false,
             )?,
-            extension(
-                &CrlDistributionPoints(vec![DistributionPoint {
-                    distribution_point: Some(DistributionPointName::FullName(vec![uri(
-                        &self.crl_url
-                    )?])),
-                    reasons: None,
-                    crl_issuer: None,
-                }]),
-                false,
-            )?,
+            crl_distribution_point(&self.crl_url)?,
         ])
     }
 }
@@ -267,9 +281,6 @@ impl BuilderProfile for TlsServerProfile {
         _issuer_spk: SubjectPublicKeyInfoRef<'_>,
         _tbs: &TbsCertificate,
     ) -> x509_cert::builder::Result<Vec<Extension>> {
-        let uri = |url: &str| -> der::Result<GeneralName> {
-            Ok(GeneralName::UniformResourceIdentifier(Ia5String::new(url)?))
-        };
         let mut extensions = vec![
             extension(&self.key_usage, true)?,
             extension(
@@ -283,21 +294,8 @@ impl BuilderProfile for TlsServerProfile {
                 },
                 true,
             )?,
-            extension(
-                &AuthorityKeyIdentifier {
-                    key_identifier: Some(OctetString::new(self.aki.clone())?),
-                    authority_cert_issuer: None,
-                    authority_cert_serial_number: None,
-                },
-                false,
-            )?,
-            extension(
-                &AuthorityInfoAccessSyntax(vec![AccessDescription {
-                    access_method: ID_AD_CA_ISSUERS,
-                    access_location: uri(&self.ca_issuers_url)?,
-                }]),
-                false,
-            )?,
+            authority_key_identifier(&self.aki)?,
+            ca_issuers(&self.ca_issuers_url)?,
             // RFC 5280 4.2.1.6: critical when the subject is empty.
             extension(
                 &x509_cert::ext::pkix::SubjectAltName(self.names.clone()),
@@ -310,16 +308,7 @@ impl BuilderProfile for TlsServerProfile {
                 }]),
                 false,
             )?,
-            extension(
-                &CrlDistributionPoints(vec![DistributionPoint {
-                    distribution_point: Some(DistributionPointName::FullName(vec![uri(
-                        &self.crl_url
-                    )?])),
-                    reasons: None,
-                    crl_issuer: None,
-                }]),
-                false,
-            )?,
+            crl_distribution_point(&self.crl_url)?,
         ];
         if let Some(ct) = self.ct.extension()? {
             extensions.push(ct);
