@@ -148,6 +148,10 @@ pub enum Kind {
     Precertificate,
     /// A request the service refused.
     Refusal,
+    /// A signed CRL; its `serial` column holds the CRL number (8 bytes, big-endian), unique
+    /// per issuer, so numbers never repeat and, read back with [`AuditLog::last_crl_number`],
+    /// never go backwards across restarts.
+    Crl,
 }
 
 impl Kind {
@@ -157,6 +161,7 @@ impl Kind {
             Kind::Certificate => "certificate",
             Kind::Precertificate => "precertificate",
             Kind::Refusal => "refusal",
+            Kind::Crl => "crl",
         }
     }
 }
@@ -204,6 +209,24 @@ impl Entry {
         summary: &serde_json::Value,
     ) -> Entry {
         Entry::signed(Kind::Precertificate, issuer, serial, der, caller, summary)
+    }
+
+    /// A signed CRL of `issuer` with CRL number `number` (RFC 5280 5.2.3).
+    pub fn crl(
+        issuer: impl Into<String>,
+        number: u64,
+        der: impl Into<Vec<u8>>,
+        caller: Caller,
+        summary: &serde_json::Value,
+    ) -> Entry {
+        Entry::signed(
+            Kind::Crl,
+            issuer,
+            number.to_be_bytes().to_vec(),
+            der,
+            caller,
+            summary,
+        )
     }
 
     /// A refused request: the issuer it asked for (if it got that far), the stable error code,
@@ -621,6 +644,22 @@ impl AuditLog {
             .map_err(Error::Unavailable)
     }
 
+    /// The certificate (final, or else the precertificate) `issuer` issued with `serial`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] if the store cannot be read.
+    pub fn find_certificate(&self, issuer: &str, serial: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        let reader = self.reader();
+        match store::find_der(&reader, issuer, serial, Kind::Certificate)
+            .map_err(Error::Unavailable)?
+        {
+            Some(der) => Ok(Some(der)),
+            None => store::find_der(&reader, issuer, serial, Kind::Precertificate)
+                .map_err(Error::Unavailable),
+        }
+    }
+
     /// Whether `issuer` already has a final certificate with `serial` (a precertificate gets at most
     /// one).
     ///
@@ -632,13 +671,32 @@ impl AuditLog {
             .map_err(Error::Unavailable)
     }
 
-    /// Whether `issuer` has any record (certificate or precertificate) with `serial`.
+    /// Whether `issuer` has a certificate or precertificate with `serial`.
     ///
     /// # Errors
     ///
     /// [`Error::Unavailable`] if the store cannot be read.
     pub fn serial_exists(&self, issuer: &str, serial: &[u8]) -> Result<bool, Error> {
-        store::exists(&self.reader(), issuer, serial, None).map_err(Error::Unavailable)
+        let reader = self.reader();
+        Ok(
+            store::exists(&reader, issuer, serial, Some(Kind::Certificate))
+                .map_err(Error::Unavailable)?
+                || store::exists(&reader, issuer, serial, Some(Kind::Precertificate))
+                    .map_err(Error::Unavailable)?,
+        )
+    }
+
+    /// The highest CRL number recorded for `issuer`, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] if the store cannot be read.
+    pub fn last_crl_number(&self, issuer: &str) -> Result<Option<u64>, Error> {
+        let max =
+            store::max_serial(&self.reader(), issuer, Kind::Crl).map_err(Error::Unavailable)?;
+        Ok(max
+            .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+            .map(u64::from_be_bytes))
     }
 
     fn sender(&self) -> Result<&mpsc::Sender<store::Request>, Error> {

@@ -56,6 +56,8 @@ pub struct RawService {
     pub instance_prefix: u8,
     /// Maximum request body, bytes; default 65536.
     pub max_body_bytes: Option<usize>,
+    /// Maximum body of a CRL request, bytes; default 256 MiB.
+    pub max_crl_body_bytes: Option<usize>,
 }
 
 /// `[hsm]`.
@@ -105,6 +107,9 @@ pub struct RawIssuer {
     pub crl_url_prefix: String,
     /// Number of CRL shards; default 1.
     pub crl_shards: Option<u32>,
+    /// Accept CRL entries for serials this service has no record of; default false.
+    #[serde(default)]
+    pub crl_allow_unknown_serials: bool,
 }
 
 /// `[[profile]]`.
@@ -141,6 +146,8 @@ pub struct IssuerConfig {
     pub crl_url_prefix: String,
     /// Number of CRL shards.
     pub crl_shards: u32,
+    /// Accept CRL entries for unknown serials.
+    pub crl_allow_unknown_serials: bool,
 }
 
 /// A checked profile.
@@ -175,6 +182,8 @@ pub struct Config {
     pub instance_prefix: u8,
     /// Body limit.
     pub max_body_bytes: usize,
+    /// Body limit for CRL requests.
+    pub max_crl_body_bytes: usize,
     /// PKCS#11 module.
     pub module: PathBuf,
     /// Token.
@@ -294,6 +303,7 @@ impl Config {
                 ca_issuers_url: r.ca_issuers_url,
                 crl_url_prefix: r.crl_url_prefix,
                 crl_shards,
+                crl_allow_unknown_serials: r.crl_allow_unknown_serials,
             });
         }
         let mut profiles = HashMap::new();
@@ -331,6 +341,7 @@ impl Config {
             store: rel(&s.store),
             instance_prefix: s.instance_prefix,
             max_body_bytes: s.max_body_bytes.unwrap_or(65_536),
+            max_crl_body_bytes: s.max_crl_body_bytes.unwrap_or(256 << 20),
             module: raw.hsm.module,
             token,
             pin,

@@ -84,7 +84,11 @@ impl Issuer {
 
     /// The CRL shard a serial belongs to, and its URL (the certificate's CRLDP).
     pub fn crl_url(&self, serial: &[u8]) -> String {
-        let shard = shard_of(serial, self.config.crl_shards);
+        self.crl_url_for_shard(shard_of(serial, self.config.crl_shards))
+    }
+
+    /// A shard's URL: the CRLDP of the certificates in it and its CRL's issuingDistributionPoint.
+    pub fn crl_url_for_shard(&self, shard: u32) -> String {
         format!("{}{shard}.crl", self.config.crl_url_prefix)
     }
 }
@@ -112,6 +116,8 @@ pub struct Pipeline {
     pub audit: AuditLog,
     /// Counters for `/metrics`.
     pub metrics: crate::service::metrics::Metrics,
+    /// One lock per issuer, held while a CRL number is taken, used and recorded.
+    pub crl_locks: std::collections::HashMap<String, tokio::sync::Mutex<()>>,
 }
 
 /// A request that passed every policy check. Only [`approve`] makes one.
@@ -143,6 +149,12 @@ impl Pipeline {
                     )
                 }),
         }
+    }
+
+    /// The CRL-number lock of an issuer.
+    pub fn crl_lock(&self, issuer: &str) -> &tokio::sync::Mutex<()> {
+        static FALLBACK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        self.crl_locks.get(issuer).unwrap_or(&FALLBACK)
     }
 
     fn profile(&self, name: &str) -> Result<&ProfileConfig, ApiError> {

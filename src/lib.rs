@@ -13,6 +13,7 @@ pub mod issue;
 pub mod keycheck;
 pub mod lint;
 pub mod policy;
+pub mod revoke;
 pub mod secret;
 pub mod service;
 pub mod verify;

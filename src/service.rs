@@ -68,8 +68,13 @@ pub fn start(config: Config) -> Result<Arc<Pipeline>, String> {
         .collect::<Result<Vec<_>, _>>()?;
     let audit = crate::audit::AuditLog::open(&config.store)
         .map_err(|e| format!("audit store {}: {e}", config.store.display()))?;
+    let crl_locks = issuers
+        .iter()
+        .map(|i| (i.config.name.clone(), tokio::sync::Mutex::new(())))
+        .collect();
     Ok(Arc::new(Pipeline {
         hsm: Arc::new(hsm),
+        crl_locks,
         issuers,
         config,
         audit,
@@ -167,6 +172,23 @@ async fn post_final(
     Ok((StatusCode::CREATED, axum::Json(issue::response(&recorded)?)).into_response())
 }
 
+async fn post_crl(
+    State(p): State<Arc<Pipeline>>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    let req: crate::revoke::CrlRequest =
+        parse(body).inspect_err(|e| p.metrics.rejected(&e.code))?;
+    let (number, recorded) = crate::revoke::sign_crl(p.clone(), caller, req)
+        .await
+        .inspect_err(|e| p.metrics.rejected(&e.code))?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(crate::revoke::response(number, &recorded)),
+    )
+        .into_response())
+}
+
 async fn get_issuers(State(p): State<Arc<Pipeline>>) -> Response {
     let issuers: Vec<_> = p
         .issuers
@@ -234,13 +256,18 @@ async fn get_metrics(State(p): State<Arc<Pipeline>>) -> Response {
 /// The router, with the caller check in front of every route.
 pub fn router(p: Arc<Pipeline>) -> Router {
     let limit = p.config.max_body_bytes;
+    let crl_limit = p.config.max_crl_body_bytes;
     Router::new()
+        .route(
+            "/v1/crls",
+            post(post_crl).layer(DefaultBodyLimit::max(crl_limit)),
+        )
         .route("/v1/certificates", post(post_certificate))
         .route("/v1/certificates/{serial}/final", post(post_final))
         .route("/v1/issuers", get(get_issuers))
         .route("/v1/health", get(get_health))
         .route("/metrics", get(get_metrics))
-        .layer(DefaultBodyLimit::max(limit))
+        .route_layer(DefaultBodyLimit::max(limit))
         .route_layer(middleware::from_fn_with_state(p.clone(), authorize))
         .with_state(p)
 }

@@ -247,6 +247,10 @@ pub struct CrlContents<'a> {
     pub revoked: &'a [Revocation],
     /// Which certificates the CRL covers (decides the BR rules it is linted with).
     pub kind: lint::CrlKind,
+    /// For a shard of a partitioned CRL: the shard's URL, carried in a critical
+    /// issuingDistributionPoint with onlyContainsUserCerts (RFC 5280 5.2.5; BR 7.2.2 requires it
+    /// when a CRL does not list every revoked certificate of its issuer).
+    pub shard_url: Option<String>,
 }
 
 /// Builds a CRL (RFC 5280 5.1) for `issuer`, lints it, signs it and checks it. Extensions:
@@ -297,10 +301,36 @@ pub fn sign_crl(
         } else {
             Some(entries)
         },
-        crl_extensions: Some(vec![
-            profile::extension(&aki, false)?,
-            profile::extension(&number, false)?,
-        ]),
+        crl_extensions: Some({
+            let mut extensions = vec![
+                profile::extension(&aki, false)?,
+                profile::extension(&number, false)?,
+            ];
+            if let Some(url) = &contents.shard_url {
+                let idp = x509_cert::ext::pkix::crl::dp::IssuingDistributionPoint {
+                    distribution_point: Some(
+                        x509_cert::ext::pkix::name::DistributionPointName::FullName(vec![
+                            x509_cert::ext::pkix::name::GeneralName::UniformResourceIdentifier(
+                                der::asn1::Ia5String::new(url)?,
+                            ),
+                        ]),
+                    ),
+                    only_contains_user_certs: true,
+                    only_contains_ca_certs: false,
+                    only_some_reasons: None,
+                    indirect_crl: false,
+                    only_contains_attribute_certs: false,
+                };
+                // Built by hand: x509-cert 0.3 associates IssuingDistributionPoint with the wrong
+                // OID, so name id-ce-issuingDistributionPoint (2.5.29.28) explicitly.
+                extensions.push(x509_cert::ext::Extension {
+                    extn_id: const_oid::db::rfc5280::ID_CE_ISSUING_DISTRIBUTION_POINT,
+                    critical: true,
+                    extn_value: OctetString::new(idp.to_der()?)?,
+                });
+            }
+            extensions
+        }),
     };
     let report = lint::lint_crl(&tbs, contents.kind);
     if !report.is_clean() {

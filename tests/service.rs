@@ -106,6 +106,13 @@ impl Service {
         let config = dir.path().join("service/strongroom.toml");
         let _ = std::fs::remove_file(dir.path().join("service/audit.db"));
         std::fs::write(&config, edit(std::fs::read_to_string(&config).unwrap())).unwrap();
+        Service::spawn(dir)
+    }
+
+    /// Starts a service on an existing copy (for restarts).
+    fn spawn(dir: tempfile::TempDir) -> Service {
+        let hsm = dir.path().join("hsm");
+        let config = dir.path().join("service/strongroom.toml");
         let child = Command::new(strongroom_bin())
             .args(["serve", "--config"])
             .arg(&config)
@@ -759,4 +766,183 @@ fn issue_client_and_root_refusal() {
             text(&out)
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crl_shards_verify_revoke_and_numbers_survive_a_restart() {
+    let s = Service::start(|c| c);
+    let [(p256, _, _), _] = subscriber_keys();
+    let mut leaves = Vec::new();
+    for i in 0..6 {
+        let (status, reply) = s
+            .post(
+                "/v1/certificates",
+                &request(p256, &[&format!("r{i}.example.com")]),
+            )
+            .await;
+        assert_eq!(status, 201);
+        leaves.push(reply);
+    }
+    let serial = leaves[0]["serial"].as_str().unwrap().to_string();
+    let serial_bytes = hex::decode(&serial).unwrap();
+    let shard = strongroom::issue::shard_of(&serial_bytes, 16);
+    let now = || strongroom::ceremony::transcript::now_rfc3339();
+    let crl_request = |shard: u32, entries: Value| json!({"issuer": "r10", "shard": shard, "this_update": now(), "entries": entries});
+    let entry = json!([{"serial": serial, "revoked_at": now(), "reason": "keyCompromise"}]);
+    let (status, reply) = s.post("/v1/crls", &crl_request(shard, entry.clone())).await;
+    assert_eq!(status, 201, "{reply}");
+    assert_eq!(reply["number"], 1);
+    let tmp = tempfile::tempdir().unwrap();
+    let crl_der = Base64::decode_vec(reply["crl"].as_str().unwrap()).unwrap();
+    let crl_path = tmp.path().join("shard.crl");
+    std::fs::write(
+        &crl_path,
+        strongroom::x509::to_pem("X509 CRL", &crl_der).unwrap(),
+    )
+    .unwrap();
+    // Independent checks: signature, pkilint's BR CRL lints, and revocation in path validation.
+    let out = Command::new("openssl")
+        .args([
+            "crl",
+            "-noout",
+            "-verify",
+            "-no-CApath",
+            "-no-CAstore",
+            "-in",
+        ])
+        .arg(&crl_path)
+        .arg("-CAfile")
+        .arg(s.path("int-r10.pem"))
+        .output()
+        .unwrap();
+    assert!(text(&out).contains("verify OK"), "{}", text(&out));
+    assert_eq!(
+        pkilint("lint_crl", &["-t", "CRL", "-p", "BR"], &crl_path),
+        Vec::<String>::new()
+    );
+    let leaf = write_pem(
+        tmp.path(),
+        "leaf.pem",
+        leaves[0]["certificate"].as_str().unwrap(),
+    );
+    let crl_arg = crl_path.display().to_string();
+    let revoked = openssl_verify(
+        &s.path("root-r1.pem"),
+        Some(&s.path("int-r10.pem")),
+        &["-crl_check", "-CRLfile", &crl_arg],
+        &leaf,
+    );
+    let revoked = revoked.unwrap_err();
+    assert!(revoked.contains("certificate revoked"), "{revoked}");
+    // The shard's issuingDistributionPoint is critical and names the URL its certificates carry.
+    let crl: x509_cert::crl::CertificateList =
+        x509_cert::crl::CertificateList::from_der(&crl_der).unwrap();
+    let idp = crl
+        .tbs_cert_list
+        .crl_extensions
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|e| e.extn_id.to_string() == "2.5.29.28")
+        .unwrap();
+    assert!(idp.critical);
+    let url = format!("http://r10.c.example.com/{shard}.crl");
+    assert!(
+        idp.extn_value
+            .as_bytes()
+            .windows(url.len())
+            .any(|w| w == url.as_bytes())
+    );
+    let cert = Certificate::from_der(
+        &Base64::decode_vec(leaves[0]["certificate"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    let cert_der = der::Encode::to_der(&cert).unwrap();
+    assert!(
+        cert_der.windows(url.len()).any(|w| w == url.as_bytes()),
+        "the certificate's CRLDP names its shard"
+    );
+
+    // Numbers increase per issuer, across shards, and across a restart.
+    let (_, second) = s.post("/v1/crls", &crl_request(shard, entry.clone())).await;
+    assert_eq!(second["number"], 2);
+    let (_, other) = s
+        .post("/v1/crls", &crl_request((shard + 1) % 16, json!([])))
+        .await;
+    assert_eq!(other["number"], 3, "{other}");
+    let dir = s.stop();
+    let s = Service::spawn(dir);
+    let (status, after) = s.post("/v1/crls", &crl_request(shard, entry.clone())).await;
+    assert_eq!(status, 201, "{after}");
+    assert_eq!(after["number"], 4, "the CRL number survives a restart");
+
+    // Refusals.
+    let other_shard_serial = leaves
+        .iter()
+        .map(|l| l["serial"].as_str().unwrap().to_string())
+        .find(|sn| strongroom::issue::shard_of(&hex::decode(sn).unwrap(), 16) != shard);
+    let mut cases = vec![
+        (
+            crl_request(
+                shard,
+                json!([{"serial": format!("01{}{shard:08x}", "ff".repeat(12)), "revoked_at": now()}]),
+            ),
+            "crl.entry.serial.unknown",
+        ),
+        (
+            crl_request(
+                shard,
+                json!([{"serial": serial, "revoked_at": "2030-01-01T00:00:00Z"}]),
+            ),
+            "crl.entry.revoked_at.future",
+        ),
+        (
+            crl_request(
+                shard,
+                json!([{"serial": serial, "revoked_at": now(), "reason": "certificateHold"}]),
+            ),
+            "crl.entry.reason",
+        ),
+        (
+            crl_request(
+                shard,
+                json!([{"serial": serial, "revoked_at": "2020-01-01T00:00:00Z"}]),
+            ),
+            "crl.entry.revoked_at.before_issuance",
+        ),
+        (crl_request(16, json!([])), "crl.shard.unknown"),
+        (
+            json!({"issuer": "r10", "shard": shard, "this_update": "2020-01-01T00:00:00Z", "entries": []}),
+            "crl.this_update.backdate",
+        ),
+        (
+            json!({"issuer": "r10", "shard": shard, "this_update": now(), "next_update": "2099-01-01T00:00:00Z", "entries": []}),
+            "crl.next_update.range",
+        ),
+    ];
+    if let Some(sn) = other_shard_serial {
+        cases.push((
+            crl_request(shard, json!([{"serial": sn, "revoked_at": now()}])),
+            "crl.entry.shard",
+        ));
+    }
+    for (body, code) in cases {
+        let (status, reply) = s.post("/v1/crls", &body).await;
+        assert_eq!(status, 400, "{body} -> {reply}");
+        assert_eq!(reply["error"]["code"], code, "{reply}");
+    }
+    // A CRL body larger than the certificate-request limit is accepted on /v1/crls only.
+    let big: Vec<Value> = (0..3000)
+        .map(|_| json!({"serial": serial, "revoked_at": now()}))
+        .collect();
+    let (status, reply) = s.post("/v1/crls", &crl_request(shard, json!(big))).await;
+    assert_eq!(
+        (status, reply["error"]["code"].as_str()),
+        (400, Some("crl.entry.serial.duplicate"))
+    );
+    let mut huge = request(p256, &["big.example.com"]);
+    huge["dns_names"] = json!(vec!["x.example.com"; 5000]);
+    let (status, reply) = s.post("/v1/certificates", &huge).await;
+    assert_eq!(status, 413, "{reply}");
+    assert_eq!(reply["error"]["code"], "request.too_large");
 }

@@ -368,6 +368,22 @@ pub(crate) fn find_der(
         .map_err(failed("look up record"))
 }
 
+/// The largest `serial` among `issuer`'s records of `kind` (byte-wise, so fixed-width
+/// big-endian numbers compare numerically).
+pub(crate) fn max_serial(
+    conn: &Connection,
+    issuer: &str,
+    kind: Kind,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    conn.prepare_cached("SELECT max(serial) FROM records WHERE issuer = ?1 AND kind = ?2")
+        .and_then(|mut stmt| {
+            stmt.query_row(params![issuer, kind.as_str()], |row| {
+                row.get::<_, Option<Vec<u8>>>(0)
+            })
+        })
+        .map_err(failed("look up the last CRL number"))
+}
+
 /// Whether `issuer` has a record with `serial` (of `kind`, or of any kind).
 pub(crate) fn exists(
     conn: &Connection,

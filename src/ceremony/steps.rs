@@ -736,6 +736,7 @@ fn sign_crl(s: &script::SignCrl, ctx: &mut Ctx<'_>) -> StepResult {
         next_update,
         revoked: &entries,
         kind: crate::lint::CrlKind::CaCertificates,
+        shard_url: None,
     };
     let signed = x509::sign_crl(&issuer, &contents, &signer, |t| {
         hsm.sign(&key, signer.alg, t)
