@@ -12,6 +12,7 @@ pub mod hsm;
 pub mod issue;
 pub mod keycheck;
 pub mod lint;
+pub mod ocsp;
 pub mod policy;
 pub mod revoke;
 pub mod secret;
