@@ -44,6 +44,8 @@ pub struct Issuer {
     pub ski: Vec<u8>,
     /// The issuer certificate's notAfter: nothing we issue outlives it.
     pub not_after: SystemTime,
+    /// Signs OCSP responses about this issuer's certificates with the issuer key itself.
+    pub responder: crate::ocsp::Responder,
 }
 
 impl Issuer {
@@ -73,7 +75,10 @@ impl Issuer {
             spki: key.spki.clone(),
             alg: key.key_type.default_signature_algorithm(),
         };
+        let responder = crate::ocsp::Responder::new(&config.certificate, signer.clone(), None)
+            .map_err(|e| format!("issuer {:?}: OCSP responder: {e}", config.name))?;
         Ok(Issuer {
+            responder,
             not_after: tbs.validity().not_after.to_system_time(),
             config,
             key,

@@ -1,4 +1,4 @@
-//! Revocation signing: sharded CRLs for the certificates this service issued.
+//! Revocation signing: sharded CRLs and OCSP responses for the certificates this service issued.
 //!
 //! ```text
 //!   CrlRequest ─checks─▶ entries (issued here, right shard, times, reasons)
@@ -89,7 +89,7 @@ fn reason(name: &Option<String>, field: &str) -> Result<Option<CrlReason>, ApiEr
         Some("privilegeWithdrawn") => Some(CrlReason::PrivilegeWithdrawn),
         Some(other) => {
             return Err(ApiError::bad_request(
-                "crl.entry.reason",
+                "revocation.reason",
                 field,
                 format!(
                     "{other:?} is not allowed for a subscriber certificate: use keyCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn or unspecified (BR 7.2.2)"
@@ -367,4 +367,230 @@ pub fn response(number: u64, recorded: &Recorded) -> CrlResponse {
         number,
         crl: Base64::encode_string(recorded.der().unwrap_or_default()),
     }
+}
+
+/// `POST /v1/ocsp`: one response.
+#[derive(Debug, Deserialize, Serialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct OcspRequest {
+    /// Issuer name.
+    pub issuer: String,
+    /// thisUpdate, RFC 3339.
+    pub this_update: String,
+    /// nextUpdate, RFC 3339.
+    pub next_update: String,
+    /// The certificate's status.
+    #[serde(flatten)]
+    pub status: OcspStatus,
+}
+
+/// `POST /v1/ocsp/batch`: many responses with one validity window (pre-signing).
+#[derive(Debug, Deserialize, Serialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct OcspBatchRequest {
+    /// Issuer name.
+    pub issuer: String,
+    /// thisUpdate, RFC 3339.
+    pub this_update: String,
+    /// nextUpdate, RFC 3339.
+    pub next_update: String,
+    /// One status per certificate.
+    pub statuses: Vec<OcspStatus>,
+}
+
+/// A certificate's status for an OCSP response.
+#[derive(Debug, Deserialize, Serialize, Clone)]
+pub struct OcspStatus {
+    /// Serial number, hex.
+    pub serial: String,
+    /// "good" or "revoked".
+    pub status: String,
+    /// Revocation time, RFC 3339 (revoked only).
+    #[serde(default)]
+    pub revoked_at: Option<String>,
+    /// CRLReason name (revoked only); omitted or "unspecified" leaves it out.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+fn ocsp_error(e: crate::ocsp::Error) -> ApiError {
+    match e {
+        crate::ocsp::Error::Refused { code, field, rule } => {
+            ApiError::bad_request(code, field, rule)
+        }
+        crate::ocsp::Error::Hsm(e) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "hsm.unavailable",
+            "",
+            e.to_string(),
+        ),
+        other => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal.ocsp",
+            "",
+            other.to_string(),
+        ),
+    }
+}
+
+/// Checks one status: a serial this issuer issued, and for a revoked one a time after
+/// issuance and a reason BR 7.2.2 allows (applied to OCSP by BR 7.3).
+fn ocsp_input(
+    p: &Pipeline,
+    issuer: &str,
+    s: &OcspStatus,
+    field: &str,
+    this_update: SystemTime,
+    next_update: SystemTime,
+) -> Result<crate::ocsp::SingleResponseInput, ApiError> {
+    let f = |name: &str| format!("{field}{name}");
+    let serial = hex::decode(&s.serial)
+        .ok()
+        .filter(|b| !b.is_empty() && b.len() <= 20)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "ocsp.serial.malformed",
+                &f("serial"),
+                "a serial is 1 to 20 bytes of hex",
+            )
+        })?;
+    let der = p
+        .audit
+        .find_certificate(issuer, &serial)
+        .map_err(unavailable)?
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "ocsp.serial.unknown",
+                &f("serial"),
+                format!("issuer {issuer:?} issued no certificate with this serial"),
+            )
+        })?;
+    let cert = Certificate::from_der(&der).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "",
+            e.to_string(),
+        )
+    })?;
+    let status = match s.status.as_str() {
+        "good" => crate::ocsp::CertStatus::Good,
+        "revoked" => {
+            let at = s.revoked_at.as_deref().ok_or_else(|| {
+                ApiError::bad_request(
+                    "ocsp.revoked_at.missing",
+                    &f("revoked_at"),
+                    "a revoked status needs revoked_at",
+                )
+            })?;
+            let revoked_at = parse_time(at).map_err(|e| {
+                ApiError::bad_request("ocsp.revoked_at.malformed", &f("revoked_at"), e)
+            })?;
+            if revoked_at
+                < cert
+                    .tbs_certificate()
+                    .validity()
+                    .not_before
+                    .to_system_time()
+            {
+                return Err(ApiError::bad_request(
+                    "ocsp.revoked_at.before_issuance",
+                    &f("revoked_at"),
+                    "before the certificate's notBefore",
+                ));
+            }
+            crate::ocsp::CertStatus::Revoked {
+                revoked_at,
+                reason: reason(&s.reason, &f("reason"))?,
+            }
+        }
+        other => {
+            return Err(ApiError::bad_request(
+                "ocsp.status",
+                &f("status"),
+                format!("{other:?}: the status is \"good\" or \"revoked\""),
+            ));
+        }
+    };
+    Ok(crate::ocsp::SingleResponseInput {
+        serial: SerialNumber::new(&serial).map_err(|_| {
+            ApiError::bad_request(
+                "ocsp.serial.malformed",
+                &f("serial"),
+                "not a valid serial number",
+            )
+        })?,
+        status,
+        this_update,
+        next_update,
+    })
+}
+
+fn window(this_update: &str, next_update: &str) -> Result<(SystemTime, SystemTime), ApiError> {
+    Ok((
+        parse_time(this_update)
+            .map_err(|e| ApiError::bad_request("ocsp.this_update.malformed", "this_update", e))?,
+        parse_time(next_update)
+            .map_err(|e| ApiError::bad_request("ocsp.next_update.malformed", "next_update", e))?,
+    ))
+}
+
+/// Signs OCSP responses for `statuses`, spreading them over the HSM session pool: one blocking
+/// task per session, each signing its share in turn. All are checked before any is signed.
+pub async fn sign_ocsp(
+    p: Arc<Pipeline>,
+    issuer: &str,
+    this_update: &str,
+    next_update: &str,
+    statuses: &[OcspStatus],
+    batch: bool,
+) -> Result<Vec<Vec<u8>>, ApiError> {
+    let issuer = p.issuer(&Some(issuer.to_string()))?;
+    let (this_update, next_update) = window(this_update, next_update)?;
+    let now = SystemTime::now();
+    let mut inputs = Vec::with_capacity(statuses.len());
+    for (i, s) in statuses.iter().enumerate() {
+        let field = if batch {
+            format!("statuses[{i}].")
+        } else {
+            String::new()
+        };
+        let input = ocsp_input(&p, &issuer.config.name, s, &field, this_update, next_update)?;
+        crate::ocsp::check_input(&input, now).map_err(ocsp_error)?;
+        inputs.push(input);
+    }
+    let workers = p.hsm.pool_size().max(1).min(inputs.len().max(1));
+    let chunk = inputs.len().div_ceil(workers).max(1);
+    let mut tasks = Vec::new();
+    let mut rest = inputs;
+    while !rest.is_empty() {
+        let tail = rest.split_off(chunk.min(rest.len()));
+        let part = std::mem::replace(&mut rest, tail);
+        let (hsm, issuer) = (p.hsm.clone(), issuer.clone());
+        tasks.push(tokio::task::spawn_blocking(move || {
+            part.iter()
+                .map(|input| {
+                    crate::ocsp::sign_response(&issuer.responder, input, now, |data| {
+                        hsm.sign(&issuer.key, issuer.signer.alg, data)
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        }));
+    }
+    let mut out = Vec::with_capacity(statuses.len());
+    for t in tasks {
+        out.extend(
+            t.await
+                .map_err(|e| {
+                    ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        "",
+                        e.to_string(),
+                    )
+                })?
+                .map_err(ocsp_error)?,
+        );
+    }
+    Ok(out)
 }

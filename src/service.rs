@@ -189,6 +189,56 @@ async fn post_crl(
         .into_response())
 }
 
+async fn post_ocsp(
+    State(p): State<Arc<Pipeline>>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    use base64ct::{Base64, Encoding};
+    let req: crate::revoke::OcspRequest =
+        parse(body).inspect_err(|e| p.metrics.rejected(&e.code))?;
+    let mut responses = crate::revoke::sign_ocsp(
+        p.clone(),
+        &req.issuer,
+        &req.this_update,
+        &req.next_update,
+        &[req.status],
+        false,
+    )
+    .await
+    .inspect_err(|e| p.metrics.rejected(&e.code))?;
+    let response = responses.pop().unwrap_or_default();
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"response": Base64::encode_string(&response)})),
+    )
+        .into_response())
+}
+
+async fn post_ocsp_batch(
+    State(p): State<Arc<Pipeline>>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    use base64ct::{Base64, Encoding};
+    let req: crate::revoke::OcspBatchRequest =
+        parse(body).inspect_err(|e| p.metrics.rejected(&e.code))?;
+    let responses = crate::revoke::sign_ocsp(
+        p.clone(),
+        &req.issuer,
+        &req.this_update,
+        &req.next_update,
+        &req.statuses,
+        true,
+    )
+    .await
+    .inspect_err(|e| p.metrics.rejected(&e.code))?;
+    let responses: Vec<String> = responses.iter().map(|r| Base64::encode_string(r)).collect();
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"responses": responses})),
+    )
+        .into_response())
+}
+
 async fn get_issuers(State(p): State<Arc<Pipeline>>) -> Response {
     let issuers: Vec<_> = p
         .issuers
@@ -262,6 +312,11 @@ pub fn router(p: Arc<Pipeline>) -> Router {
             "/v1/crls",
             post(post_crl).layer(DefaultBodyLimit::max(crl_limit)),
         )
+        .route(
+            "/v1/ocsp/batch",
+            post(post_ocsp_batch).layer(DefaultBodyLimit::max(crl_limit)),
+        )
+        .route("/v1/ocsp", post(post_ocsp))
         .route("/v1/certificates", post(post_certificate))
         .route("/v1/certificates/{serial}/final", post(post_final))
         .route("/v1/issuers", get(get_issuers))

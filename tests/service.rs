@@ -901,7 +901,7 @@ async fn crl_shards_verify_revoke_and_numbers_survive_a_restart() {
                 shard,
                 json!([{"serial": serial, "revoked_at": now(), "reason": "certificateHold"}]),
             ),
-            "crl.entry.reason",
+            "revocation.reason",
         ),
         (
             crl_request(
@@ -945,4 +945,112 @@ async fn crl_shards_verify_revoke_and_numbers_survive_a_restart() {
     let (status, reply) = s.post("/v1/certificates", &huge).await;
     assert_eq!(status, 413, "{reply}");
     assert_eq!(reply["error"]["code"], "request.too_large");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ocsp_responses_verify_with_openssl_and_refuse_what_breaks_the_rules() {
+    let s = Service::start(|c| c);
+    let [(p256, _, _), _] = subscriber_keys();
+    let mut serials = Vec::new();
+    for i in 0..4 {
+        let (status, reply) = s
+            .post(
+                "/v1/certificates",
+                &request(p256, &[&format!("o{i}.example.com")]),
+            )
+            .await;
+        assert_eq!(status, 201);
+        serials.push(reply["serial"].as_str().unwrap().to_string());
+    }
+    let now = strongroom::ceremony::transcript::now_rfc3339();
+    let later = strongroom::ceremony::transcript::rfc3339(
+        std::time::SystemTime::now() + Duration::from_secs(3 * 86_400),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let openssl_ocsp = |der: &[u8], serial: &str| {
+        let path = tmp.path().join(format!("{serial}.der"));
+        std::fs::write(&path, der).unwrap();
+        let out = Command::new("openssl")
+            .args(["ocsp", "-no_nonce", "-resp_text", "-respin"])
+            .arg(&path)
+            .arg("-issuer")
+            .arg(s.path("int-r10.pem"))
+            .arg("-CAfile")
+            .arg(s.path("root-r1.pem"))
+            .args(["-serial", &format!("0x{serial}")])
+            .output()
+            .unwrap();
+        text(&out)
+    };
+    let (status, good) = s
+        .post("/v1/ocsp", &json!({"issuer": "r10", "serial": serials[0], "status": "good", "this_update": now, "next_update": later}))
+        .await;
+    assert_eq!(status, 201, "{good}");
+    let report = openssl_ocsp(
+        &Base64::decode_vec(good["response"].as_str().unwrap()).unwrap(),
+        &serials[0],
+    );
+    assert!(
+        report.contains("Response verify OK") && report.contains(": good"),
+        "{report}"
+    );
+    let (status, revoked) = s
+        .post(
+            "/v1/ocsp",
+            &json!({"issuer": "r10", "serial": serials[1], "status": "revoked", "revoked_at": now, "reason": "keyCompromise",
+                    "this_update": now, "next_update": later}),
+        )
+        .await;
+    assert_eq!(status, 201, "{revoked}");
+    let report = openssl_ocsp(
+        &Base64::decode_vec(revoked["response"].as_str().unwrap()).unwrap(),
+        &serials[1],
+    );
+    assert!(
+        report.contains("Response verify OK")
+            && report.contains(": revoked")
+            && report.contains("keyCompromise"),
+        "{report}"
+    );
+    // A batch, signed across the session pool, each response for its own serial.
+    let statuses: Vec<Value> = serials
+        .iter()
+        .map(|sn| json!({"serial": sn, "status": "good"}))
+        .collect();
+    let (status, batch) = s
+        .post("/v1/ocsp/batch", &json!({"issuer": "r10", "this_update": now, "next_update": later, "statuses": statuses}))
+        .await;
+    assert_eq!(status, 201, "{batch}");
+    for (response, serial) in batch["responses"].as_array().unwrap().iter().zip(&serials) {
+        let report = openssl_ocsp(
+            &Base64::decode_vec(response.as_str().unwrap()).unwrap(),
+            serial,
+        );
+        assert!(
+            report.contains("Response verify OK") && report.contains(": good"),
+            "{report}"
+        );
+    }
+    let too_long = strongroom::ceremony::transcript::rfc3339(
+        std::time::SystemTime::now() + Duration::from_secs(11 * 86_400),
+    );
+    for (body, code) in [
+        (
+            json!({"issuer": "r10", "serial": "01ff", "status": "good", "this_update": now, "next_update": later}),
+            "ocsp.serial.unknown",
+        ),
+        (
+            json!({"issuer": "r10", "serial": serials[0], "status": "good", "this_update": now, "next_update": too_long}),
+            "ocsp.validity.too_long",
+        ),
+        (
+            json!({"issuer": "r10", "serial": serials[0], "status": "revoked", "revoked_at": now, "reason": "certificateHold",
+                   "this_update": now, "next_update": later}),
+            "revocation.reason",
+        ),
+    ] {
+        let (status, reply) = s.post("/v1/ocsp", &body).await;
+        assert_eq!(status, 400, "{reply}");
+        assert_eq!(reply["error"]["code"], code, "{reply}");
+    }
 }
