@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
 
@@ -32,6 +32,18 @@ pub struct Options {
     pub sessions: usize,
     /// Seconds per measurement.
     pub seconds: u64,
+    /// What the clients ask for.
+    pub workload: Workload,
+}
+
+/// What the clients ask the service for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// Certificates, one per request.
+    Issue,
+    /// OCSP responses, this many per `/v1/ocsp/batch` request (pre-signing), for 64
+    /// certificates issued first.
+    OcspBatch(usize),
 }
 
 /// Sets up, measures and prints the report.
@@ -66,8 +78,8 @@ pub fn run(o: &Options) -> Result<(), String> {
     let raw_rate = raw["rate"].as_f64().unwrap_or(0.0);
 
     println!(
-        "== issuance over the socket: {} clients, {} s",
-        o.clients, o.seconds
+        "== {:?} over the socket: {} clients, {} s",
+        o.workload, o.clients, o.seconds
     );
     let mut service = t
         .command(&["serve", "--config", &config.display().to_string()])
@@ -109,9 +121,10 @@ pub fn run(o: &Options) -> Result<(), String> {
         "clients": o.clients,
         "seconds": o.seconds,
         "raw_sign_per_second": round(raw_rate),
-        "issued_per_second": round(rate),
+        "workload": format!("{:?}", o.workload),
+        "signed_per_second": round(rate),
         "ratio": round3(rate / raw_rate),
-        "issued": issued,
+        "signed": issued,
         "errors": errors,
         "latency_ms_p50": round3(pct(0.50).as_secs_f64() * 1000.0),
         "latency_ms_p99": round3(pct(0.99).as_secs_f64() * 1000.0),
@@ -159,27 +172,57 @@ fn load(
         .build()
         .map_err(|e| e.to_string())?;
     rt.block_on(async {
+        let mut serials = Vec::new();
+        if let Workload::OcspBatch(_) = o.workload {
+            let mut client = crate::client::Client::connect(socket).await?;
+            for i in 0..64 {
+                let body = json!({"profile": "tls-server", "public_key": public_key, "dns_names": [format!("ocsp{i}.bench.example.com")]});
+                let reply = client.request("POST", "/v1/certificates", Some(&body)).await?;
+                serials.push(reply.json()?["serial"].as_str().unwrap_or_default().to_string());
+            }
+        }
+        let serials = Arc::new(serials);
         let started = Instant::now();
         let deadline = started + Duration::from_secs(o.seconds);
         let tasks: Vec<_> = (0..o.clients)
             .map(|c| {
-                let (socket, key) = (socket.to_path_buf(), public_key.clone());
+                let (socket, key, serials, workload) = (socket.to_path_buf(), public_key.clone(), serials.clone(), o.workload);
                 tokio::spawn(async move {
                     let mut client = crate::client::Client::connect(&socket).await?;
                     let (mut ok, mut failed, mut latencies) = (0u64, 0u64, Vec::new());
                     let mut i = 0u64;
                     while Instant::now() < deadline {
-                        let body = json!({
-                            "profile": "tls-server",
-                            "public_key": key,
-                            "dns_names": [format!("c{c}-{i}.bench.example.com")],
-                        });
+                        let (path, body, n) = match workload {
+                            Workload::Issue => (
+                                "/v1/certificates",
+                                json!({
+                                    "profile": "tls-server",
+                                    "public_key": key,
+                                    "dns_names": [format!("c{c}-{i}.bench.example.com")],
+                                }),
+                                1,
+                            ),
+                            Workload::OcspBatch(n) => {
+                                let now = SystemTime::now();
+                                let statuses: Vec<_> = (0..n)
+                                    .map(|k| json!({"serial": serials[k % serials.len()], "status": "good"}))
+                                    .collect();
+                                (
+                                    "/v1/ocsp/batch",
+                                    json!({
+                                        "issuer": "bench",
+                                        "this_update": crate::ceremony::transcript::rfc3339(now),
+                                        "next_update": crate::ceremony::transcript::rfc3339(now + Duration::from_secs(3 * 86_400)),
+                                        "statuses": statuses,
+                                    }),
+                                    n as u64,
+                                )
+                            }
+                        };
                         let t0 = Instant::now();
-                        let reply = client
-                            .request("POST", "/v1/certificates", Some(&body))
-                            .await?;
+                        let reply = client.request("POST", path, Some(&body)).await?;
                         if reply.status == 201 {
-                            ok += 1;
+                            ok += n;
                             latencies.push(t0.elapsed());
                         } else {
                             failed += 1;

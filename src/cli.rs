@@ -123,6 +123,9 @@ enum BenchCommand {
         /// Seconds per measurement.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Measure OCSP pre-signing instead: this many responses per /v1/ocsp/batch request.
+        #[arg(long)]
+        ocsp_batch: Option<usize>,
     },
     /// The raw signing rate of a service configuration's first issuer key (used by `bench issue`).
     Raw {
@@ -213,12 +216,17 @@ pub fn run(cli: Cli) -> ExitCode {
             clients,
             sessions,
             seconds,
+            ocsp_batch,
         }) => crate::bench::run(&crate::bench::Options {
             out,
             issuer,
             clients,
             sessions,
             seconds,
+            workload: match ocsp_batch {
+                Some(n) => crate::bench::Workload::OcspBatch(n.max(1)),
+                None => crate::bench::Workload::Issue,
+            },
         }),
         Command::Bench(BenchCommand::Raw { config, seconds }) => {
             crate::bench::raw(&config, seconds)
