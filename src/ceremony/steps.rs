@@ -115,6 +115,23 @@ impl<'a> Ctx<'a> {
         Ok(json!({"path": path.display().to_string(), "file_sha256": sha}))
     }
 
+    /// Writes a signed certificate (PEM, create-new) and returns it with its transcript details:
+    /// the certificate's facts, the signing key under `key_field`, and the output file.
+    fn finish_certificate(
+        &mut self,
+        signed: x509::Signed<Certificate>,
+        out: &Path,
+        key_field: &str,
+        key_details: Value,
+    ) -> StepResult {
+        let pem = x509::to_pem("CERTIFICATE", &signed.der).map_err(|e| e.to_string())?;
+        let file = self.write(out, &pem)?;
+        let mut details = cert_json(&signed);
+        details[key_field] = key_details;
+        details["certificate_out"] = file;
+        Ok((Output::Certificate(Box::new(signed.value)), details))
+    }
+
     /// A serial number for a CA certificate: 0x01 followed by 128 bits from the HSM's RNG, so it
     /// is positive, non-zero, 17 octets (at most 20, RFC 5280 4.1.2.2) with at least 64 bits of
     /// CSPRNG output (BR 7.1).
@@ -245,14 +262,8 @@ pub(crate) fn execute(step: &Step, ctx: &mut Ctx<'_>) -> StepResult {
                 |tbs| hsm.sign(&key, signer.alg, tbs),
             )
             .map_err(|e| e.to_string())?;
-            let file = ctx.write(
-                &s.certificate_out,
-                &x509::to_pem("CERTIFICATE", &signed.der).map_err(|e| e.to_string())?,
-            )?;
-            let mut details = cert_json(&signed);
-            details["key"] = key_json(&key, &hsm.description().label)?;
-            details["certificate_out"] = file;
-            Ok((Output::Certificate(Box::new(signed.value)), details))
+            let key_details = key_json(&key, &hsm.description().label)?;
+            ctx.finish_certificate(signed, &s.certificate_out, "key", key_details)
         }
         Step::SignIntermediate(s) => {
             let hsm = ctx.hsm()?;
@@ -311,14 +322,8 @@ pub(crate) fn execute(step: &Step, ctx: &mut Ctx<'_>) -> StepResult {
                 |tbs| hsm.sign(&key, signer.alg, tbs),
             )
             .map_err(|e| e.to_string())?;
-            let file = ctx.write(
-                &s.certificate_out,
-                &x509::to_pem("CERTIFICATE", &signed.der).map_err(|e| e.to_string())?,
-            )?;
-            let mut details = cert_json(&signed);
-            details["issuer_key"] = key_json(&key, &hsm.description().label)?;
-            details["certificate_out"] = file;
-            Ok((Output::Certificate(Box::new(signed.value)), details))
+            let key_details = key_json(&key, &hsm.description().label)?;
+            ctx.finish_certificate(signed, &s.certificate_out, "issuer_key", key_details)
         }
         Step::MakeCsr(s) => {
             let hsm = ctx.hsm()?;
@@ -533,15 +538,11 @@ fn sign_cross(s: &script::SignCrossCertificate, ctx: &mut Ctx<'_>) -> StepResult
         |t| hsm.sign(&key, signer.alg, t),
     )
     .map_err(|e| e.to_string())?;
-    let file = ctx.write(
-        &s.certificate_out,
-        &x509::to_pem("CERTIFICATE", &signed.der).map_err(|e| e.to_string())?,
-    )?;
-    let mut details = cert_json(&signed);
+    let key_details = key_json(&key, &hsm.description().label)?;
+    let (output, mut details) =
+        ctx.finish_certificate(signed, &s.certificate_out, "issuer_key", key_details)?;
     details["cross_checks"] = json!(checks);
-    details["issuer_key"] = key_json(&key, &hsm.description().label)?;
-    details["certificate_out"] = file;
-    Ok((Output::Certificate(Box::new(signed.value)), details))
+    Ok((output, details))
 }
 
 /// Compares our intermediate with the cross-signed certificate that came back, and checks the
