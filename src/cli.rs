@@ -309,6 +309,8 @@ fn serve(config_path: &std::path::Path) -> Result<(), String> {
     if running_as_root() && !config.allow_root {
         return Err("refusing to run as root; set service.allow-root = true to override".into());
     }
+    // Before touching the token or the store: another live service owns this socket.
+    crate::service::check_socket_free(&config.socket)?;
     let pipeline = crate::service::start(config)?;
     let listener_config = pipeline.config.clone();
     let rt = runtime()?;

@@ -339,6 +339,14 @@ pub async fn serve(
         .await
 }
 
+/// Fails if a process answers on the socket path (another service is running there).
+pub fn check_socket_free(path: &Path) -> Result<(), String> {
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        return Err(format!("{} is held by a running process", path.display()));
+    }
+    Ok(())
+}
+
 /// Binds the socket: removes a stale socket file (only if it is a socket no process answers
 /// on), then sets the configured mode and group.
 pub fn bind(config: &Config) -> Result<UnixListener, String> {
@@ -350,9 +358,7 @@ pub fn bind(config: &Config) -> Result<UnixListener, String> {
                 path.display()
             ));
         }
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(format!("{} is held by a running process", path.display()));
-        }
+        check_socket_free(path)?;
         std::fs::remove_file(path)
             .map_err(|e| format!("cannot remove stale socket {}: {e}", path.display()))?;
     }
