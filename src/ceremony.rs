@@ -94,7 +94,8 @@ pub fn check(script_path: &Path, dir: &Path) -> Result<Script, Error> {
     })
 }
 
-fn now_seconds() -> SystemTime {
+/// The current time, truncated to whole seconds (what certificates and CRLs can carry).
+pub fn now_seconds() -> SystemTime {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -13,7 +13,7 @@
 //! record.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use axum::http::StatusCode;
 use base64ct::{Base64, Encoding};
@@ -173,14 +173,6 @@ impl Pipeline {
     }
 }
 
-fn now_seconds() -> SystemTime {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    UNIX_EPOCH + Duration::from_secs(secs)
-}
-
 /// Runs every policy check on a request; nothing here touches the HSM.
 pub fn approve(p: &Pipeline, req: &IssueRequest) -> Result<Approved, ApiError> {
     let issuer = p.issuer(&req.issuer)?;
@@ -201,7 +193,7 @@ pub fn approve(p: &Pipeline, req: &IssueRequest) -> Result<Approved, ApiError> {
     let names = crate::policy::check_names(&req.dns_names, &req.ip_addresses, policy)?;
 
     // Validity (BR 7.1.2.7, 6.3.2): notBefore now, or backdated by at most the profile's limit.
-    let now = now_seconds();
+    let now = crate::ceremony::now_seconds();
     let not_before = match &req.not_before {
         None => now,
         Some(t) => {
@@ -310,7 +302,8 @@ pub fn approve(p: &Pipeline, req: &IssueRequest) -> Result<Approved, ApiError> {
     })
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
+/// A 500 for what can only be a bug or a broken invariant on our side.
+pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         "internal",
@@ -340,12 +333,13 @@ fn signing_error(e: x509::Error) -> ApiError {
     }
 }
 
-fn audit_error(e: audit::Error) -> ApiError {
+/// A 503: the audit store cannot be read or written, so nothing is signed or released.
+pub(crate) fn audit_error(e: audit::Error) -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "audit.unavailable",
         "",
-        format!("the audit store cannot record; nothing is issued until it can: {e}"),
+        format!("the audit store is unavailable; nothing is signed or released until it is: {e}"),
     )
 }
 

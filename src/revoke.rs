@@ -24,7 +24,7 @@ use x509_cert::serial_number::SerialNumber;
 
 use crate::audit::{Caller, Entry, Recorded};
 use crate::ceremony::script::parse_time;
-use crate::issue::{Pipeline, shard_of};
+use crate::issue::{Pipeline, audit_error, internal, shard_of};
 use crate::service::wire::ApiError;
 use crate::x509;
 
@@ -99,15 +99,6 @@ fn reason(name: &Option<String>, field: &str) -> Result<Option<CrlReason>, ApiEr
     })
 }
 
-fn unavailable(e: crate::audit::Error) -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "audit.unavailable",
-        "",
-        e.to_string(),
-    )
-}
-
 /// Checks, numbers, signs and records a CRL shard.
 pub async fn sign_crl(
     p: Arc<Pipeline>,
@@ -172,23 +163,16 @@ pub async fn sign_crl(
             )
         })
         .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "",
-                e.to_string(),
-            )
-        })??
+        .map_err(internal)??
     };
-    p.audit.check_writable().await.map_err(unavailable)?;
+    p.audit.check_writable().await.map_err(audit_error)?;
 
     // One number sequence per issuer: take the lock, read the last number, sign, record.
     let _guard = p.crl_lock(&name).lock().await;
     let number = p
         .audit
         .last_crl_number(&name)
-        .map_err(unavailable)?
+        .map_err(audit_error)?
         .unwrap_or(0)
         + 1;
     let shard_url = (shards > 1).then(|| issuer.crl_url_for_shard(req.shard));
@@ -212,18 +196,11 @@ pub async fn sign_crl(
         )
     })
     .await
-    .map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "",
-            e.to_string(),
-        )
-    })?
+    .map_err(internal)?
     .map_err(|e| match e {
         x509::Error::Hsm(e) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "hsm.unavailable",
+            "hsm.audit_error",
             "",
             e.to_string(),
         ),
@@ -252,7 +229,7 @@ pub async fn sign_crl(
             &summary,
         ))
         .await
-        .map_err(unavailable)?;
+        .map_err(audit_error)?;
     Ok((number, recorded))
 }
 
@@ -312,17 +289,10 @@ fn check_entries(
         let issued = p
             .audit
             .find_certificate(issuer, &serial)
-            .map_err(unavailable)?;
+            .map_err(audit_error)?;
         match issued {
             Some(der) => {
-                let cert = Certificate::from_der(&der).map_err(|e| {
-                    ApiError::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal",
-                        "",
-                        e.to_string(),
-                    )
-                })?;
+                let cert = Certificate::from_der(&der).map_err(internal)?;
                 if revoked_at
                     < cert
                         .tbs_certificate()
@@ -420,7 +390,7 @@ fn ocsp_error(e: crate::ocsp::Error) -> ApiError {
         }
         crate::ocsp::Error::Hsm(e) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "hsm.unavailable",
+            "hsm.audit_error",
             "",
             e.to_string(),
         ),
@@ -457,7 +427,7 @@ fn ocsp_input(
     let der = p
         .audit
         .find_certificate(issuer, &serial)
-        .map_err(unavailable)?
+        .map_err(audit_error)?
         .ok_or_else(|| {
             ApiError::bad_request(
                 "ocsp.serial.unknown",
@@ -465,14 +435,7 @@ fn ocsp_input(
                 format!("issuer {issuer:?} issued no certificate with this serial"),
             )
         })?;
-    let cert = Certificate::from_der(&der).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "",
-            e.to_string(),
-        )
-    })?;
+    let cert = Certificate::from_der(&der).map_err(internal)?;
     let status = match s.status.as_str() {
         "good" => crate::ocsp::CertStatus::Good,
         "revoked" => {
@@ -579,18 +542,7 @@ pub async fn sign_ocsp(
     }
     let mut out = Vec::with_capacity(statuses.len());
     for t in tasks {
-        out.extend(
-            t.await
-                .map_err(|e| {
-                    ApiError::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal",
-                        "",
-                        e.to_string(),
-                    )
-                })?
-                .map_err(ocsp_error)?,
-        );
+        out.extend(t.await.map_err(internal)?.map_err(ocsp_error)?);
     }
     Ok(out)
 }
