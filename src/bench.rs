@@ -99,7 +99,11 @@ pub fn run(o: &Options) -> Result<(), String> {
         std::fs::read_to_string(t.dir.join("subscriber.pub.pem")).map_err(|e| e.to_string())?;
     let (_, der) = pem_rfc7468::decode_vec(public_key.as_bytes()).map_err(|e| e.to_string())?;
     let public_key = <base64ct::Base64 as base64ct::Encoding>::encode_string(&der);
+    let cpu_before = cpu_seconds(service.id()).unwrap_or_default();
+    let client_cpu_before = cpu_seconds(std::process::id()).unwrap_or_default();
     let result = load(&socket, public_key, o);
+    let service_cpu = cpu_seconds(service.id()).unwrap_or_default() - cpu_before;
+    let client_cpu = cpu_seconds(std::process::id()).unwrap_or_default() - client_cpu_before;
     let peak_rss_kib = peak_rss_kib(service.id());
     let _ = std::process::Command::new("kill")
         .arg("-TERM")
@@ -115,6 +119,7 @@ pub fn run(o: &Options) -> Result<(), String> {
             .unwrap_or_default()
     };
     let rate = issued as f64 / elapsed;
+    let per = |cpu: f64| round(cpu * 1e6 / issued.max(1) as f64);
     let report = json!({
         "issuer_key": o.issuer.to_string(),
         "sessions": o.sessions,
@@ -129,6 +134,10 @@ pub fn run(o: &Options) -> Result<(), String> {
         "latency_ms_p50": round3(pct(0.50).as_secs_f64() * 1000.0),
         "latency_ms_p99": round3(pct(0.99).as_secs_f64() * 1000.0),
         "service_peak_rss_mib": peak_rss_kib.map(|k| round(k as f64 / 1024.0)),
+        "raw_cpu_us_per_signature": raw["cpu_us_per_signature"].as_f64(),
+        "service_cpu_us_per_signed": per(service_cpu),
+        "client_cpu_us_per_signed": per(client_cpu),
+        "machine_busy_fraction": round3((service_cpu + client_cpu) / elapsed / cores()),
     });
     println!(
         "{}",
@@ -146,6 +155,23 @@ fn round(x: f64) -> f64 {
 
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+/// User plus system CPU time a process has used so far, in seconds (`/proc/PID/stat` fields 14
+/// and 15, in clock ticks of 1/100 s on Linux).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// The number of CPUs this process may run on.
+fn cores() -> f64 {
+    std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)
 }
 
 /// The service's peak resident set (VmHWM), KiB.
@@ -258,6 +284,7 @@ pub fn raw(config: &Path, seconds: u64) -> Result<(), String> {
     let alg = key.key_type.default_signature_algorithm();
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
+    let cpu_before = cpu_seconds(std::process::id()).unwrap_or_default();
     let started = Instant::now();
     let threads: Vec<_> = (0..config.sessions)
         .map(|i| {
@@ -285,10 +312,16 @@ pub fn raw(config: &Path, seconds: u64) -> Result<(), String> {
             .map_err(|_| "a signing thread panicked".to_string())??;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(std::process::id()).unwrap_or_default() - cpu_before;
     let n = count.load(Ordering::Relaxed);
     println!(
         "{}",
-        json!({"signatures": n, "seconds": elapsed, "rate": n as f64 / elapsed})
+        json!({
+            "signatures": n,
+            "seconds": elapsed,
+            "rate": n as f64 / elapsed,
+            "cpu_us_per_signature": round(cpu * 1e6 / n.max(1) as f64),
+        })
     );
     Ok(())
 }

@@ -143,6 +143,21 @@ pub struct KeyHandle {
 }
 
 impl KeyHandle {
+    /// Verifies, in software, that `signature` is this key's signature over `message` with `alg`.
+    fn verify(
+        &self,
+        alg: SignatureAlgorithm,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), Error> {
+        self.verifier
+            .verify(&alg.algorithm_identifier(), message, signature)
+            .map_err(|e| Error::BadSignature {
+                label: self.label.clone(),
+                reason: e.to_string(),
+            })
+    }
+
     /// The RFC 7512 URI of this key on `token`.
     pub fn uri(&self, token: &str) -> KeyUri {
         KeyUri {
@@ -503,13 +518,18 @@ impl Hsm {
 
     /// Signs `message` with `key` using `alg`, and verifies the signature in software against
     /// the key's public key before returning it: a signature that does not verify is an error.
+    ///
+    /// The session goes back to the pool as soon as C_Sign returns, and the verification runs
+    /// after that, so another thread can use the session while this one verifies.
     pub fn sign(
         &self,
         key: &KeyHandle,
         alg: SignatureAlgorithm,
         message: &[u8],
     ) -> Result<Vec<u8>, Error> {
-        self.with(|o| o.sign(key, alg, message))
+        let signature = self.with(|o| o.sign_only(key, alg, message))?;
+        key.verify(alg, message, &signature)?;
+        Ok(signature)
     }
 
     /// Signs without the software verification: for measuring the HSM's raw signing rate only.
@@ -882,12 +902,7 @@ impl Ops<'_> {
         message: &[u8],
     ) -> Result<Vec<u8>, Error> {
         let signature = self.sign_only(key, alg, message)?;
-        key.verifier
-            .verify(&alg.algorithm_identifier(), message, &signature)
-            .map_err(|e| Error::BadSignature {
-                label: key.label.clone(),
-                reason: e.to_string(),
-            })?;
+        key.verify(alg, message, &signature)?;
         Ok(signature)
     }
 
