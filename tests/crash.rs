@@ -1,0 +1,311 @@
+//! Crashes and storage faults, against a real `strongroom serve` process on its own SoftHSM
+//! token: `kill -9` under concurrent load, and an audit store on a filesystem that fills up.
+//!
+//! `STRONGROOM_CRASH_TRIALS` sets the number of kills (default 10, a few seconds; the long run
+//! in the README uses 200).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64ct::{Base64, Encoding};
+use common::daemon::{self, Daemon, Rt};
+use serde_json::{Value, json};
+use strongroom::client::Client;
+
+/// What the clients were given, and when.
+#[derive(Default)]
+struct Received {
+    /// (issuer, serial hex, DER).
+    certificates: Vec<(String, String, Vec<u8>)>,
+    /// (issuer, CRL number, DER, when the response arrived).
+    crls: Vec<(String, u64, Vec<u8>, Instant)>,
+    /// Statuses other than 201, with their error codes.
+    other: HashMap<String, u64>,
+}
+
+fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).unwrap();
+    u64::from_le_bytes(b)
+}
+
+/// One client: requests in a loop on fresh connections until `stop`; a connection the kill cut
+/// is simply retried. Every 201 is kept.
+async fn client(
+    id: u64,
+    socket: PathBuf,
+    key: &'static str,
+    stop: Arc<AtomicBool>,
+    got: Arc<Mutex<Received>>,
+    cut: Arc<AtomicU64>,
+) {
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let crl = id == 0 && n % 4 == 0;
+        let issuer = if (id + n) % 2 == 0 { "r10" } else { "e10" };
+        let (path, body) = if crl {
+            (
+                "/v1/crls",
+                json!({"issuer": issuer, "shard": n % 16,
+                       "this_update": strongroom::ceremony::transcript::now_rfc3339(), "entries": []}),
+            )
+        } else {
+            (
+                "/v1/certificates",
+                json!({"issuer": issuer, "profile": "tls-server", "public_key": key,
+                       "dns_names": [format!("c{id}-{n}.crash.example.com")]}),
+            )
+        };
+        let Ok(mut conn) = Client::connect(&socket).await else {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            continue;
+        };
+        let reply = match tokio::time::timeout(
+            Duration::from_secs(30),
+            conn.request("POST", path, Some(&body)),
+        )
+        .await
+        {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => {
+                let _ = cut.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            Err(_) => panic!("client {id}: no answer within 30 s"),
+        };
+        let at = Instant::now();
+        let json = reply.json().unwrap_or(Value::Null);
+        let mut got = got.lock().unwrap();
+        if reply.status != 201 {
+            *got.other
+                .entry(format!("{} {}", reply.status, json["error"]["code"]))
+                .or_default() += 1;
+        } else if crl {
+            let der = Base64::decode_vec(json["crl"].as_str().unwrap()).unwrap();
+            got.crls
+                .push((issuer.into(), json["number"].as_u64().unwrap(), der, at));
+        } else {
+            let der = Base64::decode_vec(json["certificate"].as_str().unwrap()).unwrap();
+            got.certificates
+                .push((issuer.into(), json["serial"].as_str().unwrap().into(), der));
+        }
+    }
+}
+
+struct Stored {
+    /// (issuer, serial hex) -> DER, kind certificate.
+    certificates: HashMap<(String, String), Vec<u8>>,
+    /// Every certificate serial, hex, with repeats.
+    serials: Vec<String>,
+    /// issuer -> (CRL number, DER) in seq order.
+    crls: HashMap<String, Vec<(u64, Vec<u8>)>>,
+}
+
+fn read_store(path: &Path) -> Stored {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut stmt = conn
+        .prepare("SELECT kind, issuer, serial, der FROM records WHERE der IS NOT NULL ORDER BY seq")
+        .unwrap();
+    let mut stored = Stored {
+        certificates: HashMap::new(),
+        serials: Vec::new(),
+        crls: HashMap::new(),
+    };
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+            ))
+        })
+        .unwrap();
+    for row in rows {
+        let (kind, issuer, serial, der) = row.unwrap();
+        match kind.as_str() {
+            "certificate" => {
+                stored.serials.push(hex::encode(&serial));
+                let _ = stored
+                    .certificates
+                    .insert((issuer, hex::encode(&serial)), der);
+            }
+            "crl" => {
+                let number = u64::from_be_bytes(serial.try_into().unwrap());
+                stored.crls.entry(issuer).or_default().push((number, der));
+            }
+            other => panic!("unexpected record kind {other}"),
+        }
+    }
+    stored
+}
+
+#[test]
+fn kill_9_under_load_loses_no_certificate_and_no_crl_number() {
+    let trials: usize = std::env::var("STRONGROOM_CRASH_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let dir = daemon::copy_demo(|c| c);
+    let key = daemon::subscriber_key();
+    let rt = Rt::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let got = Arc::new(Mutex::new(Received::default()));
+    let cut = Arc::new(AtomicU64::new(0));
+    let socket = dir.path().join("service/strongroom.sock");
+    let clients: Vec<_> = (0..6)
+        .map(|id| {
+            rt.0.spawn(client(
+                id,
+                socket.clone(),
+                key,
+                stop.clone(),
+                got.clone(),
+                cut.clone(),
+            ))
+        })
+        .collect();
+
+    let started = Instant::now();
+    // After each kill: the instant the killed process was gone. Responses received before it came
+    // from that process or an earlier one.
+    let mut boundaries = Vec::new();
+    let mut during_start = 0;
+    for trial in 0..trials {
+        let mut d = Daemon::spawn(dir.path(), &[]);
+        let r = random_u64();
+        if r % 8 == 0 {
+            // Kill it while it starts: opening the token, the store, binding.
+            during_start += 1;
+            std::thread::sleep(Duration::from_millis(r % 40));
+        } else {
+            if let Err(e) = d.wait_ready(daemon::START) {
+                panic!("trial {trial}: {e}");
+            }
+            std::thread::sleep(Duration::from_millis(10 + (r >> 8) % 250));
+        }
+        d.kill9();
+        boundaries.push(Instant::now());
+    }
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    rt.0.block_on(async {
+        for c in clients {
+            c.await.unwrap();
+        }
+    });
+
+    // A clean start on what the kills left: the chain is checked at start-up, and it issues.
+    let mut d = Daemon::start(dir.path(), &[]);
+    let (status, reply) = rt
+        .post(
+            &d.socket(),
+            "/v1/certificates",
+            &json!({"profile": "tls-server", "public_key": key, "dns_names": ["after.crash.example.com"]}),
+        )
+        .unwrap();
+    assert_eq!(status, 201, "{reply}");
+    let status = d
+        .term(Duration::from_secs(30))
+        .expect("SIGTERM ends the service");
+    assert!(status.success(), "{}", d.log());
+
+    let got = got.lock().unwrap();
+    assert!(
+        got.other.is_empty(),
+        "every answer is a 201 or a cut connection: {:?}",
+        got.other
+    );
+    let stored = read_store(&d.store());
+
+    // Every certificate any client received is in the store, byte for byte.
+    for (issuer, serial, der) in &got.certificates {
+        let in_store = stored
+            .certificates
+            .get(&(issuer.clone(), serial.clone()))
+            .unwrap_or_else(|| panic!("{issuer} {serial} was returned but is not in the store"));
+        assert_eq!(in_store, der, "{issuer} {serial}: stored DER differs");
+    }
+    // Serials are unique, in the store and among what was returned.
+    let unique: HashSet<_> = stored.serials.iter().collect();
+    assert_eq!(
+        unique.len(),
+        stored.serials.len(),
+        "a serial repeats in the store"
+    );
+    let returned: HashSet<_> = got.certificates.iter().map(|c| &c.1).collect();
+    assert_eq!(
+        returned.len(),
+        got.certificates.len(),
+        "a serial was returned twice"
+    );
+
+    // CRL numbers: increasing in store order, every returned CRL stored as returned, and no
+    // process ever handed out a number at or below one an earlier process handed out.
+    for numbers in stored.crls.values() {
+        assert!(
+            numbers.windows(2).all(|w| w[0].0 < w[1].0),
+            "CRL numbers went back in the store: {:?}",
+            numbers.iter().map(|n| n.0).collect::<Vec<_>>()
+        );
+    }
+    for (issuer, number, der, _) in &got.crls {
+        let found = stored.crls[issuer].iter().find(|(n, _)| n == number);
+        assert_eq!(
+            found.map(|f| &f.1),
+            Some(der),
+            "{issuer} CRL {number} was returned but is not in the store as returned"
+        );
+    }
+    for b in &boundaries {
+        for issuer in ["r10", "e10"] {
+            let before = got
+                .crls
+                .iter()
+                .filter(|c| c.0 == issuer && c.3 < *b)
+                .map(|c| c.1)
+                .max();
+            let after = got
+                .crls
+                .iter()
+                .filter(|c| c.0 == issuer && c.3 > *b)
+                .map(|c| c.1)
+                .min();
+            if let (Some(before), Some(after)) = (before, after) {
+                assert!(
+                    before < after,
+                    "{issuer}: CRL number {after} after a restart, {before} before it"
+                );
+            }
+        }
+    }
+
+    let (ok, report) = daemon::audit_verify(dir.path(), &d.store());
+    assert!(ok, "{report}");
+    assert!(
+        !got.certificates.is_empty() && !got.crls.is_empty(),
+        "the load must have issued something"
+    );
+    let crls_stored: usize = stored.crls.values().map(Vec::len).sum();
+    eprintln!(
+        "crash test: {trials} kills ({during_start} during start-up) in {:.1} s; \
+         {} certificates returned and found byte-identical in the store ({} stored, {} signed and \
+         recorded but never returned); {} CRLs returned ({crls_stored} stored); \
+         {} requests cut by a kill; {report}",
+        elapsed.as_secs_f64(),
+        got.certificates.len(),
+        stored.certificates.len(),
+        stored.certificates.len() - got.certificates.len() - 1,
+        got.crls.len(),
+        cut.load(Ordering::Relaxed),
+    );
+}
