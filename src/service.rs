@@ -29,7 +29,7 @@ use serde_json::json;
 use tokio::net::UnixListener;
 
 use self::wire::{ApiError, FinalRequest, IssueRequest};
-use crate::audit::Caller;
+use crate::audit::{Caller, Entry};
 use crate::config::Config;
 use crate::issue::{self, Pipeline};
 
@@ -51,9 +51,22 @@ impl Connected<IncomingStream<'_, UnixListener>> for PeerCred {
     }
 }
 
-/// Opens everything the service needs: the PIN, the HSM session pool, the issuers' keys
-/// (each checked against its certificate) and the audit store.
-pub fn start(config: Config) -> Result<Arc<Pipeline>, String> {
+/// What `strongroom serve` was told on its command line.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StartOptions {
+    /// Start even if the audit store's chain does not verify (`--accept-broken-audit-chain`);
+    /// the break accepted is recorded in the store as an `event` record.
+    pub accept_broken_audit_chain: bool,
+}
+
+/// Opens everything the service needs: the PIN, the HSM session pool, the issuers' keys (each
+/// checked against its certificate) and the audit store (its chain verified).
+///
+/// Refuses to start on a store whose chain does not verify unless
+/// [`StartOptions::accept_broken_audit_chain`] is set; then, once everything else has opened,
+/// it appends an `audit.chain.break_accepted` event naming the break, so the acceptance is itself
+/// in the record.
+pub fn start(config: Config, options: StartOptions) -> Result<Arc<Pipeline>, String> {
     let pin = config
         .pin
         .read(&format!("user PIN for {}", config.token))
@@ -68,6 +81,26 @@ pub fn start(config: Config) -> Result<Arc<Pipeline>, String> {
         .collect::<Result<Vec<_>, _>>()?;
     let audit = crate::audit::AuditLog::open(&config.store)
         .map_err(|e| format!("audit store {}: {e}", config.store.display()))?;
+    // The writer has opened the store (and replayed its WAL after a crash); check every link.
+    let accepted = match crate::audit::verify(&config.store) {
+        Ok(_) => None,
+        Err(
+            e @ (crate::audit::VerifyError::Broken { .. } | crate::audit::VerifyError::Corrupt(_)),
+        ) => {
+            if !options.accept_broken_audit_chain {
+                return Err(format!(
+                    "audit store {}: {e}; refusing to start (check the store with `strongroom audit \
+                     verify`; to start anyway and record the break, pass --accept-broken-audit-chain)",
+                    config.store.display()
+                ));
+            }
+            Some(e)
+        }
+        Err(e) => return Err(format!("audit store {}: {e}", config.store.display())),
+    };
+    if let Some(e) = accepted {
+        record_accepted_break(&audit, &e)?;
+    }
     let crl_locks = issuers
         .iter()
         .map(|i| (i.config.name.clone(), tokio::sync::Mutex::new(())))
@@ -80,6 +113,43 @@ pub fn start(config: Config) -> Result<Arc<Pipeline>, String> {
         audit,
         metrics: metrics::Metrics::default(),
     }))
+}
+
+/// Appends the event that records a start on a broken chain, and says so on stderr.
+fn record_accepted_break(
+    audit: &crate::audit::AuditLog,
+    e: &crate::audit::VerifyError,
+) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let me = std::fs::metadata("/proc/self")
+        .map(|m| Caller {
+            uid: m.uid(),
+            gid: m.gid(),
+        })
+        .unwrap_or(Caller { uid: 0, gid: 0 });
+    let summary = match e {
+        crate::audit::VerifyError::Broken { seq, reason } => {
+            json!({"broken_at": seq, "reason": reason.to_string()})
+        }
+        other => json!({"reason": other.to_string()}),
+    };
+    let message = format!(
+        "the service was started with --accept-broken-audit-chain on a store whose chain does \
+         not verify ({e}); records before this one cannot be trusted from the chain alone"
+    );
+    let recorded = audit
+        .append_blocking(Entry::event(
+            "audit.chain.break_accepted",
+            &message,
+            me,
+            &summary,
+        ))
+        .map_err(|e| format!("cannot record the accepted chain break: {e}"))?;
+    eprintln!(
+        "strongroom: WARNING: AUDIT CHAIN BROKEN AND ACCEPTED: {e}; recorded as event {}",
+        recorded.seq()
+    );
+    Ok(())
 }
 
 /// Whether the configuration allows this caller (deny by default).

@@ -309,3 +309,357 @@ fn kill_9_under_load_loses_no_certificate_and_no_crl_number() {
         cut.load(Ordering::Relaxed),
     );
 }
+
+fn issue_body(name: &str) -> Value {
+    json!({"profile": "tls-server", "public_key": daemon::subscriber_key(), "dns_names": [name]})
+}
+
+fn records(store: &Path) -> i64 {
+    rusqlite::Connection::open_with_flags(store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap()
+        .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// `strongroom serve` on this copy, expected to refuse: its exit status and output.
+fn serve_refused(dir: &Path, extra: &[&str]) -> String {
+    let config = dir.join("service/strongroom.toml").display().to_string();
+    let mut args = vec!["serve", "--config", config.as_str()];
+    args.extend(extra);
+    let (status, out) = daemon::run_bounded(dir, &args, Duration::from_secs(60));
+    let status = status.unwrap_or_else(|| panic!("serve neither started nor refused: {out}"));
+    assert!(!status.success(), "serve must refuse: {out}");
+    out
+}
+
+#[test]
+fn start_refuses_a_broken_chain_unless_told_and_records_the_acceptance() {
+    let dir = daemon::copy_demo(|c| c);
+    let rt = Rt::new();
+    let mut d = Daemon::start(dir.path(), &[]);
+    for i in 0..3 {
+        let (status, reply) = rt
+            .post(
+                &d.socket(),
+                "/v1/certificates",
+                &issue_body(&format!("b{i}.example.com")),
+            )
+            .unwrap();
+        assert_eq!(status, 201, "{reply}");
+    }
+    assert!(d.term(Duration::from_secs(30)).unwrap().success());
+    let store = d.store();
+    drop(d);
+    rusqlite::Connection::open(&store)
+        .unwrap()
+        .execute_batch("UPDATE records SET summary = '{}' WHERE seq = 2")
+        .unwrap();
+
+    let out = serve_refused(dir.path(), &[]);
+    assert!(
+        out.contains("audit chain broken at record 2")
+            && out.contains("--accept-broken-audit-chain"),
+        "{out}"
+    );
+    assert_eq!(records(&store), 3, "a refused start writes nothing");
+
+    // Told to: it starts, says so loudly, records the break it accepted, and issues.
+    let d = Daemon::start(dir.path(), &["--accept-broken-audit-chain"]);
+    assert!(
+        d.log().contains("AUDIT CHAIN BROKEN AND ACCEPTED"),
+        "{}",
+        d.log()
+    );
+    let (status, reply) = rt
+        .post(
+            &d.socket(),
+            "/v1/certificates",
+            &issue_body("after.example.com"),
+        )
+        .unwrap();
+    assert_eq!(status, 201, "{reply}");
+    drop(d);
+    let conn =
+        rusqlite::Connection::open_with_flags(&store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let (seq, kind, code, summary): (i64, String, String, String) = conn
+        .query_row(
+            "SELECT seq, kind, code, summary FROM records WHERE kind = 'event'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (seq, kind.as_str(), code.as_str()),
+        (4, "event", "audit.chain.break_accepted")
+    );
+    let summary: Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(summary["broken_at"], 2, "{summary}");
+    // The break stays in the history: verify still reports it, and the next start without the
+    // flag is refused again.
+    let (ok, report) = daemon::audit_verify(dir.path(), &store);
+    assert!(!ok && report.contains("record 2"), "{report}");
+    let _ = serve_refused(dir.path(), &[]);
+}
+
+#[test]
+fn start_refuses_an_issuer_key_that_does_not_match_its_certificate() {
+    // r10's key with e10's certificate.
+    let dir = daemon::copy_demo(|c| {
+        c.replacen(
+            "certificate = \"../int-r10.pem\"",
+            "certificate = \"../int-e10.pem\"",
+            1,
+        )
+    });
+    let out = serve_refused(dir.path(), &[]);
+    assert!(
+        out.contains("issuer \"r10\"") && out.contains("is not the key of the issuer certificate"),
+        "{out}"
+    );
+    assert!(
+        !dir.path().join("service/audit.db").exists(),
+        "a refused start creates no store"
+    );
+    assert!(!dir.path().join("service/strongroom.sock").exists());
+}
+
+#[test]
+fn start_refuses_a_socket_held_by_a_live_process() {
+    let dir = daemon::copy_demo(|c| c);
+    let rt = Rt::new();
+    let d = Daemon::start(dir.path(), &[]);
+    let out = serve_refused(dir.path(), &[]);
+    assert!(out.contains("is held by a running process"), "{out}");
+    // The first service still owns its socket and issues.
+    let (status, reply) = rt
+        .post(
+            &d.socket(),
+            "/v1/certificates",
+            &issue_body("live.example.com"),
+        )
+        .unwrap();
+    assert_eq!(status, 201, "{reply}");
+}
+
+/// A tmpfs of `size` mounted on `path`, unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(path: &Path, size: &str) -> Result<Tmpfs, String> {
+        std::fs::create_dir_all(path).unwrap();
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(path)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(common::text(&out));
+        }
+        Ok(Tmpfs(path.to_owned()))
+    }
+
+    /// Fills the filesystem to the last byte with one file; returns its path.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let path = self.0.join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        for chunk in [1 << 16, 4096, 1] {
+            let buf = vec![0u8; chunk];
+            while f.write_all(&buf).is_ok() {}
+        }
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Signatures and issued certificates so far, from `/metrics`.
+fn signed_and_issued(rt: &Rt, socket: &Path) -> (u64, u64) {
+    let (status, m) = rt.get_text(socket, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    (
+        daemon::counter(&m, "strongroom_certificate_signatures_total"),
+        daemon::counter(&m, "strongroom_issued_total"),
+    )
+}
+
+/// Issues until the store fails (bounded), then checks that the service refuses with 503
+/// `audit.unavailable` and signs nothing more; `restore` gives the space back, after which it
+/// must issue again without a restart. Returns the certificates it got.
+fn refuse_then_resume(
+    rt: &Rt,
+    d: &mut Daemon,
+    store: &Path,
+    break_store: impl FnOnce(),
+    restore: impl FnOnce(),
+    what: &str,
+) -> Vec<(String, Vec<u8>)> {
+    let socket = d.socket();
+    let mut got = Vec::new();
+    let mut take = |reply: &Value| {
+        got.push((
+            reply["serial"].as_str().unwrap().to_owned(),
+            Base64::decode_vec(reply["certificate"].as_str().unwrap()).unwrap(),
+        ))
+    };
+    let (status, reply) = rt
+        .post(
+            &socket,
+            "/v1/certificates",
+            &issue_body(&format!("before.{what}.example.com")),
+        )
+        .unwrap();
+    assert_eq!(status, 201, "{reply}");
+    take(&reply);
+    break_store();
+    // The first commit that needs the disk fails (at most a few may still fit in pages SQLite
+    // already holds); from then on every request is refused.
+    let mut first_refusal = None;
+    for i in 0..200 {
+        let (status, reply) = rt
+            .post(
+                &socket,
+                "/v1/certificates",
+                &issue_body(&format!("n{i}.{what}.example.com")),
+            )
+            .unwrap();
+        if status == 201 {
+            take(&reply);
+            continue;
+        }
+        first_refusal = Some((status, reply));
+        break;
+    }
+    let (status, reply) = first_refusal.unwrap_or_else(|| panic!("{what}: the store never failed"));
+    assert_eq!(status, 503, "{reply}");
+    assert_eq!(reply["error"]["code"], "audit.unavailable", "{reply}");
+    let records_before = records(store);
+    let (signed, issued) = signed_and_issued(rt, &socket);
+    for i in 0..5 {
+        let (status, reply) = rt
+            .post(
+                &socket,
+                "/v1/certificates",
+                &issue_body(&format!("r{i}.{what}.example.com")),
+            )
+            .unwrap();
+        assert_eq!(status, 503, "{reply}");
+        assert_eq!(reply["error"]["code"], "audit.unavailable", "{reply}");
+        assert!(
+            reply["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("nothing is signed"),
+            "{reply}"
+        );
+    }
+    assert_eq!(
+        signed_and_issued(rt, &socket),
+        (signed, issued),
+        "{what}: nothing is signed while the store cannot be written"
+    );
+    assert_eq!(records(store), records_before, "{what}: nothing recorded");
+
+    restore();
+    let pid = d.pid();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, reply) = rt
+            .post(
+                &socket,
+                "/v1/certificates",
+                &issue_body(&format!("back.{what}.example.com")),
+            )
+            .unwrap();
+        if status == 201 {
+            take(&reply);
+            break;
+        }
+        assert_eq!(reply["error"]["code"], "audit.unavailable", "{reply}");
+        assert!(Instant::now() < deadline, "{what}: never resumed: {reply}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(d.wait_exit(Duration::ZERO).is_none(), "no restart");
+    assert_eq!(d.pid(), pid);
+    got
+}
+
+#[test]
+fn a_full_store_refuses_signs_nothing_and_resumes_by_itself() {
+    let dir = daemon::copy_demo(|c| c);
+    let mnt = dir.path().join("store-fs");
+    let fs = match Tmpfs::mount(&mnt, "4m") {
+        Ok(fs) => fs,
+        Err(e) => {
+            eprintln!("SKIPPED: cannot mount a tmpfs for the store (needs root): {e}");
+            return;
+        }
+    };
+    let config = dir.path().join("service/strongroom.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "store = \"audit.db\"",
+        &format!("store = \"{}\"", mnt.join("audit.db").display()),
+    );
+    std::fs::write(&config, text).unwrap();
+    let rt = Rt::new();
+    let mut d = Daemon::start(dir.path(), &[]);
+    let store = mnt.join("audit.db");
+
+    // Full: the tmpfs has no byte left; then the filler is removed.
+    let filler = std::cell::RefCell::new(None);
+    let mut got = refuse_then_resume(
+        &rt,
+        &mut d,
+        &store,
+        || *filler.borrow_mut() = Some(fs.fill()),
+        || std::fs::remove_file(filler.borrow().as_ref().unwrap()).unwrap(),
+        "full",
+    );
+    // Again: recovering leaves it able to fail closed and recover a second time.
+    got.extend(refuse_then_resume(
+        &rt,
+        &mut d,
+        &store,
+        || *filler.borrow_mut() = Some(fs.fill()),
+        || std::fs::remove_file(filler.borrow().as_ref().unwrap()).unwrap(),
+        "full-again",
+    ));
+    assert!(
+        d.term(Duration::from_secs(30)).unwrap().success(),
+        "{}",
+        d.log()
+    );
+    let conn =
+        rusqlite::Connection::open_with_flags(&store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    for (serial, der) in &got {
+        let stored: Vec<u8> = conn
+            .query_row(
+                "SELECT der FROM records WHERE kind = 'certificate' AND serial = ?1",
+                [hex::decode(serial).unwrap()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(&stored, der);
+    }
+    let (ok, report) = daemon::audit_verify(dir.path(), &store);
+    assert!(ok, "{report}");
+    eprintln!(
+        "store faults: {} certificates returned, all in the store; {report}",
+        got.len()
+    );
+}
