@@ -29,6 +29,23 @@ struct Received {
     other: HashMap<String, u64>,
 }
 
+fn copy_dir(from: &Path, to: &Path) {
+    let out = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::text(&out));
+}
+
+/// Whether any token.object under the SoftHSM token directory is empty.
+fn token_objects_emptied(tokens: &Path) -> bool {
+    std::fs::read_dir(tokens).unwrap().any(|t| {
+        std::fs::metadata(t.unwrap().path().join("token.object")).is_ok_and(|m| m.len() == 0)
+    })
+}
+
 fn random_u64() -> u64 {
     let mut b = [0u8; 8];
     getrandom::fill(&mut b).unwrap();
@@ -175,6 +192,14 @@ fn kill_9_under_load_loses_no_certificate_and_no_crl_number() {
         })
         .collect();
 
+    // SoftHSM's file backend rewrites each token's token.object in place when the service logs
+    // in; a kill in that window leaves it empty and the token is gone (a limit of the test HSM,
+    // not of strongroom: see README). Kills during start-up therefore put the token directory
+    // back as it was; the audit store is never touched.
+    let tokens = dir.path().join("hsm/tokens");
+    let pristine = dir.path().join("hsm/tokens.pristine");
+    copy_dir(&tokens, &pristine);
+    let mut tokens_emptied = 0;
     let started = Instant::now();
     // After each kill: the instant the killed process was gone. Responses received before it came
     // from that process or an earlier one.
@@ -195,6 +220,13 @@ fn kill_9_under_load_loses_no_certificate_and_no_crl_number() {
         }
         d.kill9();
         boundaries.push(Instant::now());
+        if r % 8 == 0 {
+            if token_objects_emptied(&tokens) {
+                tokens_emptied += 1;
+            }
+            std::fs::remove_dir_all(&tokens).unwrap();
+            copy_dir(&pristine, &tokens);
+        }
     }
     let elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);
@@ -297,7 +329,8 @@ fn kill_9_under_load_loses_no_certificate_and_no_crl_number() {
     );
     let crls_stored: usize = stored.crls.values().map(Vec::len).sum();
     eprintln!(
-        "crash test: {trials} kills ({during_start} during start-up) in {:.1} s; \
+        "crash test: {trials} kills ({during_start} during start-up, {tokens_emptied} of which \
+         emptied a SoftHSM token.object) in {:.1} s; \
          {} certificates returned and found byte-identical in the store ({} stored, {} signed and \
          recorded but never returned); {} CRLs returned ({crls_stored} stored); \
          {} requests cut by a kill; {report}",
