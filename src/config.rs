@@ -61,9 +61,9 @@ pub struct RawService {
     /// Maximum size of a request's head (request line and headers), bytes; default 16384,
     /// at least 8192. Larger heads get 431.
     pub max_header_bytes: Option<usize>,
-    /// Seconds a client has to send a request's head, from its first byte (and an idle
-    /// keep-alive connection to start its next request); default 10. Then the connection is
-    /// closed.
+    /// Seconds a client has to send a whole request head, counted from when the connection is
+    /// ready for it (accepted, or the previous response sent: an idle keep-alive connection is
+    /// closed after the same time); default 10. Then the connection is closed.
     pub header_timeout_seconds: Option<u64>,
     /// Seconds a client has to send a request's whole body once its head is read; default 30.
     /// Then it gets 408 `request.timeout`.

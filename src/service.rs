@@ -472,8 +472,9 @@ pub fn router(p: Arc<Pipeline>) -> Router {
 /// `accept`, so connections over the cap wait in the socket's backlog until one closes. Each
 /// connection's peer credentials are read (SO_PEERCRED) at accept time. hyper's HTTP/1 server
 /// enforces the head limits: `max-header-bytes` (431 above it) and `header-timeout-seconds`
-/// (the connection is closed when the head has not arrived in time, and an idle keep-alive
-/// connection is closed after the same time); [`body_deadline`] limits the time to send a body.
+/// (counted from accept or from the previous response: the connection is closed when a whole
+/// head has not arrived in time, so an idle keep-alive connection is closed after the same
+/// time); [`body_deadline`] limits the time to send a body.
 ///
 /// On shutdown the listener closes at once; each connection finishes the request it is serving
 /// (a signing already past policy is completed and recorded) and then closes.

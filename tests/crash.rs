@@ -25,6 +25,9 @@ struct Received {
     certificates: Vec<(String, String, Vec<u8>)>,
     /// (issuer, CRL number, DER, when the response arrived).
     crls: Vec<(String, u64, Vec<u8>, Instant)>,
+    /// Precertificates: (issuer, serial hex, DER). Their final certificates are in
+    /// `certificates`.
+    precertificates: Vec<(String, String, Vec<u8>)>,
     /// Statuses other than 201, with their error codes.
     other: HashMap<String, u64>,
 }
@@ -52,8 +55,43 @@ fn random_u64() -> u64 {
     u64::from_le_bytes(b)
 }
 
+/// A TLS-encoded SCT list with one made-up v1 SCT (RFC 6962 3.2, 3.3).
+fn sct_list() -> String {
+    let mut sct = vec![0u8];
+    sct.extend([7u8; 32]);
+    sct.extend(1_764_000_000_000u64.to_be_bytes());
+    sct.extend([0, 0, 4, 3, 0, 70, 0x30, 0x44, 0x02, 0x20]);
+    sct.extend([0x11; 32]);
+    sct.extend([0x02, 0x20]);
+    sct.extend([0x22; 32]);
+    let mut list = ((sct.len() + 2) as u16).to_be_bytes().to_vec();
+    list.extend((sct.len() as u16).to_be_bytes());
+    list.extend(sct);
+    Base64::encode_string(&list)
+}
+
+/// One POST on a fresh connection: `None` when the connection could not be made (the service
+/// is down) or was cut (a kill); `cut` counts the second kind.
+async fn post(socket: &Path, path: &str, body: &Value, cut: &AtomicU64) -> Option<(u16, Value)> {
+    let mut conn = Client::connect(socket).await.ok()?;
+    match tokio::time::timeout(
+        Duration::from_secs(30),
+        conn.request("POST", path, Some(body)),
+    )
+    .await
+    {
+        Ok(Ok(reply)) => Some((reply.status, reply.json().unwrap_or(Value::Null))),
+        Ok(Err(_)) => {
+            let _ = cut.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+        Err(_) => panic!("POST {path}: no answer within 30 s"),
+    }
+}
+
 /// One client: requests in a loop on fresh connections until `stop`; a connection the kill cut
-/// is simply retried. Every 201 is kept.
+/// is simply retried. Every 201 is kept. Client 0 also signs CRLs; client 1 also asks for
+/// precertificates and then their final certificates.
 async fn client(
     id: u64,
     socket: PathBuf,
@@ -80,29 +118,56 @@ async fn client(
                        "dns_names": [format!("c{id}-{n}.crash.example.com")]}),
             )
         };
-        let Ok(mut conn) = Client::connect(&socket).await else {
+        let Some((status, json)) = post(&socket, path, &body, &cut).await else {
             tokio::time::sleep(Duration::from_millis(2)).await;
             continue;
         };
-        let reply = match tokio::time::timeout(
-            Duration::from_secs(30),
-            conn.request("POST", path, Some(&body)),
-        )
-        .await
-        {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(_)) => {
-                let _ = cut.fetch_add(1, Ordering::Relaxed);
+        let precertificate = id == 1 && n % 5 == 0;
+        if precertificate {
+            let mut body = body;
+            body["precertificate"] = json!(true);
+            let Some((status, pre)) = post(&socket, path, &body, &cut).await else {
                 continue;
+            };
+            if status == 201 {
+                let serial = pre["serial"].as_str().unwrap().to_owned();
+                let der = Base64::decode_vec(pre["certificate"].as_str().unwrap()).unwrap();
+                got.lock()
+                    .unwrap()
+                    .precertificates
+                    .push((issuer.into(), serial.clone(), der));
+                let fin = json!({"issuer": issuer, "sct_list": sct_list()});
+                match post(
+                    &socket,
+                    &format!("/v1/certificates/{serial}/final"),
+                    &fin,
+                    &cut,
+                )
+                .await
+                {
+                    Some((201, fin)) => {
+                        let der = Base64::decode_vec(fin["certificate"].as_str().unwrap()).unwrap();
+                        got.lock()
+                            .unwrap()
+                            .certificates
+                            .push((issuer.into(), serial, der));
+                    }
+                    Some((status, fin)) => {
+                        *got.lock()
+                            .unwrap()
+                            .other
+                            .entry(format!("{status} {}", fin["error"]["code"]))
+                            .or_default() += 1;
+                    }
+                    None => {}
+                }
             }
-            Err(_) => panic!("client {id}: no answer within 30 s"),
-        };
+        }
         let at = Instant::now();
-        let json = reply.json().unwrap_or(Value::Null);
         let mut got = got.lock().unwrap();
-        if reply.status != 201 {
+        if status != 201 {
             *got.other
-                .entry(format!("{} {}", reply.status, json["error"]["code"]))
+                .entry(format!("{status} {}", json["error"]["code"]))
                 .or_default() += 1;
         } else if crl {
             let der = Base64::decode_vec(json["crl"].as_str().unwrap()).unwrap();
@@ -119,6 +184,8 @@ async fn client(
 struct Stored {
     /// (issuer, serial hex) -> DER, kind certificate.
     certificates: HashMap<(String, String), Vec<u8>>,
+    /// (issuer, serial hex) -> DER, kind precertificate.
+    precertificates: HashMap<(String, String), Vec<u8>>,
     /// Every certificate serial, hex, with repeats.
     serials: Vec<String>,
     /// issuer -> (CRL number, DER) in seq order.
@@ -134,6 +201,7 @@ fn read_store(path: &Path) -> Stored {
         .unwrap();
     let mut stored = Stored {
         certificates: HashMap::new(),
+        precertificates: HashMap::new(),
         serials: Vec::new(),
         crls: HashMap::new(),
     };
@@ -154,6 +222,11 @@ fn read_store(path: &Path) -> Stored {
                 stored.serials.push(hex::encode(&serial));
                 let _ = stored
                     .certificates
+                    .insert((issuer, hex::encode(&serial)), der);
+            }
+            "precertificate" => {
+                let _ = stored
+                    .precertificates
                     .insert((issuer, hex::encode(&serial)), der);
             }
             "crl" => {
@@ -267,7 +340,14 @@ fn kill_9_under_load_loses_no_certificate_and_no_crl_number() {
             .unwrap_or_else(|| panic!("{issuer} {serial} was returned but is not in the store"));
         assert_eq!(in_store, der, "{issuer} {serial}: stored DER differs");
     }
-    // Serials are unique, in the store and among what was returned.
+    for (issuer, serial, der) in &got.precertificates {
+        let in_store = stored
+            .precertificates
+            .get(&(issuer.clone(), serial.clone()));
+        assert_eq!(in_store, Some(der), "precertificate {issuer} {serial}");
+    }
+    // Serials are unique, in the store and among what was returned (a final certificate shares
+    // its precertificate's serial, RFC 6962 3.1, and is the only certificate with it).
     let unique: HashSet<_> = stored.serials.iter().collect();
     assert_eq!(
         unique.len(),
@@ -327,17 +407,19 @@ fn kill_9_under_load_loses_no_certificate_and_no_crl_number() {
         !got.certificates.is_empty() && !got.crls.is_empty(),
         "the load must have issued something"
     );
+    assert!(!got.precertificates.is_empty(), "and precertificates");
     let crls_stored: usize = stored.crls.values().map(Vec::len).sum();
     eprintln!(
         "crash test: {trials} kills ({during_start} during start-up, {tokens_emptied} of which \
          emptied a SoftHSM token.object) in {:.1} s; \
          {} certificates returned and found byte-identical in the store ({} stored, {} signed and \
-         recorded but never returned); {} CRLs returned ({crls_stored} stored); \
+         recorded but never returned); {} precertificates returned; {} CRLs returned ({crls_stored} stored); \
          {} requests cut by a kill; {report}",
         elapsed.as_secs_f64(),
         got.certificates.len(),
         stored.certificates.len(),
         stored.certificates.len() - got.certificates.len() - 1,
+        got.precertificates.len(),
         got.crls.len(),
         cut.load(Ordering::Relaxed),
     );

@@ -220,3 +220,43 @@ fn connections_over_the_cap_wait_until_a_slot_frees() {
             .unwrap();
     assert_eq!(status, 200);
 }
+
+#[test]
+fn limits_out_of_range_are_refused_naming_the_key() {
+    for (keys, expected) in [
+        (
+            "max-header-bytes = 100",
+            "service.max-header-bytes: must be 8192..=1048576",
+        ),
+        (
+            "max-connections = 0",
+            "service.max-connections: must be at least 1",
+        ),
+        (
+            "header-timeout-seconds = 0",
+            "service.header-timeout-seconds: must be at least 1",
+        ),
+        (
+            "body-timeout-seconds = 0",
+            "service.body-timeout-seconds: must be at least 1",
+        ),
+    ] {
+        let dir = service_with(keys);
+        let config = dir
+            .path()
+            .join("service/strongroom.toml")
+            .display()
+            .to_string();
+        let (status, out) = daemon::run_bounded(
+            dir.path(),
+            &["serve", "--config", &config],
+            Duration::from_secs(60),
+        );
+        assert!(status.is_some_and(|s| !s.success()), "{keys}: {out}");
+        assert!(out.contains(expected), "{keys}: {out}");
+        assert!(
+            !dir.path().join("service/audit.db").exists(),
+            "{keys}: nothing created"
+        );
+    }
+}
