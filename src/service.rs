@@ -474,7 +474,7 @@ pub fn router(p: Arc<Pipeline>) -> Router {
 /// enforces the head limits: `max-header-bytes` (431 above it) and `header-timeout-seconds`
 /// (counted from accept or from the previous response: the connection is closed when a whole
 /// head has not arrived in time, so an idle keep-alive connection is closed after the same
-/// time); [`body_deadline`] limits the time to send a body.
+/// time); `body_deadline` limits the time to send a body.
 ///
 /// On shutdown the listener closes at once; each connection finishes the request it is serving
 /// (a signing already past policy is completed and recorded) and then closes.
