@@ -338,6 +338,12 @@ fn serve(
             pipeline.issuers.len(),
             pipeline.hsm.pool_size()
         );
+        // A file-size limit (RLIMIT_FSIZE) reached while the audit store grows must fail that
+        // write (EFBIG: the store reports itself unavailable and recovers when the limit is
+        // raised), not kill the signer with SIGXFSZ (25 on Linux). Handling the signal does that.
+        #[cfg(target_os = "linux")]
+        let _file_size_signal =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(25));
         let shutdown = async {
             let mut term =
                 match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

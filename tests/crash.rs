@@ -778,3 +778,62 @@ fn a_full_store_refuses_signs_nothing_and_resumes_by_itself() {
         got.len()
     );
 }
+
+#[test]
+fn a_store_over_the_file_size_limit_refuses_signs_nothing_and_resumes_by_itself() {
+    let dir = daemon::copy_demo(|c| c);
+    let rt = Rt::new();
+    let mut d = Daemon::start(dir.path(), &[]);
+    let store = d.store();
+    let wal = store.with_extension("db-wal");
+    let pid = d.pid().to_string();
+    let prlimit = |limit: &str| {
+        let out = std::process::Command::new("prlimit")
+            .args(["--pid", &pid, &format!("--fsize={limit}")])
+            .output();
+        match out {
+            Ok(out) if out.status.success() => true,
+            Ok(out) => panic!("prlimit: {}", common::text(&out)),
+            Err(e) => {
+                eprintln!("SKIPPED: cannot run prlimit (util-linux): {e}");
+                false
+            }
+        }
+    };
+    if !prlimit("unlimited:unlimited") {
+        return;
+    }
+    // The store's files may not grow past their present size: writes get EFBIG (an I/O error,
+    // where a full disk gives SQLITE_FULL), and the service must survive SIGXFSZ.
+    let got = refuse_then_resume(
+        &rt,
+        &mut d,
+        &store,
+        || {
+            let size = std::fs::metadata(&wal).unwrap().len();
+            assert!(prlimit(&format!("{size}:unlimited")));
+        },
+        || assert!(prlimit("unlimited:unlimited")),
+        "fsize",
+    );
+    assert!(
+        d.term(Duration::from_secs(30)).unwrap().success(),
+        "{}",
+        d.log()
+    );
+    let conn =
+        rusqlite::Connection::open_with_flags(&store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    for (serial, der) in &got {
+        let stored: Vec<u8> = conn
+            .query_row(
+                "SELECT der FROM records WHERE kind = 'certificate' AND serial = ?1",
+                [hex::decode(serial).unwrap()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(&stored, der);
+    }
+    let (ok, report) = daemon::audit_verify(dir.path(), &store);
+    assert!(ok, "{report}");
+}
