@@ -36,7 +36,7 @@
 //! CREATE TABLE records (
 //!     seq       INTEGER PRIMARY KEY,  -- 1, 2, 3, … without gaps
 //!     time_ms   INTEGER NOT NULL,     -- milliseconds since the Unix epoch, UTC
-//!     kind      TEXT    NOT NULL,     -- certificate | precertificate | refusal | (later: crl, ocsp …)
+//!     kind      TEXT    NOT NULL,     -- certificate | precertificate | refusal | crl | event
 //!     issuer    TEXT,                 -- the issuer's name, as the service names it
 //!     serial    BLOB,                 -- serial number bytes (certificates and precertificates)
 //!     der       BLOB,                 -- what was signed (certificates and precertificates)
@@ -152,6 +152,9 @@ pub enum Kind {
     /// per issuer, so numbers never repeat and, read back with [`AuditLog::last_crl_number`],
     /// never go backwards across restarts.
     Crl,
+    /// Something the service itself did that an auditor must see, such as starting on a store
+    /// whose chain does not verify; `code` says what, `message` explains.
+    Event,
 }
 
 impl Kind {
@@ -162,6 +165,7 @@ impl Kind {
             Kind::Precertificate => "precertificate",
             Kind::Refusal => "refusal",
             Kind::Crl => "crl",
+            Kind::Event => "event",
         }
     }
 }
@@ -247,6 +251,22 @@ impl Entry {
             caller,
             code: Some(code.to_owned()),
             field: field.map(str::to_owned),
+            message: Some(message.to_owned()),
+            summary: summary.to_string(),
+        }
+    }
+
+    /// An event of the service itself (no issuer, serial or DER): a stable `code`, a message for
+    /// the auditor, the service's own uid/gid and a JSON summary of the details.
+    pub fn event(code: &str, message: &str, caller: Caller, summary: &serde_json::Value) -> Entry {
+        Entry {
+            kind: Kind::Event,
+            issuer: None,
+            serial: None,
+            der: None,
+            caller,
+            code: Some(code.to_owned()),
+            field: None,
             message: Some(message.to_owned()),
             summary: summary.to_string(),
         }

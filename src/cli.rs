@@ -28,6 +28,11 @@ enum Command {
         /// The configuration file.
         #[arg(long)]
         config: PathBuf,
+        /// Start even if the audit store's chain does not verify, recording the break accepted
+        /// as an event in the store (and on stderr). Needed on every start until the store is
+        /// replaced.
+        #[arg(long)]
+        accept_broken_audit_chain: bool,
     },
     /// Ask a running service for a certificate (a small client for operators and tests).
     Issue {
@@ -190,7 +195,15 @@ pub fn run(cli: Cli) -> ExitCode {
             pin_file,
         }) => init_token(&module, &label, so_pin_file, pin_file),
         Command::Demo { out, module } => crate::demo::run(&out, module),
-        Command::Serve { config } => serve(&config),
+        Command::Serve {
+            config,
+            accept_broken_audit_chain,
+        } => serve(
+            &config,
+            crate::service::StartOptions {
+                accept_broken_audit_chain,
+            },
+        ),
         Command::Issue {
             socket,
             dns_names,
@@ -289,7 +302,10 @@ fn running_as_root() -> bool {
         .unwrap_or(false)
 }
 
-fn serve(config_path: &std::path::Path) -> Result<(), String> {
+fn serve(
+    config_path: &std::path::Path,
+    options: crate::service::StartOptions,
+) -> Result<(), String> {
     let config = crate::config::Config::load(config_path)?;
     if let Some(conf) = &config.softhsm2_conf {
         if std::env::var_os("SOFTHSM2_CONF").as_deref() != Some(conf.as_os_str()) {
@@ -311,7 +327,7 @@ fn serve(config_path: &std::path::Path) -> Result<(), String> {
     }
     // Before touching the token or the store: another live service owns this socket.
     crate::service::check_socket_free(&config.socket)?;
-    let pipeline = crate::service::start(config)?;
+    let pipeline = crate::service::start(config, options)?;
     let listener_config = pipeline.config.clone();
     let rt = runtime()?;
     rt.block_on(async move {
@@ -322,6 +338,12 @@ fn serve(config_path: &std::path::Path) -> Result<(), String> {
             pipeline.issuers.len(),
             pipeline.hsm.pool_size()
         );
+        // A file-size limit (RLIMIT_FSIZE) reached while the audit store grows must fail that
+        // write (EFBIG: the store reports itself unavailable and recovers when the limit is
+        // raised), not kill the signer with SIGXFSZ (25 on Linux). Handling the signal does that.
+        #[cfg(target_os = "linux")]
+        let _file_size_signal =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(25));
         let shutdown = async {
             let mut term =
                 match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

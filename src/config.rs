@@ -58,6 +58,19 @@ pub struct RawService {
     pub max_body_bytes: Option<usize>,
     /// Maximum body of a CRL request, bytes; default 256 MiB.
     pub max_crl_body_bytes: Option<usize>,
+    /// Maximum size of a request's head (request line and headers), bytes; default 16384,
+    /// at least 8192. Larger heads get 431.
+    pub max_header_bytes: Option<usize>,
+    /// Seconds a client has to send a whole request head, counted from when the connection is
+    /// ready for it (accepted, or the previous response sent: an idle keep-alive connection is
+    /// closed after the same time); default 10. Then the connection is closed.
+    pub header_timeout_seconds: Option<u64>,
+    /// Seconds a client has to send a request's whole body once its head is read; default 30.
+    /// Then it gets 408 `request.timeout`.
+    pub body_timeout_seconds: Option<u64>,
+    /// Connections served at once; default 256. Further connections wait in the socket's
+    /// backlog until one closes.
+    pub max_connections: Option<usize>,
 }
 
 /// `[hsm]`.
@@ -184,6 +197,14 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Body limit for CRL requests.
     pub max_crl_body_bytes: usize,
+    /// Request head limit.
+    pub max_header_bytes: usize,
+    /// Time to send a request head.
+    pub header_timeout: Duration,
+    /// Time to send a request body.
+    pub body_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
     /// PKCS#11 module.
     pub module: PathBuf,
     /// Token.
@@ -235,6 +256,20 @@ impl Config {
         }
         if !(1..=127).contains(&s.instance_prefix) {
             return Err("service.instance-prefix: must be 1..=127 so serials stay positive and non-zero-led (RFC 5280 4.1.2.2)".into());
+        }
+        let max_header_bytes = s.max_header_bytes.unwrap_or(16_384);
+        if !(8192..=1 << 20).contains(&max_header_bytes) {
+            return Err("service.max-header-bytes: must be 8192..=1048576".into());
+        }
+        let seconds = |v: Option<u64>, default: u64, key: &str| match v.unwrap_or(default) {
+            0 => Err(format!("service.{key}: must be at least 1")),
+            n => Ok(Duration::from_secs(n)),
+        };
+        let header_timeout = seconds(s.header_timeout_seconds, 10, "header-timeout-seconds")?;
+        let body_timeout = seconds(s.body_timeout_seconds, 30, "body-timeout-seconds")?;
+        let max_connections = s.max_connections.unwrap_or(256);
+        if max_connections == 0 {
+            return Err("service.max-connections: must be at least 1".into());
         }
         let token = match (raw.hsm.token, raw.hsm.token_serial) {
             (Some(l), None) => TokenSelector::Label(l),
@@ -342,6 +377,10 @@ impl Config {
             instance_prefix: s.instance_prefix,
             max_body_bytes: s.max_body_bytes.unwrap_or(65_536),
             max_crl_body_bytes: s.max_crl_body_bytes.unwrap_or(256 << 20),
+            max_header_bytes,
+            header_timeout,
+            body_timeout,
+            max_connections,
             module: raw.hsm.module,
             token,
             pin,

@@ -383,6 +383,7 @@ pub async fn issue(
     } = approved;
     let serial_bytes = serial.as_bytes().to_vec();
     let signer_issuer = issuer.clone();
+    let signatures = p.metrics.certificate_signatures.clone();
     let signed = tokio::task::spawn_blocking(move || {
         x509::sign_certificate(
             profile,
@@ -391,7 +392,10 @@ pub async fn issue(
             spki,
             kind,
             &signer_issuer.signer,
-            |tbs| hsm.sign(&signer_issuer.key, signer_issuer.signer.alg, tbs),
+            |tbs| {
+                let _ = signatures.inc();
+                hsm.sign(&signer_issuer.key, signer_issuer.signer.alg, tbs)
+            },
         )
     })
     .await
@@ -477,8 +481,10 @@ pub async fn finalize(
     let precert: Certificate = der::Decode::from_der(&precert_der).map_err(internal)?;
     let hsm = p.hsm.clone();
     let signer_issuer = issuer.clone();
+    let signatures = p.metrics.certificate_signatures.clone();
     let signed = tokio::task::spawn_blocking(move || {
         x509::final_from_precertificate(&precert, &sct_list, &signer_issuer.signer, |tbs| {
+            let _ = signatures.inc();
             hsm.sign(&signer_issuer.key, signer_issuer.signer.alg, tbs)
         })
     })

@@ -18,42 +18,44 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::IncomingStream;
 use serde_json::json;
 use tokio::net::UnixListener;
 
 use self::wire::{ApiError, FinalRequest, IssueRequest};
-use crate::audit::Caller;
+use crate::audit::{Caller, Entry};
 use crate::config::Config;
 use crate::issue::{self, Pipeline};
 
-/// The peer's credentials, from SO_PEERCRED at accept time.
+/// The peer's credentials, from SO_PEERCRED at accept time (a request extension, as
+/// `ConnectInfo<PeerCred>`).
 #[derive(Clone, Copy, Debug)]
 pub struct PeerCred {
     /// uid and gid, or `None` when the kernel did not say.
     pub caller: Option<Caller>,
 }
 
-impl Connected<IncomingStream<'_, UnixListener>> for PeerCred {
-    fn connect_info(stream: IncomingStream<'_, UnixListener>) -> Self {
-        PeerCred {
-            caller: stream.io().peer_cred().ok().map(|c| Caller {
-                uid: c.uid(),
-                gid: c.gid(),
-            }),
-        }
-    }
+/// What `strongroom serve` was told on its command line.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StartOptions {
+    /// Start even if the audit store's chain does not verify (`--accept-broken-audit-chain`);
+    /// the break accepted is recorded in the store as an `event` record.
+    pub accept_broken_audit_chain: bool,
 }
 
-/// Opens everything the service needs: the PIN, the HSM session pool, the issuers' keys
-/// (each checked against its certificate) and the audit store.
-pub fn start(config: Config) -> Result<Arc<Pipeline>, String> {
+/// Opens everything the service needs: the PIN, the HSM session pool, the issuers' keys (each
+/// checked against its certificate) and the audit store (its chain verified).
+///
+/// Refuses to start on a store whose chain does not verify unless
+/// [`StartOptions::accept_broken_audit_chain`] is set; then, once everything else has opened,
+/// it appends an `audit.chain.break_accepted` event naming the break, so the acceptance is itself
+/// in the record.
+pub fn start(config: Config, options: StartOptions) -> Result<Arc<Pipeline>, String> {
     let pin = config
         .pin
         .read(&format!("user PIN for {}", config.token))
@@ -68,6 +70,26 @@ pub fn start(config: Config) -> Result<Arc<Pipeline>, String> {
         .collect::<Result<Vec<_>, _>>()?;
     let audit = crate::audit::AuditLog::open(&config.store)
         .map_err(|e| format!("audit store {}: {e}", config.store.display()))?;
+    // The writer has opened the store (and replayed its WAL after a crash); check every link.
+    let accepted = match crate::audit::verify(&config.store) {
+        Ok(_) => None,
+        Err(
+            e @ (crate::audit::VerifyError::Broken { .. } | crate::audit::VerifyError::Corrupt(_)),
+        ) => {
+            if !options.accept_broken_audit_chain {
+                return Err(format!(
+                    "audit store {}: {e}; refusing to start (check the store with `strongroom audit \
+                     verify`; to start anyway and record the break, pass --accept-broken-audit-chain)",
+                    config.store.display()
+                ));
+            }
+            Some(e)
+        }
+        Err(e) => return Err(format!("audit store {}: {e}", config.store.display())),
+    };
+    if let Some(e) = accepted {
+        record_accepted_break(&audit, &e)?;
+    }
     let crl_locks = issuers
         .iter()
         .map(|i| (i.config.name.clone(), tokio::sync::Mutex::new(())))
@@ -80,6 +102,43 @@ pub fn start(config: Config) -> Result<Arc<Pipeline>, String> {
         audit,
         metrics: metrics::Metrics::default(),
     }))
+}
+
+/// Appends the event that records a start on a broken chain, and says so on stderr.
+fn record_accepted_break(
+    audit: &crate::audit::AuditLog,
+    e: &crate::audit::VerifyError,
+) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let me = std::fs::metadata("/proc/self")
+        .map(|m| Caller {
+            uid: m.uid(),
+            gid: m.gid(),
+        })
+        .unwrap_or(Caller { uid: 0, gid: 0 });
+    let summary = match e {
+        crate::audit::VerifyError::Broken { seq, reason } => {
+            json!({"broken_at": seq, "reason": reason.to_string()})
+        }
+        other => json!({"reason": other.to_string()}),
+    };
+    let message = format!(
+        "the service was started with --accept-broken-audit-chain on a store whose chain does \
+         not verify ({e}); records before this one cannot be trusted from the chain alone"
+    );
+    let recorded = audit
+        .append_blocking(Entry::event(
+            "audit.chain.break_accepted",
+            &message,
+            me,
+            &summary,
+        ))
+        .map_err(|e| format!("cannot record the accepted chain break: {e}"))?;
+    eprintln!(
+        "strongroom: WARNING: AUDIT CHAIN BROKEN AND ACCEPTED: {e}; recorded as event {}",
+        recorded.seq()
+    );
+    Ok(())
 }
 
 /// Whether the configuration allows this caller (deny by default).
@@ -124,10 +183,89 @@ async fn authorize(
     }
 }
 
+/// The error a request body gives when the client did not send it within
+/// `service.body-timeout-seconds`.
+#[derive(Debug)]
+struct BodyTimeout(std::time::Duration);
+
+impl std::fmt::Display for BodyTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the request body did not arrive within {} seconds",
+            self.0.as_secs()
+        )
+    }
+}
+
+impl std::error::Error for BodyTimeout {}
+
+/// A request body that fails with [`BodyTimeout`] once its deadline passes, however the client
+/// paces its bytes.
+struct DeadlineBody {
+    inner: axum::body::Body,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    timeout: std::time::Duration,
+}
+
+impl axum::body::HttpBody for DeadlineBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, axum::Error>>> {
+        use std::task::Poll;
+        if let Poll::Ready(frame) = std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(axum::Error::new(BodyTimeout(self.timeout))))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Gives the request body a deadline (`service.body-timeout-seconds`, counted from when the
+/// head was read), so a client that sends its body slowly cannot hold a connection and a
+/// handler; [`parse`] turns the deadline's error into 408 `request.timeout`.
+async fn body_deadline(State(p): State<Arc<Pipeline>>, request: Request, next: Next) -> Response {
+    let timeout = p.config.body_timeout;
+    let request = request.map(|inner| {
+        axum::body::Body::new(DeadlineBody {
+            inner,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+            timeout,
+        })
+    });
+    next.run(request).await
+}
+
 fn parse<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<T, ApiError> {
     let body = body.map_err(|e| {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = source {
+            if let Some(timeout) = err.downcast_ref::<BodyTimeout>() {
+                return ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request.timeout",
+                    "",
+                    format!("{timeout} (service.body-timeout-seconds)"),
+                );
+            }
+            source = err.source();
+        }
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -303,7 +441,7 @@ async fn get_metrics(State(p): State<Arc<Pipeline>>) -> Response {
         .into_response()
 }
 
-/// The router, with the caller check in front of every route.
+/// The router, with the caller check in front of every route and a deadline on every body.
 pub fn router(p: Arc<Pipeline>) -> Router {
     let limit = p.config.max_body_bytes;
     let crl_limit = p.config.max_crl_body_bytes;
@@ -323,20 +461,85 @@ pub fn router(p: Arc<Pipeline>) -> Router {
         .route("/v1/health", get(get_health))
         .route("/metrics", get(get_metrics))
         .route_layer(DefaultBodyLimit::max(limit))
+        .route_layer(middleware::from_fn_with_state(p.clone(), body_deadline))
         .route_layer(middleware::from_fn_with_state(p.clone(), authorize))
         .with_state(p)
 }
 
 /// Serves on `listener` until `shutdown` completes, then drains requests in flight.
+///
+/// One task per connection, at most `service.max-connections` at once: a permit is taken before
+/// `accept`, so connections over the cap wait in the socket's backlog until one closes. Each
+/// connection's peer credentials are read (SO_PEERCRED) at accept time. hyper's HTTP/1 server
+/// enforces the head limits: `max-header-bytes` (431 above it) and `header-timeout-seconds`
+/// (counted from accept or from the previous response: the connection is closed when a whole
+/// head has not arrived in time, so an idle keep-alive connection is closed after the same
+/// time); `body_deadline` limits the time to send a body.
+///
+/// On shutdown the listener closes at once; each connection finishes the request it is serving
+/// (a signing already past policy is completed and recorded) and then closes.
 pub async fn serve(
     listener: UnixListener,
     p: Arc<Pipeline>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(p).into_make_service_with_connect_info::<PeerCred>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let config = &p.config;
+    let mut http = hyper::server::conn::http1::Builder::new();
+    let _ = http
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_timeout)
+        .max_buf_size(config.max_header_bytes);
+    let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
+    let app = router(p.clone());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, say: back off instead of spinning.
+                    eprintln!("strongroom: accept: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let peer = ConnectInfo(PeerCred {
+            caller: stream.peer_cred().ok().map(|c| Caller {
+                uid: c.uid(),
+                gid: c.gid(),
+            }),
+        });
+        let service = app.clone().map_request(move |mut request: Request<_>| {
+            let _ = request.extensions_mut().insert(peer);
+            request
+        });
+        let connection = http.serve_connection(
+            TokioIo::new(stream),
+            hyper_util::service::TowerToHyperService::new(service),
+        );
+        let connection = graceful.watch(connection);
+        drop(tokio::spawn(async move {
+            // A client that goes away or breaks the protocol only ends its own connection.
+            let _ = connection.await;
+            drop(slot);
+        }));
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// Fails if a process answers on the socket path (another service is running there).

@@ -27,6 +27,8 @@ pub struct Metrics {
     rejected: Family<RejectedLabels, Counter>,
     /// HSM failures.
     pub hsm_errors: Counter,
+    /// HSM signing operations started for certificates and precertificates, released or not.
+    pub certificate_signatures: Counter,
     /// Request latency in seconds.
     pub latency: Histogram,
 }
@@ -37,6 +39,7 @@ impl Default for Metrics {
         let issued = Family::<IssuedLabels, Counter>::default();
         let rejected = Family::<RejectedLabels, Counter>::default();
         let hsm_errors = Counter::default();
+        let certificate_signatures = Counter::default();
         let latency = Histogram::new([
             0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
         ]);
@@ -52,6 +55,11 @@ impl Default for Metrics {
         );
         registry.register("strongroom_hsm_errors", "HSM failures", hsm_errors.clone());
         registry.register(
+            "strongroom_certificate_signatures",
+            "HSM signing operations for certificates and precertificates, released or not",
+            certificate_signatures.clone(),
+        );
+        registry.register(
             "strongroom_request_seconds",
             "Request latency",
             latency.clone(),
@@ -61,6 +69,7 @@ impl Default for Metrics {
             issued,
             rejected,
             hsm_errors,
+            certificate_signatures,
             latency,
         }
     }

@@ -2,8 +2,9 @@
 //!
 //! Every error is `{"error": {"code", "field", "message"}}` with a stable `code`. Statuses: 400
 //! for requests that break policy or are malformed, 403 for callers not allowed, 404 for unknown
-//! serials, 409 for a second final certificate, 413 for bodies over the limit, 500 for our own
-//! bugs (a lint finding on our own output), 503 when the HSM or the audit store cannot be used.
+//! serials, 408 for a body not sent in time, 409 for a second final certificate, 413 for bodies
+//! over the limit, 500 for our own bugs (a lint finding on our own output), 503 when the HSM or
+//! the audit store cannot be used. (hyper itself answers 431 to a request head over the limit.)
 
 use axum::Json;
 use axum::http::StatusCode;

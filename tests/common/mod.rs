@@ -2,6 +2,8 @@
 //! independent checkers (openssl, pkilint, pkcs11-tool). See tests/TOOLS.md for the checkers.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+pub mod daemon;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
