@@ -36,7 +36,7 @@
 //! CREATE TABLE records (
 //!     seq       INTEGER PRIMARY KEY,  -- 1, 2, 3, … without gaps
 //!     time_ms   INTEGER NOT NULL,     -- milliseconds since the Unix epoch, UTC
-//!     kind      TEXT    NOT NULL,     -- certificate | precertificate | refusal | (later: crl, ocsp …)
+//!     kind      TEXT    NOT NULL,     -- certificate | precertificate | refusal | crl | ocsp
 //!     issuer    TEXT,                 -- the issuer's name, as the service names it
 //!     serial    BLOB,                 -- serial number bytes (certificates and precertificates)
 //!     der       BLOB,                 -- what was signed (certificates and precertificates)
@@ -152,6 +152,10 @@ pub enum Kind {
     /// per issuer, so numbers never repeat and, read back with [`AuditLog::last_crl_number`],
     /// never go backwards across restarts.
     Crl,
+    /// One request's signed OCSP responses (one, or a batch): no serial or DER columns; the
+    /// summary lists each certificate's serial and status with the SHA-256 of its response, the
+    /// validity window and the signer (issuer key or delegated responder).
+    Ocsp,
 }
 
 impl Kind {
@@ -162,6 +166,7 @@ impl Kind {
             Kind::Precertificate => "precertificate",
             Kind::Refusal => "refusal",
             Kind::Crl => "crl",
+            Kind::Ocsp => "ocsp",
         }
     }
 }
@@ -227,6 +232,22 @@ impl Entry {
             caller,
             summary,
         )
+    }
+
+    /// Signed OCSP responses of `issuer` (RFC 6960), one record per request however many
+    /// responses it signed; `summary` says what was signed (see [`Kind::Ocsp`]).
+    pub fn ocsp(issuer: impl Into<String>, caller: Caller, summary: &serde_json::Value) -> Entry {
+        Entry {
+            kind: Kind::Ocsp,
+            issuer: Some(issuer.into()),
+            serial: None,
+            der: None,
+            caller,
+            code: None,
+            field: None,
+            message: None,
+            summary: summary.to_string(),
+        }
     }
 
     /// A refused request: the issuer it asked for (if it got that far), the stable error code,

@@ -191,13 +191,15 @@ async fn post_crl(
 
 async fn post_ocsp(
     State(p): State<Arc<Pipeline>>,
+    axum::Extension(caller): axum::Extension<Caller>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     use base64ct::{Base64, Encoding};
     let req: crate::revoke::OcspRequest =
         parse(body).inspect_err(|e| p.metrics.rejected(&e.code))?;
-    let mut responses = crate::revoke::sign_ocsp(
+    let (mut responses, _recorded) = crate::revoke::sign_ocsp(
         p.clone(),
+        caller,
         &req.issuer,
         &req.this_update,
         &req.next_update,
@@ -216,13 +218,15 @@ async fn post_ocsp(
 
 async fn post_ocsp_batch(
     State(p): State<Arc<Pipeline>>,
+    axum::Extension(caller): axum::Extension<Caller>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     use base64ct::{Base64, Encoding};
     let req: crate::revoke::OcspBatchRequest =
         parse(body).inspect_err(|e| p.metrics.rejected(&e.code))?;
-    let responses = crate::revoke::sign_ocsp(
+    let (responses, _recorded) = crate::revoke::sign_ocsp(
         p.clone(),
+        caller,
         &req.issuer,
         &req.this_update,
         &req.next_update,
