@@ -138,7 +138,10 @@ fn load_delegate(
         signer,
         Some(delegate.certificate.clone()),
     )
-    .map_err(|e| fail(e.to_string()))?;
+    .map_err(|e| match e {
+        crate::ocsp::Error::Responder(why) => fail(why),
+        other => fail(other.to_string()),
+    })?;
     Ok((responder, key))
 }
 

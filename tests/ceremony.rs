@@ -420,6 +420,51 @@ fn assert_refused(sandbox: &Sandbox, token: &str, script: &str, field: &str, rul
 fn refuses_bad_profiles_before_touching_the_hsm() {
     let s = Sandbox::new(&["refusals"]);
     let t = "refusals";
+    // A delegated OCSP responder (BR 7.1.2.8) signed by the root made in the same script: too
+    // long-lived, backdated more than a day, or certifying the issuer's own key.
+    let responder = |extra: &str| {
+        root_script(&s, t, "r", "ec-p256", "")
+            + &format!(
+                r#"
+[[step]]
+id = "ok"
+action = "generate-key"
+label = "ocsp"
+key-type = "ec-p256"
+public-key-out = "ocsp.pub.pem"
+
+[[step]]
+id = "ocsp"
+action = "sign-ocsp-responder"
+issuer-key = {{ step = "k" }}
+issuer-certificate = {{ step = "root" }}
+subject = {{ country = "US", organization = "Test CA", common-name = "Test OCSP" }}
+certificate-out = "ocsp.pem"
+{extra}
+"#
+            )
+    };
+    assert_refused(
+        &s,
+        t,
+        &responder("public-key = { step = \"ok\" }\nvalidity-days = 91"),
+        "validity-days",
+        "RFC 6960 4.2.2.2.1",
+    );
+    assert_refused(
+        &s,
+        t,
+        &responder("public-key = { step = \"ok\" }\nnot-before = \"2026-01-01T00:00:00Z\""),
+        "not-before",
+        "BR 7.1.2.8.1",
+    );
+    assert_refused(
+        &s,
+        t,
+        &responder("public-key = { step = \"k\" }"),
+        "public-key",
+        "RFC 6960 4.2.2.2",
+    );
     assert_refused(
         &s,
         t,
