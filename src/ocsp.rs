@@ -1092,6 +1092,62 @@ mod tests {
         assert!(text.contains("0x1234: good"), "{text}");
     }
 
+    #[test]
+    fn a_response_never_outlives_its_delegated_responder() {
+        let ca = Ca::new();
+        // openssl -days 1: the responder certificate expires in a day.
+        let (cert, key) = ca.delegate("extendedKeyUsage = OCSPSigning\nnoCheck = ignored\n");
+        let short = {
+            let dir = ca.dir.path();
+            openssl(
+                dir,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    "resp.csr",
+                    "-CA",
+                    "ca.pem",
+                    "-CAkey",
+                    "ca.key",
+                    "-days",
+                    "1",
+                    "-extfile",
+                    "ext.cnf",
+                    "-out",
+                    "short.pem",
+                ],
+            );
+            read_cert(&dir.join("short.pem"))
+        };
+        assert_eq!(
+            short.tbs_certificate().subject_public_key_info(),
+            cert.tbs_certificate().subject_public_key_info()
+        );
+        let responder = Responder::new(&ca.cert, Ca::signer(&key), Some(short)).unwrap();
+        let mut called = false;
+        let err = sign_response(&responder, &good(&[1]), SystemTime::now(), |_| {
+            called = true;
+            Ok(vec![])
+        })
+        .unwrap_err();
+        assert_eq!(err.code(), Some("ocsp.next_update.after_responder_expiry"));
+        assert!(!called);
+        // With the ten-day certificate, the same three-day response is signed.
+        let responder = Responder::new(&ca.cert, Ca::signer(&key), Some(cert)).unwrap();
+        responder.check(&good(&[1]), SystemTime::now()).unwrap();
+    }
+
+    #[test]
+    fn a_delegate_whose_aki_is_not_the_issuers_ski_is_refused() {
+        let ca = Ca::new();
+        let (cert, key) = ca.delegate(
+            "extendedKeyUsage = OCSPSigning\nnoCheck = ignored\nauthorityKeyIdentifier = none\n",
+        );
+        let err = Responder::new(&ca.cert, Ca::signer(&key), Some(cert)).unwrap_err();
+        assert!(err.to_string().contains("authorityKeyIdentifier"), "{err}");
+    }
+
     fn refusal(input: &SingleResponseInput, now: SystemTime) -> &'static str {
         check_input(input, now).unwrap_err().code().unwrap()
     }

@@ -336,3 +336,201 @@ fn lint_aia(exts: &[Extension], report: &mut Report) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use const_oid::db::rfc5280::{ID_AD_OCSP, ID_KP_SERVER_AUTH};
+    use der::asn1::{Ia5String, OctetString};
+    use der::{Decode, Encode};
+    use p256::pkcs8::EncodePublicKey;
+    use spki::{SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
+    use x509_cert::builder::profile::BuilderProfile;
+    use x509_cert::builder::{Builder, CertificateBuilder};
+    use x509_cert::ext::pkix::name::GeneralName;
+    use x509_cert::ext::pkix::{AccessDescription, CrlDistributionPoints};
+    use x509_cert::name::Name;
+    use x509_cert::serial_number::SerialNumber;
+
+    use super::*;
+    use crate::alg::SignatureAlgorithm;
+    use crate::lint::{CertKind, lint_certificate};
+    use crate::x509::{OcspResponderProfile, SignerInfo};
+
+    /// strongroom's responder profile with the extension list changed by `edit`.
+    struct Edited<F>(OcspResponderProfile, F);
+
+    impl<F: Fn(&mut Vec<Extension>)> BuilderProfile for Edited<F> {
+        fn get_issuer(&self, subject: &Name) -> Name {
+            self.0.get_issuer(subject)
+        }
+
+        fn get_subject(&self) -> Name {
+            self.0.get_subject()
+        }
+
+        fn build_extensions(
+            &self,
+            spk: SubjectPublicKeyInfoRef<'_>,
+            issuer_spk: SubjectPublicKeyInfoRef<'_>,
+            tbs: &TbsCertificate,
+        ) -> x509_cert::builder::Result<Vec<Extension>> {
+            let mut exts = self.0.build_extensions(spk, issuer_spk, tbs)?;
+            (self.1)(&mut exts);
+            Ok(exts)
+        }
+    }
+
+    fn tbs(days: u32, edit: impl Fn(&mut Vec<Extension>)) -> TbsCertificate {
+        let key = p256::ecdsa::SigningKey::from_slice(&[0x42; 32]).unwrap();
+        let spki = SubjectPublicKeyInfoOwned::from_der(
+            key.verifying_key().to_public_key_der().unwrap().as_bytes(),
+        )
+        .unwrap();
+        let name =
+            |cn: &str| -> Name { format!("CN={cn},O=strongroom test,C=US").parse().unwrap() };
+        let profile = OcspResponderProfile {
+            issuer: name("Test CA"),
+            subject: name("Test CA OCSP Responder"),
+            ski: crate::x509::key_identifier(&spki),
+            aki: vec![7; 20],
+        };
+        let signer = SignerInfo {
+            spki: spki.clone(),
+            alg: SignatureAlgorithm::EcdsaSha256,
+        };
+        let mut builder = CertificateBuilder::new(
+            Edited(profile, edit),
+            SerialNumber::new(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]).unwrap(),
+            crate::x509::validity(SystemTime::now() - Duration::from_secs(60), days).unwrap(),
+            spki,
+        )
+        .unwrap();
+        TbsCertificate::from_der(&builder.finalize(&signer).unwrap()).unwrap()
+    }
+
+    fn errors(tbs: &TbsCertificate) -> Vec<&'static str> {
+        lint_certificate(tbs, CertKind::OcspResponder)
+            .errors()
+            .map(|f| f.code)
+            .collect()
+    }
+
+    fn ext<T: Encode + const_oid::AssociatedOid>(value: &T, critical: bool) -> Extension {
+        Extension {
+            extn_id: T::OID,
+            critical,
+            extn_value: OctetString::new(value.to_der().unwrap()).unwrap(),
+        }
+    }
+
+    fn replace(exts: &mut [Extension], new: Extension) {
+        let slot = exts.iter_mut().find(|e| e.extn_id == new.extn_id).unwrap();
+        *slot = new;
+    }
+
+    #[test]
+    fn strongrooms_profile_lints_clean_without_warnings() {
+        let report = lint_certificate(&tbs(30, |_| {}), CertKind::OcspResponder);
+        assert!(report.findings.is_empty(), "{report}");
+        assert!(errors(&tbs(MAX_RESPONDER_DAYS as u32, |_| {})).is_empty());
+    }
+
+    #[test]
+    fn each_br_7_1_2_8_rule_is_enforced() {
+        assert_eq!(
+            errors(&tbs(MAX_RESPONDER_DAYS as u32 + 1, |_| {})),
+            ["ocsp_responder.validity.too_long"]
+        );
+        let cases: Vec<(&str, Box<dyn Fn(&mut Vec<Extension>)>)> = vec![
+            (
+                "ocsp_responder.nocheck.missing",
+                Box::new(|e| e.retain(|x| x.extn_id != ID_PKIX_OCSP_NOCHECK)),
+            ),
+            (
+                "ocsp_responder.eku.missing",
+                Box::new(|e| e.retain(|x| x.extn_id != ID_CE_EXT_KEY_USAGE)),
+            ),
+            (
+                "ocsp_responder.aki.missing",
+                Box::new(|e| e.retain(|x| x.extn_id != ID_CE_AUTHORITY_KEY_IDENTIFIER)),
+            ),
+            (
+                "ocsp_responder.key_usage.missing",
+                Box::new(|e| e.retain(|x| x.extn_id != ID_CE_KEY_USAGE)),
+            ),
+            (
+                "ocsp_responder.eku.forbidden",
+                Box::new(|e| {
+                    replace(
+                        e,
+                        ext(
+                            &ExtendedKeyUsage(vec![ID_KP_OCSP_SIGNING, ID_KP_SERVER_AUTH]),
+                            false,
+                        ),
+                    )
+                }),
+            ),
+            (
+                "ocsp_responder.key_usage.forbidden",
+                Box::new(|e| {
+                    replace(
+                        e,
+                        ext(
+                            &KeyUsage(KeyUsages::DigitalSignature | KeyUsages::KeyCertSign),
+                            true,
+                        ),
+                    )
+                }),
+            ),
+            (
+                "ocsp_responder.key_usage.not_critical",
+                Box::new(|e| replace(e, ext(&KeyUsage(KeyUsages::DigitalSignature.into()), false))),
+            ),
+            (
+                "ocsp_responder.basic_constraints.ca",
+                Box::new(|e| {
+                    e.push(ext(
+                        &BasicConstraints {
+                            ca: true,
+                            path_len_constraint: None,
+                        },
+                        true,
+                    ))
+                }),
+            ),
+            (
+                "ocsp_responder.ext.forbidden",
+                Box::new(|e| e.push(ext(&CrlDistributionPoints(vec![]), false))),
+            ),
+            (
+                "ocsp_responder.aia.ocsp",
+                Box::new(|e| {
+                    e.push(ext(
+                        &AuthorityInfoAccessSyntax(vec![AccessDescription {
+                            access_method: ID_AD_OCSP,
+                            access_location: GeneralName::UniformResourceIdentifier(
+                                Ia5String::new("http://o.example.com/").unwrap(),
+                            ),
+                        }]),
+                        false,
+                    ))
+                }),
+            ),
+            (
+                "ocsp_responder.nocheck.value",
+                Box::new(|e| {
+                    let nocheck = e
+                        .iter_mut()
+                        .find(|x| x.extn_id == ID_PKIX_OCSP_NOCHECK)
+                        .unwrap();
+                    nocheck.extn_value = OctetString::new(vec![0x30, 0x00]).unwrap();
+                }),
+            ),
+        ];
+        for (code, edit) in cases {
+            assert_eq!(errors(&tbs(30, edit)), [code], "{code}");
+        }
+    }
+}
