@@ -410,6 +410,9 @@ mod tests {
         TbsCertificate::from_der(&builder.finalize(&signer).unwrap()).unwrap()
     }
 
+    /// A change to the profile's extension list.
+    type Edit = dyn Fn(&mut Vec<Extension>);
+
     fn errors(tbs: &TbsCertificate) -> Vec<&'static str> {
         lint_certificate(tbs, CertKind::OcspResponder)
             .errors()
@@ -443,7 +446,7 @@ mod tests {
             errors(&tbs(MAX_RESPONDER_DAYS as u32 + 1, |_| {})),
             ["ocsp_responder.validity.too_long"]
         );
-        let cases: Vec<(&str, Box<dyn Fn(&mut Vec<Extension>)>)> = vec![
+        let cases: Vec<(&str, Box<Edit>)> = vec![
             (
                 "ocsp_responder.nocheck.missing",
                 Box::new(|e| e.retain(|x| x.extn_id != ID_PKIX_OCSP_NOCHECK)),
