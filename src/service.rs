@@ -254,6 +254,11 @@ async fn get_issuers(State(p): State<Arc<Pipeline>>) -> Response {
                 "key_type": i.key.key_type.to_string(),
                 "signature_algorithm": i.signer.alg.to_string(),
                 "crl_shards": i.config.crl_shards,
+                "ocsp_responder": i.responder.delegate().map(|c| {
+                    der::Encode::to_der(c)
+                        .ok()
+                        .and_then(|d| crate::x509::to_pem("CERTIFICATE", &d).ok())
+                }),
             })
         })
         .collect();

@@ -1267,6 +1267,16 @@ async fn delegated_and_direct_ocsp_responses_verify_pass_pkilint_and_are_audited
             );
         }
     }
+    // GET /v1/issuers names R10's delegated responder certificate, and none for E10.
+    let (_, issuers) = s.get("/v1/issuers").await;
+    let issuers: Value = serde_json::from_str(&issuers).unwrap();
+    let responder_pem = std::fs::read_to_string(s.path("ocsp-r10.pem")).unwrap();
+    for i in issuers["issuers"].as_array().unwrap() {
+        match i["name"].as_str().unwrap() {
+            "r10" => assert_eq!(i["ocsp_responder"], responder_pem.as_str()),
+            _ => assert!(i["ocsp_responder"].is_null(), "{i}"),
+        }
+    }
     // The audit chain: one ocsp record per request (2 per issuer), each naming its serials,
     // statuses and signer, with the SHA-256 of exactly the responses returned.
     let dir = s.stop();

@@ -789,8 +789,9 @@ fn sign_ocsp_responder(s: &script::SignOcspResponder, ctx: &mut Ctx<'_>) -> Step
                 .into(),
         );
     }
-    crate::keycheck::check_public_key(&responder_spki, &crate::alg::KeyType::ALL)
-        .map_err(|e| format!("public-key: {e}"))?;
+    let responder_type =
+        crate::keycheck::check_public_key(&responder_spki, &crate::alg::KeyType::ALL)
+            .map_err(|e| format!("public-key: {e}"))?;
     let profile = x509::OcspResponderProfile {
         issuer: issuer.tbs_certificate().subject().clone(),
         subject: s.subject.to_name().map_err(|e| format!("subject: {e}"))?,
@@ -825,10 +826,7 @@ fn sign_ocsp_responder(s: &script::SignOcspResponder, ctx: &mut Ctx<'_>) -> Step
     // written.
     let responder_signer = SignerInfo {
         spki: responder_spki,
-        alg: match &responder_key {
-            Some(k) => k.key_type.default_signature_algorithm(),
-            None => signer.alg,
-        },
+        alg: responder_type.default_signature_algorithm(),
     };
     let _ = crate::ocsp::Responder::new(&issuer, responder_signer, Some(signed.value.clone()))
         .map_err(|e| format!("the signed responder certificate fails the service's checks: {e}"))?;
