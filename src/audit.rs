@@ -36,7 +36,7 @@
 //! CREATE TABLE records (
 //!     seq       INTEGER PRIMARY KEY,  -- 1, 2, 3, … without gaps
 //!     time_ms   INTEGER NOT NULL,     -- milliseconds since the Unix epoch, UTC
-//!     kind      TEXT    NOT NULL,     -- certificate | precertificate | refusal | crl | event
+//!     kind      TEXT    NOT NULL,     -- certificate | precertificate | refusal | crl | ocsp | event
 //!     issuer    TEXT,                 -- the issuer's name, as the service names it
 //!     serial    BLOB,                 -- serial number bytes (certificates and precertificates)
 //!     der       BLOB,                 -- what was signed (certificates and precertificates)
@@ -155,6 +155,10 @@ pub enum Kind {
     /// Something the service itself did that an auditor must see, such as starting on a store
     /// whose chain does not verify; `code` says what, `message` explains.
     Event,
+    /// One request's signed OCSP responses (one, or a batch): no serial or DER columns; the
+    /// summary lists each certificate's serial and status with the SHA-256 of its response, the
+    /// validity window and the signer (issuer key or delegated responder).
+    Ocsp,
 }
 
 impl Kind {
@@ -166,6 +170,7 @@ impl Kind {
             Kind::Refusal => "refusal",
             Kind::Crl => "crl",
             Kind::Event => "event",
+            Kind::Ocsp => "ocsp",
         }
     }
 }
@@ -231,6 +236,22 @@ impl Entry {
             caller,
             summary,
         )
+    }
+
+    /// Signed OCSP responses of `issuer` (RFC 6960), one record per request however many
+    /// responses it signed; `summary` says what was signed (see [`Kind::Ocsp`]).
+    pub fn ocsp(issuer: impl Into<String>, caller: Caller, summary: &serde_json::Value) -> Entry {
+        Entry {
+            kind: Kind::Ocsp,
+            issuer: Some(issuer.into()),
+            serial: None,
+            der: None,
+            caller,
+            code: None,
+            field: None,
+            message: None,
+            summary: summary.to_string(),
+        }
     }
 
     /// A refused request: the issuer it asked for (if it got that far), the stable error code,

@@ -251,6 +251,7 @@ fn key_refs(step: &Step) -> Vec<(&'static str, &KeyRef)> {
         Step::MakeCsr(s) => vec![("key", &s.key)],
         Step::SignCrossCertificate(s) => vec![("issuer-key", &s.issuer_key)],
         Step::SignCrl(s) => vec![("issuer-key", &s.issuer_key)],
+        Step::SignOcspResponder(s) => vec![("issuer-key", &s.issuer_key)],
         _ => vec![],
     }
 }

@@ -123,6 +123,30 @@ pub struct RawIssuer {
     /// Accept CRL entries for serials this service has no record of; default false.
     #[serde(default)]
     pub crl_allow_unknown_serials: bool,
+    /// Sign OCSP responses with a delegated responder (RFC 6960 4.2.2.2) instead of the issuer
+    /// key; default: the issuer key signs them.
+    pub ocsp_responder: Option<RawOcspResponder>,
+}
+
+/// `ocsp-responder = { certificate = "...", key = "pkcs11:..." }` in an `[[issuer]]`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RawOcspResponder {
+    /// The delegated responder certificate (PEM), issued by this issuer; relative to the config
+    /// file.
+    pub certificate: PathBuf,
+    /// The responder's key on the token (RFC 7512 URI).
+    pub key: String,
+}
+
+/// A delegated OCSP responder: its certificate and key. Whether they fit the issuer is checked
+/// when the service starts, with the key on the token (see `issue::Issuer::load`).
+#[derive(Clone, Debug)]
+pub struct OcspResponderConfig {
+    /// The responder certificate.
+    pub certificate: Certificate,
+    /// The key URI.
+    pub key: KeyUri,
 }
 
 /// `[[profile]]`.
@@ -161,6 +185,8 @@ pub struct IssuerConfig {
     pub crl_shards: u32,
     /// Accept CRL entries for unknown serials.
     pub crl_allow_unknown_serials: bool,
+    /// The delegated OCSP responder, if responses are not signed by the issuer key.
+    pub ocsp_responder: Option<OcspResponderConfig>,
 }
 
 /// A checked profile.
@@ -329,6 +355,21 @@ impl Config {
             if crl_shards == 0 {
                 return Err(format!("{}: must be at least 1", field("crl-shards")));
             }
+            let ocsp_responder = match r.ocsp_responder {
+                None => None,
+                Some(o) => Some(OcspResponderConfig {
+                    certificate: crate::x509::read_pem::<Certificate>(
+                        &rel(&o.certificate),
+                        "CERTIFICATE",
+                    )
+                    .map_err(|e| format!("{}: {e}", field("ocsp-responder.certificate")))?
+                    .0,
+                    key: o
+                        .key
+                        .parse()
+                        .map_err(|e| format!("{}: {e}", field("ocsp-responder.key")))?,
+                }),
+            };
             issuers.push(IssuerConfig {
                 name: r.name,
                 certificate_pem: crate::x509::to_pem("CERTIFICATE", &der)
@@ -339,6 +380,7 @@ impl Config {
                 crl_url_prefix: r.crl_url_prefix,
                 crl_shards,
                 crl_allow_unknown_serials: r.crl_allow_unknown_serials,
+                ocsp_responder,
             });
         }
         let mut profiles = HashMap::new();

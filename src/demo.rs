@@ -14,7 +14,7 @@ use std::process::Command;
 use serde_json::json;
 
 /// The demo scripts, in the order they run, with the token each uses.
-pub const SCRIPTS: [(&str, &str); 6] = [
+pub const SCRIPTS: [(&str, &str); 7] = [
     (
         "1-roots.toml",
         include_str!("../ceremony/demo/1-roots.toml"),
@@ -36,6 +36,10 @@ pub const SCRIPTS: [(&str, &str); 6] = [
         include_str!("../ceremony/demo/5-check-cross-signed.toml"),
     ),
     ("6-crl.toml", include_str!("../ceremony/demo/6-crl.toml")),
+    (
+        "7-ocsp-responder.toml",
+        include_str!("../ceremony/demo/7-ocsp-responder.toml"),
+    ),
 ];
 
 /// Where SoftHSM's PKCS#11 module is on Debian and Ubuntu.
@@ -196,6 +200,7 @@ pub fn run(out: &Path, module: Option<PathBuf>) -> Result<(), String> {
             "certificate": p("cross/int-r10-by-demotrust-x3.pem"),
         },
         "crl": p("root-r1-crl-1.pem"),
+        "ocsp_responders": {"r10": {"certificate": p("ocsp-r10.pem"), "key": "pkcs11:token=strongroom-demo;object=demo-ocsp-r10"}},
         "transcript": p("transcript.jsonl"),
         "hsm": {
             "softhsm2_conf": conf.display().to_string(),
@@ -227,6 +232,7 @@ pub fn run(out: &Path, module: Option<PathBuf>) -> Result<(), String> {
         p("cross/int-r10-by-demotrust-x3.pem")
     );
     println!("   CRL: {}", p("root-r1-crl-1.pem"));
+    println!("   OCSP responder for R10: {}", p("ocsp-r10.pem"));
     println!(
         "   transcript: {} (check it with: strongroom ceremony transcript {})",
         p("transcript.jsonl"),
@@ -236,7 +242,8 @@ pub fn run(out: &Path, module: Option<PathBuf>) -> Result<(), String> {
 }
 
 /// Writes `DIR/service/strongroom.toml`: a signing-service configuration for the demo's
-/// intermediates R10 (RSA) and E10 (ECDSA), allowing the user who ran the demo.
+/// intermediates R10 (RSA) and E10 (ECDSA), allowing the user who ran the demo. R10's OCSP
+/// responses are signed by its delegated responder, E10's by E10's own key.
 fn write_serve_config(out: &Path, module: &str) -> Result<PathBuf, String> {
     use std::os::unix::fs::MetadataExt;
     let dir = out.join("service");
@@ -270,6 +277,8 @@ key = "pkcs11:token=strongroom-demo;object=demo-int-r10"
 ca-issuers-url = "http://r10.i.example.com/"
 crl-url-prefix = "http://r10.c.example.com/"
 crl-shards = 16
+# R10's OCSP responses are signed by its delegated responder (ceremony 7-ocsp-responder.toml).
+ocsp-responder = {{ certificate = "../ocsp-r10.pem", key = "pkcs11:token=strongroom-demo;object=demo-ocsp-r10" }}
 
 [[issuer]]
 name = "e10"

@@ -44,8 +44,11 @@ pub struct Issuer {
     pub ski: Vec<u8>,
     /// The issuer certificate's notAfter: nothing we issue outlives it.
     pub not_after: SystemTime,
-    /// Signs OCSP responses about this issuer's certificates with the issuer key itself.
+    /// Signs OCSP responses about this issuer's certificates: with the issuer key itself, or
+    /// with a delegated responder's key (RFC 6960 4.2.2.2) when the configuration names one.
     pub responder: crate::ocsp::Responder,
+    /// The key OCSP responses are signed with (the issuer key or the delegated responder's).
+    pub ocsp_key: KeyHandle,
 }
 
 impl Issuer {
@@ -75,10 +78,17 @@ impl Issuer {
             spki: key.spki.clone(),
             alg: key.key_type.default_signature_algorithm(),
         };
-        let responder = crate::ocsp::Responder::new(&config.certificate, signer.clone(), None)
-            .map_err(|e| format!("issuer {:?}: OCSP responder: {e}", config.name))?;
+        let (responder, ocsp_key) = match &config.ocsp_responder {
+            None => (
+                crate::ocsp::Responder::new(&config.certificate, signer.clone(), None)
+                    .map_err(|e| format!("issuer {:?}: OCSP responder: {e}", config.name))?,
+                key.clone(),
+            ),
+            Some(delegate) => load_delegate(hsm, &config, delegate)?,
+        };
         Ok(Issuer {
             responder,
+            ocsp_key,
             not_after: tbs.validity().not_after.to_system_time(),
             config,
             key,
@@ -96,6 +106,43 @@ impl Issuer {
     pub fn crl_url_for_shard(&self, shard: u32) -> String {
         format!("{}{shard}.crl", self.config.crl_url_prefix)
     }
+}
+
+/// Finds a delegated OCSP responder's key and checks it against its certificate, and the
+/// certificate against the issuer (RFC 6960 4.2.2.2, BR 7.1.2.8): the key is the certificate's,
+/// the certificate is issued and signed by this issuer with AKI = the issuer's SKI, carries
+/// id-kp-OCSPSigning and id-pkix-ocsp-nocheck, and is valid now. Any failure stops the start.
+fn load_delegate(
+    hsm: &Hsm,
+    config: &IssuerConfig,
+    delegate: &crate::config::OcspResponderConfig,
+) -> Result<(crate::ocsp::Responder, KeyHandle), String> {
+    let fail = |e: String| format!("issuer {:?}: ocsp-responder: {e}", config.name);
+    let key = hsm
+        .find_key(&delegate.key)
+        .map_err(|e| fail(e.to_string()))?;
+    let tbs = delegate.certificate.tbs_certificate();
+    if tbs.subject_public_key_info() != &key.spki {
+        return Err(fail(format!(
+            "the key {} is not the key of the responder certificate {}",
+            delegate.key,
+            tbs.subject()
+        )));
+    }
+    let signer = SignerInfo {
+        spki: key.spki.clone(),
+        alg: key.key_type.default_signature_algorithm(),
+    };
+    let responder = crate::ocsp::Responder::new(
+        &config.certificate,
+        signer,
+        Some(delegate.certificate.clone()),
+    )
+    .map_err(|e| match e {
+        crate::ocsp::Error::Responder(why) => fail(why),
+        other => fail(other.to_string()),
+    })?;
+    Ok((responder, key))
 }
 
 /// The shard of a serial: its last four bytes, big-endian, modulo the shard count.

@@ -34,7 +34,10 @@ mod certificate;
 mod crl;
 mod extensions;
 mod name;
+mod ocsp_responder;
 mod subscriber;
+
+pub use ocsp_responder::MAX_RESPONDER_DAYS;
 
 use std::fmt;
 
@@ -57,6 +60,9 @@ pub enum CertKind {
     /// CA: the same profile plus the critical poison extension and no SCT list (RFC 6962 3.1,
     /// BR 7.1.2.9.1).
     Precertificate,
+    /// Delegated OCSP responder certificate, BR 7.1.2.8 (RFC 6960 4.2.2.2), issued by the CA
+    /// whose certificates' status it signs.
+    OcspResponder,
 }
 
 impl CertKind {
@@ -233,7 +239,8 @@ impl std::error::Error for Error {}
 /// the common extension checks (BR 7.1.2.10 for CAs, 7.1.2.11) and the profile's own checks
 /// (BR 7.1.2.1 for [`CertKind::Root`], 7.1.2.6 for [`CertKind::SubordinateCa`], 7.1.2.2 for
 /// [`CertKind::CrossCertificate`], 7.1.2.7 and 6.3.2 for [`CertKind::Subscriber`], and those plus
-/// RFC 6962 3.1 and BR 7.1.2.9 for [`CertKind::Precertificate`]).
+/// RFC 6962 3.1 and BR 7.1.2.9 for [`CertKind::Precertificate`], 7.1.2.8 for
+/// [`CertKind::OcspResponder`]).
 pub fn lint_certificate(tbs: &TbsCertificate, kind: CertKind) -> Report {
     let mut report = Report::default();
     certificate::lint_fields(tbs, kind, &mut report);
@@ -251,7 +258,11 @@ pub fn lint_certificate(tbs: &TbsCertificate, kind: CertKind) -> Report {
     if kind == CertKind::Root {
         algorithm::lint_self_signed_algorithm(tbs, &mut report);
     }
-    extensions::lint(tbs, kind, &mut report);
+    if kind == CertKind::OcspResponder {
+        ocsp_responder::lint(tbs, &mut report);
+    } else {
+        extensions::lint(tbs, kind, &mut report);
+    }
     report
 }
 

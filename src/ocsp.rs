@@ -29,6 +29,7 @@
 //! | `ocsp.revocation_time.after_this_update` | revocationTime not after thisUpdate (RFC 6960 2.4) |
 //! | `ocsp.reason.unspecified` | unspecified (0) is left out instead (BR 7.3, 7.2.2) |
 //! | `ocsp.reason.certificate_hold` | never certificateHold (6) (BR 7.3, 7.2.2) |
+//! | `ocsp.next_update.after_responder_expiry` | a delegated responder's certificate outlives nextUpdate ([`sign_response`]) |
 //! | `ocsp.reason.not_allowed` | no cACompromise, removeFromCRL or aACompromise for a Subscriber Certificate (BR 7.3, 7.2.2) |
 //!
 //! What this module does not do: HTTP (RFC 5019), request parsing, nonces (RFC 6960 4.4.1),
@@ -47,7 +48,9 @@ use sha1::{Digest, Sha1};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::Certificate;
 use x509_cert::certificate::Version;
-use x509_cert::ext::pkix::{CrlReason, ExtendedKeyUsage};
+use x509_cert::ext::pkix::{
+    AuthorityKeyIdentifier, CrlReason, ExtendedKeyUsage, SubjectKeyIdentifier,
+};
 use x509_cert::serial_number::SerialNumber;
 
 use self::asn1::{
@@ -235,6 +238,22 @@ impl Responder {
     pub fn signer(&self) -> &SignerInfo {
         &self.signer
     }
+
+    /// The delegated responder certificate sent in `certs`, if responses are not signed by the
+    /// issuer key.
+    pub fn delegate(&self) -> Option<&Certificate> {
+        self.delegate.as_ref()
+    }
+
+    /// Every check [`sign_response`] makes before signing: [`check_input`] at `now`, and, for a
+    /// delegated responder, that nextUpdate is not after its certificate's notAfter.
+    ///
+    /// # Errors
+    /// [`Error::Refused`] with the rule's code.
+    pub fn check(&self, input: &SingleResponseInput, now: SystemTime) -> Result<(), Error> {
+        check_input(input, now)?;
+        check_signer_lifetime(self, input)
+    }
 }
 
 /// RFC 6960 4.2.1 KeyHash / 4.1.1 issuerKeyHash: SHA-1 of the subjectPublicKey BIT STRING value,
@@ -284,6 +303,30 @@ fn check_delegate(
         .is_some_and(|exts| exts.iter().any(|e| e.extn_id == ID_PKIX_OCSP_NOCHECK));
     if !no_check {
         return bad("lacks the id-pkix-ocsp-nocheck extension (BR 4.9.9)");
+    }
+    // BR 7.1.2.8.2 / 7.1.2.11.1: the authorityKeyIdentifier is the issuer's subjectKeyIdentifier.
+    let aki = tbs
+        .get_extension::<AuthorityKeyIdentifier>()?
+        .and_then(|(_, aki)| aki.key_identifier);
+    let ski = issuer
+        .tbs_certificate()
+        .get_extension::<SubjectKeyIdentifier>()?
+        .map(|(_, ski)| ski.0);
+    if aki.is_none() || aki != ski {
+        return bad(
+            "has an authorityKeyIdentifier that is not the issuer's subjectKeyIdentifier \
+             (BR 7.1.2.11.1)",
+        );
+    }
+    // RFC 5280 4.1.2.5, RFC 6960 4.2.2.2: clients reject a response whose signer's certificate
+    // is not valid now.
+    let now = SystemTime::now();
+    let validity = tbs.validity();
+    if now < validity.not_before.to_system_time() || now > validity.not_after.to_system_time() {
+        return bad(&format!(
+            "is not valid now (notBefore {}, notAfter {})",
+            validity.not_before, validity.not_after
+        ));
     }
     Ok(())
 }
@@ -398,6 +441,27 @@ pub fn check_input(input: &SingleResponseInput, now: SystemTime) -> Result<(), E
     Ok(())
 }
 
+/// Refuses a response that would outlive the delegated responder certificate signing it: a
+/// client checking it before nextUpdate would find the signer expired (Mozilla Root Store Policy:
+/// an OCSP response's nextUpdate is not after the notAfter of the certificate that signs it).
+fn check_signer_lifetime(responder: &Responder, input: &SingleResponseInput) -> Result<(), Error> {
+    if let Some(cert) = &responder.delegate {
+        let not_after = cert.tbs_certificate().validity().not_after.to_system_time();
+        if secs(input.next_update) > secs(not_after) {
+            return Err(Error::refused(
+                "ocsp.next_update.after_responder_expiry",
+                "next_update",
+                format!(
+                    "nextUpdate is after the delegated responder certificate's notAfter {}; the \
+                     response would outlive its signer (RFC 6960 4.2.2.2)",
+                    cert.tbs_certificate().validity().not_after
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn generalized_time(t: SystemTime) -> Result<GeneralizedTime, Error> {
     Ok(GeneralizedTime::from_system_time(t)?)
 }
@@ -423,7 +487,7 @@ pub fn sign_response(
     produced_at: SystemTime,
     sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, crate::hsm::Error>,
 ) -> Result<Vec<u8>, Error> {
-    check_input(input, produced_at)?;
+    responder.check(input, produced_at)?;
     let cert_status = match input.status {
         CertStatus::Good => asn1::CertStatus::Good(Null),
         CertStatus::Revoked { revoked_at, reason } => asn1::CertStatus::Revoked(RevokedInfo {
@@ -1026,6 +1090,62 @@ mod tests {
         let text = openssl_check(&ca, &der, "0x1234");
         assert!(text.contains("Response verify OK"), "{text}");
         assert!(text.contains("0x1234: good"), "{text}");
+    }
+
+    #[test]
+    fn a_response_never_outlives_its_delegated_responder() {
+        let ca = Ca::new();
+        // openssl -days 1: the responder certificate expires in a day.
+        let (cert, key) = ca.delegate("extendedKeyUsage = OCSPSigning\nnoCheck = ignored\n");
+        let short = {
+            let dir = ca.dir.path();
+            openssl(
+                dir,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    "resp.csr",
+                    "-CA",
+                    "ca.pem",
+                    "-CAkey",
+                    "ca.key",
+                    "-days",
+                    "1",
+                    "-extfile",
+                    "ext.cnf",
+                    "-out",
+                    "short.pem",
+                ],
+            );
+            read_cert(&dir.join("short.pem"))
+        };
+        assert_eq!(
+            short.tbs_certificate().subject_public_key_info(),
+            cert.tbs_certificate().subject_public_key_info()
+        );
+        let responder = Responder::new(&ca.cert, Ca::signer(&key), Some(short)).unwrap();
+        let mut called = false;
+        let err = sign_response(&responder, &good(&[1]), SystemTime::now(), |_| {
+            called = true;
+            Ok(vec![])
+        })
+        .unwrap_err();
+        assert_eq!(err.code(), Some("ocsp.next_update.after_responder_expiry"));
+        assert!(!called);
+        // With the ten-day certificate, the same three-day response is signed.
+        let responder = Responder::new(&ca.cert, Ca::signer(&key), Some(cert)).unwrap();
+        responder.check(&good(&[1]), SystemTime::now()).unwrap();
+    }
+
+    #[test]
+    fn a_delegate_whose_aki_is_not_the_issuers_ski_is_refused() {
+        let ca = Ca::new();
+        let (cert, key) = ca.delegate(
+            "extendedKeyUsage = OCSPSigning\nnoCheck = ignored\nauthorityKeyIdentifier = none\n",
+        );
+        let err = Responder::new(&ca.cert, Ca::signer(&key), Some(cert)).unwrap_err();
+        assert!(err.to_string().contains("authorityKeyIdentifier"), "{err}");
     }
 
     fn refusal(input: &SingleResponseInput, now: SystemTime) -> &'static str {

@@ -499,15 +499,27 @@ fn window(this_update: &str, next_update: &str) -> Result<(SystemTime, SystemTim
 }
 
 /// Signs OCSP responses for `statuses`, spreading them over the HSM session pool: one blocking
-/// task per session, each signing its share in turn. All are checked before any is signed.
+/// task per session, each signing its share in turn. All are checked before any is signed, and
+/// the signed responses are recorded in the audit chain (one `ocsp` record for the request:
+/// issuer, count, each serial and status with its response's SHA-256, the SHA-256 of all the
+/// responses, the validity window and the signer) before they are returned with the
+/// [`Recorded`] that proves it.
 pub async fn sign_ocsp(
     p: Arc<Pipeline>,
+    caller: Caller,
     issuer: &str,
     this_update: &str,
     next_update: &str,
     statuses: &[OcspStatus],
     batch: bool,
-) -> Result<Vec<Vec<u8>>, ApiError> {
+) -> Result<(Vec<Vec<u8>>, Recorded), ApiError> {
+    if statuses.is_empty() {
+        return Err(ApiError::bad_request(
+            "ocsp.statuses.empty",
+            "statuses",
+            "a batch needs at least one status",
+        ));
+    }
     let issuer = p.issuer(&Some(issuer.to_string()))?;
     let (this_update, next_update) = window(this_update, next_update)?;
     let now = SystemTime::now();
@@ -519,9 +531,22 @@ pub async fn sign_ocsp(
             String::new()
         };
         let input = ocsp_input(&p, &issuer.config.name, s, &field, this_update, next_update)?;
-        crate::ocsp::check_input(&input, now).map_err(ocsp_error)?;
+        issuer.responder.check(&input, now).map_err(ocsp_error)?;
         inputs.push(input);
     }
+    p.audit.check_writable().await.map_err(audit_error)?;
+    let listed: Vec<serde_json::Value> = inputs
+        .iter()
+        .map(|i| {
+            json!({
+                "serial": hex::encode(i.serial.as_bytes()),
+                "status": match i.status {
+                    crate::ocsp::CertStatus::Revoked { .. } => "revoked",
+                    _ => "good",
+                },
+            })
+        })
+        .collect();
     let workers = p.hsm.pool_size().max(1).min(inputs.len().max(1));
     let chunk = inputs.len().div_ceil(workers).max(1);
     let mut tasks = Vec::new();
@@ -534,7 +559,7 @@ pub async fn sign_ocsp(
             part.iter()
                 .map(|input| {
                     crate::ocsp::sign_response(&issuer.responder, input, now, |data| {
-                        hsm.sign(&issuer.key, issuer.signer.alg, data)
+                        hsm.sign(&issuer.ocsp_key, issuer.responder.signer().alg, data)
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()
@@ -544,5 +569,54 @@ pub async fn sign_ocsp(
     for t in tasks {
         out.extend(t.await.map_err(internal)?.map_err(ocsp_error)?);
     }
-    Ok(out)
+    let summary = ocsp_summary(&issuer, listed, &out, this_update, next_update, now)?;
+    let recorded = p
+        .audit
+        .append(Entry::ocsp(issuer.config.name.as_str(), caller, &summary))
+        .await
+        .map_err(audit_error)?;
+    Ok((out, recorded))
+}
+
+/// The audit summary of one OCSP request. `responses_sha256` is the SHA-256 of the responses'
+/// DER concatenated in request order (each is a self-delimiting DER SEQUENCE).
+fn ocsp_summary(
+    issuer: &crate::issue::Issuer,
+    mut listed: Vec<serde_json::Value>,
+    responses: &[Vec<u8>],
+    this_update: SystemTime,
+    next_update: SystemTime,
+    produced_at: SystemTime,
+) -> Result<serde_json::Value, ApiError> {
+    use sha2::{Digest, Sha256};
+    let mut all = Sha256::new();
+    for (entry, der) in listed.iter_mut().zip(responses) {
+        entry["sha256"] = json!(hex::encode(Sha256::digest(der)));
+        all.update(der);
+    }
+    let responder = &issuer.responder;
+    let signer = match responder.delegate() {
+        None => json!({
+            "kind": "issuer",
+            "responder_id_key_sha1": hex::encode(responder.responder_key_hash()),
+        }),
+        Some(cert) => json!({
+            "kind": "delegated",
+            "responder_id_key_sha1": hex::encode(responder.responder_key_hash()),
+            "certificate_sha256": hex::encode(Sha256::digest(
+                der::Encode::to_der(cert).map_err(internal)?
+            )),
+            "serial": hex::encode(cert.tbs_certificate().serial_number().as_bytes()),
+        }),
+    };
+    let rfc3339 = crate::ceremony::transcript::rfc3339;
+    Ok(json!({
+        "count": responses.len(),
+        "this_update": rfc3339(this_update),
+        "next_update": rfc3339(next_update),
+        "produced_at": rfc3339(produced_at),
+        "signer": signer,
+        "responses_sha256": hex::encode(all.finalize()),
+        "responses": listed,
+    }))
 }

@@ -329,13 +329,15 @@ async fn post_crl(
 
 async fn post_ocsp(
     State(p): State<Arc<Pipeline>>,
+    axum::Extension(caller): axum::Extension<Caller>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     use base64ct::{Base64, Encoding};
     let req: crate::revoke::OcspRequest =
         parse(body).inspect_err(|e| p.metrics.rejected(&e.code))?;
-    let mut responses = crate::revoke::sign_ocsp(
+    let (mut responses, _recorded) = crate::revoke::sign_ocsp(
         p.clone(),
+        caller,
         &req.issuer,
         &req.this_update,
         &req.next_update,
@@ -354,13 +356,15 @@ async fn post_ocsp(
 
 async fn post_ocsp_batch(
     State(p): State<Arc<Pipeline>>,
+    axum::Extension(caller): axum::Extension<Caller>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
     use base64ct::{Base64, Encoding};
     let req: crate::revoke::OcspBatchRequest =
         parse(body).inspect_err(|e| p.metrics.rejected(&e.code))?;
-    let responses = crate::revoke::sign_ocsp(
+    let (responses, _recorded) = crate::revoke::sign_ocsp(
         p.clone(),
+        caller,
         &req.issuer,
         &req.this_update,
         &req.next_update,
@@ -388,6 +392,11 @@ async fn get_issuers(State(p): State<Arc<Pipeline>>) -> Response {
                 "key_type": i.key.key_type.to_string(),
                 "signature_algorithm": i.signer.alg.to_string(),
                 "crl_shards": i.config.crl_shards,
+                "ocsp_responder": i.responder.delegate().map(|c| {
+                    der::Encode::to_der(c)
+                        .ok()
+                        .and_then(|d| crate::x509::to_pem("CERTIFICATE", &d).ok())
+                }),
             })
         })
         .collect();

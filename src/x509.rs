@@ -34,8 +34,8 @@ use x509_cert::time::{Time, Validity};
 
 pub use self::name::SubjectName;
 pub use self::profile::{
-    CT_POISON, CT_SCT_LIST, CaProfile, Ct, DOMAIN_VALIDATED, RootProfile, TlsServerProfile,
-    ca_key_usage,
+    CT_POISON, CT_SCT_LIST, CaProfile, Ct, DOMAIN_VALIDATED, OcspResponderProfile, RootProfile,
+    TlsServerProfile, ca_key_usage,
 };
 use crate::alg::SignatureAlgorithm;
 use crate::lint::{self, CertKind};

@@ -55,6 +55,29 @@ fn demo_outputs_verify_with_openssl() {
     }
     openssl_verify(&p("root-r1.pem"), None, &[], &p("int-r10.pem")).unwrap();
     openssl_verify(&p("root-e1.pem"), None, &[], &p("int-e10.pem")).unwrap();
+    // R10's delegated OCSP responder chains to the RSA root through R10, for OCSP signing.
+    openssl_verify(
+        &p("root-r1.pem"),
+        Some(&p("int-r10.pem")),
+        &["-purpose", "ocsphelper"],
+        &p("ocsp-r10.pem"),
+    )
+    .unwrap();
+    let responder = Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "extendedKeyUsage,keyUsage,noCheck,crlDistributionPoints,authorityInfoAccess,certificatePolicies", "-in"])
+        .arg(p("ocsp-r10.pem"))
+        .output()
+        .unwrap();
+    let responder = text(&responder);
+    assert!(
+        responder.contains("OCSP Signing")
+            && responder.contains("OCSP No Check")
+            && responder.contains("critical\n    Digital Signature")
+            && !responder.contains("CRL Distribution")
+            && !responder.contains("Authority Information Access")
+            && !responder.contains("Policies"),
+        "{responder}"
+    );
     // The intermediate R10 through both roots: ours, and the cross-signer's via the cross-certificate.
     openssl_verify(
         &p("cross/demotrust-root-x3.pem"),
@@ -153,6 +176,11 @@ fn demo_outputs_pass_pkilint() {
         ),
         Vec::<String>::new()
     );
+    // The delegated OCSP responder, with pkilint's BR 7.1.2.8 certificate type.
+    assert_eq!(
+        pkilint(cert_lint, &["-t", "OCSP-RESPONDER"], &p("ocsp-r10.pem")),
+        Vec::<String>::new()
+    );
     assert_eq!(
         pkilint(
             "lint_crl",
@@ -168,6 +196,7 @@ fn demo_outputs_pass_pkilint() {
             "cross/demotrust-root-x3.pem",
             "cross/int-r10-by-demotrust-x3.pem",
         ),
+        ("int-r10.pem", "ocsp-r10.pem"),
     ] {
         let out = Command::new(pkilint_bin("lint_pkix_signer_signee_cert_chain"))
             .args(["lint", "-s", "ERROR"])
@@ -287,7 +316,7 @@ fn demo_keys_are_sensitive_never_extractable_sign_only() {
         let keys: Vec<&str> = listing.split("Private Key Object").skip(1).collect();
         assert_eq!(
             keys.len(),
-            if token == "strongroom-demo" { 5 } else { 1 },
+            if token == "strongroom-demo" { 6 } else { 1 },
             "{listing}"
         );
         for key in keys {
@@ -391,6 +420,51 @@ fn assert_refused(sandbox: &Sandbox, token: &str, script: &str, field: &str, rul
 fn refuses_bad_profiles_before_touching_the_hsm() {
     let s = Sandbox::new(&["refusals"]);
     let t = "refusals";
+    // A delegated OCSP responder (BR 7.1.2.8) signed by the root made in the same script: too
+    // long-lived, backdated more than a day, or certifying the issuer's own key.
+    let responder = |extra: &str| {
+        root_script(&s, t, "r", "ec-p256", "")
+            + &format!(
+                r#"
+[[step]]
+id = "ok"
+action = "generate-key"
+label = "ocsp"
+key-type = "ec-p256"
+public-key-out = "ocsp.pub.pem"
+
+[[step]]
+id = "ocsp"
+action = "sign-ocsp-responder"
+issuer-key = {{ step = "k" }}
+issuer-certificate = {{ step = "root" }}
+subject = {{ country = "US", organization = "Test CA", common-name = "Test OCSP" }}
+certificate-out = "ocsp.pem"
+{extra}
+"#
+            )
+    };
+    assert_refused(
+        &s,
+        t,
+        &responder("public-key = { step = \"ok\" }\nvalidity-days = 91"),
+        "validity-days",
+        "RFC 6960 4.2.2.2.1",
+    );
+    assert_refused(
+        &s,
+        t,
+        &responder("public-key = { step = \"ok\" }\nnot-before = \"2026-01-01T00:00:00Z\""),
+        "not-before",
+        "BR 7.1.2.8.1",
+    );
+    assert_refused(
+        &s,
+        t,
+        &responder("public-key = { step = \"k\" }"),
+        "public-key",
+        "RFC 6960 4.2.2.2",
+    );
     assert_refused(
         &s,
         t,
@@ -654,10 +728,11 @@ fn production_scripts_validate() {
     // holds just the inputs it names, taken from the demo's outputs.
     let (d, _) = demo();
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("ceremony");
-    let cases: [(&str, &[(&str, &str)]); 5] = [
+    let cases: [(&str, &[(&str, &str)]); 6] = [
         ("root.toml", &[]),
         ("intermediate.toml", &[("root-r1.pem", "root-x1.pem")]),
         ("cross-sign-csr.toml", &[("int-r10.pem", "r1.pem")]),
+        ("ocsp-responder.toml", &[("int-r10.pem", "r1.pem")]),
         (
             "check-cross-signed.toml",
             &[

@@ -1054,3 +1054,277 @@ async fn ocsp_responses_verify_with_openssl_and_refuse_what_breaks_the_rules() {
         assert_eq!(reply["error"]["code"], code, "{reply}");
     }
 }
+
+/// Copies the demo, edits its config, runs `strongroom serve`, and returns what it printed when it
+/// refused to start (it must exit with an error, without binding the socket, within a minute).
+fn start_refused(edit: impl FnOnce(String) -> String) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", demo().display()))
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let hsm = dir.path().join("hsm");
+    std::fs::write(
+        hsm.join("softhsm2.conf"),
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
+            hsm.join("tokens").display()
+        ),
+    )
+    .unwrap();
+    let config = dir.path().join("service/strongroom.toml");
+    let _ = std::fs::remove_file(dir.path().join("service/audit.db"));
+    let original = std::fs::read_to_string(&config).unwrap();
+    let edited = edit(original.clone());
+    assert_ne!(edited, original, "the edit changed nothing");
+    std::fs::write(&config, edited).unwrap();
+    let mut child = Command::new(strongroom_bin())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("SOFTHSM2_CONF", hsm.join("softhsm2.conf"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the service neither started nor refused");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
+    assert!(!status.success(), "the service started: {}", text(&out));
+    assert!(!dir.path().join("service/strongroom.sock").exists());
+    text(&out)
+}
+
+/// The demo config's line that makes R10's OCSP responses signed by its delegated responder.
+const R10_RESPONDER: &str = "ocsp-responder = { certificate = \"../ocsp-r10.pem\", key = \"pkcs11:token=strongroom-demo;object=demo-ocsp-r10\" }\n";
+
+#[test]
+fn a_responder_for_another_key_or_another_issuer_is_refused_at_start() {
+    // The responder certificate is R10's, the key named is E10's.
+    let msg = start_refused(|c| c.replace("object=demo-ocsp-r10\" }", "object=demo-int-e10\" }"));
+    assert!(
+        msg.contains("issuer \"r10\": ocsp-responder: the key pkcs11:token=strongroom-demo;object=demo-int-e10 is not the key of the responder certificate"),
+        "{msg}"
+    );
+    // R10's responder (its own key, its own certificate) configured for E10, which did not issue it.
+    let msg = start_refused(|c| {
+        c.replace(R10_RESPONDER, "").replace(
+            "crl-url-prefix = \"http://e10.c.example.com/\"\n",
+            &format!("crl-url-prefix = \"http://e10.c.example.com/\"\n{R10_RESPONDER}"),
+        )
+    });
+    assert!(
+        msg.contains("issuer \"e10\": ocsp-responder: delegated responder certificate is not issued by the issuer (RFC 6960 4.2.2.2)"),
+        "{msg}"
+    );
+    // R10's own certificate as its responder: right issuer name, but not signed by R10's key.
+    let msg = start_refused(|c| {
+        c.replace(
+            R10_RESPONDER,
+            "ocsp-responder = { certificate = \"../int-r10.pem\", key = \"pkcs11:token=strongroom-demo;object=demo-int-r10\" }\n",
+        )
+    });
+    assert!(msg.contains("issuer \"r10\": ocsp-responder: delegated responder certificate is not issued by the issuer"), "{msg}");
+    // A misspelt key under ocsp-responder is refused by name.
+    let msg =
+        start_refused(|c| c.replace("ocsp-responder = { certificate", "ocsp-responder = { cert"));
+    assert!(msg.contains("unknown field `cert`"), "{msg}");
+}
+
+/// Runs `openssl ocsp` on a response: `-issuer ISSUER -CAfile ROOT`; returns its report.
+fn openssl_ocsp(dir: &Path, der: &[u8], issuer: &Path, root: &Path, serial: &str) -> String {
+    let path = dir.join(format!("{serial}-{}.der", der.len()));
+    std::fs::write(&path, der).unwrap();
+    let out = Command::new("openssl")
+        .args(["ocsp", "-no_nonce", "-resp_text", "-respin"])
+        .arg(&path)
+        .arg("-issuer")
+        .arg(issuer)
+        .arg("-CAfile")
+        .arg(root)
+        .args(["-serial", &format!("0x{serial}")])
+        .output()
+        .unwrap();
+    text(&out)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delegated_and_direct_ocsp_responses_verify_pass_pkilint_and_are_audited() {
+    use sha2::{Digest, Sha256};
+    let s = Service::start(|c| c);
+    let [(p256, _, _), _] = subscriber_keys();
+    let mut serials: std::collections::HashMap<&str, Vec<String>> = Default::default();
+    for issuer in ["r10", "e10"] {
+        for i in 0..3 {
+            let mut body = request(p256, &[&format!("{issuer}-{i}.example.com")]);
+            body["issuer"] = json!(issuer);
+            let (status, reply) = s.post("/v1/certificates", &body).await;
+            assert_eq!(status, 201, "{reply}");
+            serials
+                .entry(issuer)
+                .or_default()
+                .push(reply["serial"].as_str().unwrap().to_string());
+        }
+    }
+    let now = strongroom::ceremony::transcript::now_rfc3339();
+    let later = strongroom::ceremony::transcript::rfc3339(
+        std::time::SystemTime::now() + Duration::from_secs(3 * 86_400),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let responder_cert =
+        strongroom::x509::read_pem::<Certificate>(&s.path("ocsp-r10.pem"), "CERTIFICATE")
+            .unwrap()
+            .0;
+    let key_sha1 = |c: &Certificate| -> [u8; 20] {
+        sha1::Sha1::digest(
+            c.tbs_certificate()
+                .subject_public_key_info()
+                .subject_public_key
+                .raw_bytes(),
+        )
+        .into()
+    };
+    let mut batches = Vec::new();
+    for (issuer, int, root) in [
+        ("r10", "int-r10.pem", "root-r1.pem"),
+        ("e10", "int-e10.pem", "root-e1.pem"),
+    ] {
+        let issuer_cert = strongroom::x509::read_pem::<Certificate>(&s.path(int), "CERTIFICATE")
+            .unwrap()
+            .0;
+        let sn = &serials[issuer];
+        // One revoked response on its own, then a batch of all three.
+        let (status, single) = s
+            .post(
+                "/v1/ocsp",
+                &json!({"issuer": issuer, "serial": sn[0], "status": "revoked", "revoked_at": now,
+                        "reason": "superseded", "this_update": now, "next_update": later}),
+            )
+            .await;
+        assert_eq!(status, 201, "{single}");
+        let statuses: Vec<Value> = sn
+            .iter()
+            .map(|x| json!({"serial": x, "status": "good"}))
+            .collect();
+        let (status, batch) = s
+            .post("/v1/ocsp/batch", &json!({"issuer": issuer, "this_update": now, "next_update": later, "statuses": statuses}))
+            .await;
+        assert_eq!(status, 201, "{batch}");
+        let mut responses = vec![(
+            Base64::decode_vec(single["response"].as_str().unwrap()).unwrap(),
+            sn[0].clone(),
+            "revoked",
+        )];
+        let batch: Vec<Vec<u8>> = batch["responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| Base64::decode_vec(r.as_str().unwrap()).unwrap())
+            .collect();
+        for (der, serial) in batch.iter().zip(sn) {
+            responses.push((der.clone(), serial.clone(), "good"));
+        }
+        batches.push((issuer, batch));
+        for (der, serial, status) in &responses {
+            let report = openssl_ocsp(tmp.path(), der, &s.path(int), &s.path(root), serial);
+            assert!(
+                report.contains("Response verify OK") && report.contains(&format!(": {status}")),
+                "{issuer} {serial}: {report}"
+            );
+            let decoded = strongroom::ocsp::decode_response(der).unwrap();
+            if issuer == "r10" {
+                // Delegated: responder ID by the responder's key, its certificate in `certs`,
+                // signed by its key.
+                assert_eq!(decoded.certs, vec![responder_cert.clone()]);
+                assert_eq!(decoded.responder_key_hash, key_sha1(&responder_cert));
+                decoded
+                    .verify(responder_cert.tbs_certificate().subject_public_key_info())
+                    .unwrap();
+            } else {
+                assert!(decoded.certs.is_empty());
+                assert_eq!(decoded.responder_key_hash, key_sha1(&issuer_cert));
+                decoded
+                    .verify(issuer_cert.tbs_certificate().subject_public_key_info())
+                    .unwrap();
+            }
+            let path = tmp.path().join("lint.der");
+            std::fs::write(&path, der).unwrap();
+            assert_eq!(
+                pkilint("lint_ocsp_response", &[], &path),
+                Vec::<String>::new(),
+                "{issuer} {serial}"
+            );
+        }
+    }
+    // GET /v1/issuers names R10's delegated responder certificate, and none for E10.
+    let (_, issuers) = s.get("/v1/issuers").await;
+    let issuers: Value = serde_json::from_str(&issuers).unwrap();
+    let responder_pem = std::fs::read_to_string(s.path("ocsp-r10.pem")).unwrap();
+    for i in issuers["issuers"].as_array().unwrap() {
+        match i["name"].as_str().unwrap() {
+            "r10" => assert_eq!(i["ocsp_responder"], responder_pem.as_str()),
+            _ => assert!(i["ocsp_responder"].is_null(), "{i}"),
+        }
+    }
+    // The audit chain: one ocsp record per request (2 per issuer), each naming its serials,
+    // statuses and signer, with the SHA-256 of exactly the responses returned.
+    let dir = s.stop();
+    let store = dir.path().join("service/audit.db");
+    let out = Command::new(strongroom_bin())
+        .args(["audit", "verify", "--store"])
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("ocsp: 4"), "{}", text(&out));
+    let conn = rusqlite::Connection::open(&store).unwrap();
+    let table = audit_table(&store);
+    let records: Vec<(String, String)> = conn
+        .prepare(&format!(
+            "SELECT issuer, summary FROM {table} WHERE kind = 'ocsp' ORDER BY seq"
+        ))
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(records.len(), 4);
+    for (issuer, batch) in &batches {
+        let (_, summary) = records.iter().filter(|(i, _)| i == issuer).nth(1).unwrap();
+        let summary: Value = serde_json::from_str(summary).unwrap();
+        assert_eq!(summary["count"], 3);
+        let all: Vec<u8> = batch.iter().flatten().copied().collect();
+        assert_eq!(
+            summary["responses_sha256"],
+            hex::encode(Sha256::digest(&all))
+        );
+        for ((entry, der), serial) in summary["responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(batch)
+            .zip(&serials[issuer])
+        {
+            assert_eq!(entry["serial"], *serial);
+            assert_eq!(entry["status"], "good");
+            assert_eq!(entry["sha256"], hex::encode(Sha256::digest(der)));
+        }
+        let kind = if *issuer == "r10" {
+            "delegated"
+        } else {
+            "issuer"
+        };
+        assert_eq!(summary["signer"]["kind"], kind, "{summary}");
+    }
+}

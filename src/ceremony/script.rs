@@ -136,6 +136,8 @@ pub enum Step {
     CheckCrossSigned(CheckCrossSigned),
     /// Sign a CRL.
     SignCrl(SignCrl),
+    /// Sign a delegated OCSP responder certificate with an issuing CA's key.
+    SignOcspResponder(SignOcspResponder),
 }
 
 /// `action = "generate-key"`.
@@ -298,6 +300,36 @@ pub struct SignCrl {
     pub crl_out: PathBuf,
 }
 
+/// BR 7.1.2.8.1 sets no maximum; strongroom's default lifetime of a delegated OCSP responder
+/// certificate, in days (see [`crate::lint::MAX_RESPONDER_DAYS`] for the cap and why).
+pub const DEFAULT_RESPONDER_DAYS: u32 = 30;
+
+/// `action = "sign-ocsp-responder"`: a delegated OCSP responder certificate (BR 7.1.2.8,
+/// RFC 6960 4.2.2.2) for a key on the token, signed by the issuing CA whose certificates' status
+/// it will sign.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SignOcspResponder {
+    /// Step id.
+    pub id: String,
+    /// The issuing CA's key.
+    pub issuer_key: KeyRef,
+    /// The issuing CA's certificate.
+    pub issuer_certificate: InputRef,
+    /// The responder's public key: a generate-key step or a PEM public key file.
+    pub public_key: InputRef,
+    /// Subject (CA naming rules, BR 7.1.2.10.2).
+    pub subject: SubjectName,
+    /// notBefore (RFC 3339); default: the start of the run. At most one day before it.
+    pub not_before: Option<String>,
+    /// Validity in days; default 30, at most 90 (strongroom's cap, RFC 6960 4.2.2.2.1).
+    pub validity_days: Option<u32>,
+    /// Signature algorithm; default from the issuer key type.
+    pub signature_algorithm: Option<String>,
+    /// Where to write the certificate (PEM).
+    pub certificate_out: PathBuf,
+}
+
 impl Step {
     /// The step's id.
     pub fn id(&self) -> &str {
@@ -309,6 +341,7 @@ impl Step {
             Step::SignCrossCertificate(s) => &s.id,
             Step::CheckCrossSigned(s) => &s.id,
             Step::SignCrl(s) => &s.id,
+            Step::SignOcspResponder(s) => &s.id,
         }
     }
 
@@ -322,6 +355,7 @@ impl Step {
             Step::SignCrossCertificate(_) => "sign-cross-certificate",
             Step::CheckCrossSigned(_) => "check-cross-signed",
             Step::SignCrl(_) => "sign-crl",
+            Step::SignOcspResponder(_) => "sign-ocsp-responder",
         }
     }
 
@@ -339,6 +373,7 @@ impl Step {
                 | Step::MakeCsr(_)
                 | Step::SignCrossCertificate(_)
                 | Step::SignCrl(_)
+                | Step::SignOcspResponder(_)
         )
     }
 
@@ -352,6 +387,7 @@ impl Step {
             Step::SignCrossCertificate(s) => vec![&s.certificate_out],
             Step::CheckCrossSigned(_) => vec![],
             Step::SignCrl(s) => vec![&s.crl_out],
+            Step::SignOcspResponder(s) => vec![&s.certificate_out],
         }
     }
 }
@@ -903,6 +939,62 @@ impl Script {
                         }
                     }
                     kind = Produces::Nothing;
+                }
+                Step::SignOcspResponder(s) => {
+                    let kt = key_ref("issuer-key", &s.issuer_key)?;
+                    algorithm("signature-algorithm", &s.signature_algorithm, kt)?;
+                    let issuer_period = cert_ref("issuer-certificate", &s.issuer_certificate)?;
+                    match &s.public_key {
+                        InputRef::Step(p) => match produced.get(p.as_str()) {
+                            Some((Produces::Key, _)) => {}
+                            Some(_) => {
+                                return Err(err(
+                                    "public-key",
+                                    format!("step {p:?} does not produce a key"),
+                                ));
+                            }
+                            None => {
+                                return Err(err(
+                                    "public-key",
+                                    format!("no earlier step has id {p:?}"),
+                                ));
+                            }
+                        },
+                        InputRef::File(f) => {
+                            let _ = read_public_key(&resolve(dir, f))
+                                .map_err(|e| err("public-key", e))?;
+                        }
+                    }
+                    if matches!((&s.public_key, &s.issuer_key), (InputRef::Step(p), KeyRef::Step(k)) if p == k)
+                    {
+                        return Err(err(
+                            "public-key",
+                            "the responder key must not be the issuing CA's key (RFC 6960 4.2.2.2: a delegated responder has its own key)".into(),
+                        ));
+                    }
+                    s.subject.validate().map_err(|e| err("subject", e))?;
+                    let days = s.validity_days.unwrap_or(DEFAULT_RESPONDER_DAYS);
+                    let max = crate::lint::MAX_RESPONDER_DAYS;
+                    if days == 0 || u64::from(days) > max {
+                        return Err(err(
+                            "validity-days",
+                            format!(
+                                "{days} is outside 1..={max}: BR 7.1.2.8.1 sets no maximum, but a responder certificate with id-pkix-ocsp-nocheck cannot be revoked, so strongroom keeps it short (RFC 6960 4.2.2.2.1)"
+                            ),
+                        ));
+                    }
+                    let not_before = start("not-before", &s.not_before)?;
+                    if not_before > self.started_at
+                        || not_before + Duration::from_secs(86_400) < self.started_at
+                    {
+                        return Err(err(
+                            "not-before",
+                            "must lie between one day before the signing time and the signing time (BR 7.1.2.8.1)".into(),
+                        ));
+                    }
+                    let mine = period(not_before, days);
+                    nested("validity-days", mine, issuer_period)?;
+                    let _ = periods.insert(id, mine);
                 }
             }
             let _ = produced.insert(id, (kind, key_type));

@@ -384,6 +384,7 @@ pub(crate) fn execute(step: &Step, ctx: &mut Ctx<'_>) -> StepResult {
             Ok((Output::Nothing, details))
         }
         Step::SignCrl(s) => sign_crl(s, ctx),
+        Step::SignOcspResponder(s) => sign_ocsp_responder(s, ctx),
     }
 }
 
@@ -763,4 +764,85 @@ fn sign_crl(s: &script::SignCrl, ctx: &mut Ctx<'_>) -> StepResult {
         "crl_out": file,
     });
     Ok((Output::Nothing, details))
+}
+
+/// Signs a delegated OCSP responder certificate (BR 7.1.2.8) for a key on the token with the
+/// issuing CA's key, then checks it the way the signing service will before using it
+/// ([`crate::ocsp::Responder::new`]: issued and signed by the issuer, id-kp-OCSPSigning,
+/// id-pkix-ocsp-nocheck).
+fn sign_ocsp_responder(s: &script::SignOcspResponder, ctx: &mut Ctx<'_>) -> StepResult {
+    let hsm = ctx.hsm()?;
+    let key = ctx.key(&s.issuer_key)?;
+    let issuer = ctx.certificate(&s.issuer_certificate)?;
+    check_issuer_key(&key, &issuer)?;
+    let signer = signer(&key, &s.signature_algorithm)?;
+    let (responder_spki, responder_key) = match &s.public_key {
+        InputRef::Step(p) => match ctx.outputs.get(p) {
+            Some(Output::Key(k)) => (k.spki.clone(), Some(k.clone())),
+            _ => return Err(format!("public-key: step {p:?} produced no key")),
+        },
+        InputRef::File(f) => (script::read_public_key(&resolve(&ctx.dir, f))?, None),
+    };
+    if responder_spki == key.spki {
+        return Err(
+            "public-key: the responder key must not be the issuing CA's key (RFC 6960 4.2.2.2)"
+                .into(),
+        );
+    }
+    let responder_type =
+        crate::keycheck::check_public_key(&responder_spki, &crate::alg::KeyType::ALL)
+            .map_err(|e| format!("public-key: {e}"))?;
+    let profile = x509::OcspResponderProfile {
+        issuer: issuer.tbs_certificate().subject().clone(),
+        subject: s.subject.to_name().map_err(|e| format!("subject: {e}"))?,
+        ski: x509::key_identifier(&responder_spki),
+        aki: x509::subject_key_id(&issuer)
+            .map_err(|e| e.to_string())?
+            .ok_or("issuer-certificate: the issuer has no subjectKeyIdentifier")?,
+    };
+    let not_before = ctx.time(&s.not_before)?;
+    let signing_time = ctx.started_at;
+    if not_before > signing_time || not_before + Duration::from_secs(86_400) < signing_time {
+        return Err(format!(
+            "not-before: {} must lie between one day before the signing time {} and it (BR 7.1.2.8.1)",
+            rfc3339(not_before),
+            rfc3339(signing_time)
+        ));
+    }
+    let days = s.validity_days.unwrap_or(script::DEFAULT_RESPONDER_DAYS);
+    let validity = x509::validity(not_before, days).map_err(|e| e.to_string())?;
+    check_nested(&validity, &issuer)?;
+    let signed = x509::sign_certificate(
+        profile,
+        ctx.serial()?,
+        validity,
+        responder_spki.clone(),
+        CertKind::OcspResponder,
+        &signer,
+        |t| hsm.sign(&key, signer.alg, t),
+    )
+    .map_err(|e| e.to_string())?;
+    // What the service checks at start, checked now: a certificate it would refuse is not
+    // written.
+    let responder_signer = SignerInfo {
+        spki: responder_spki,
+        alg: responder_type.default_signature_algorithm(),
+    };
+    let _ = crate::ocsp::Responder::new(&issuer, responder_signer, Some(signed.value.clone()))
+        .map_err(|e| format!("the signed responder certificate fails the service's checks: {e}"))?;
+    let token = hsm.description().label.clone();
+    let key_details = key_json(&key, &token)?;
+    let (output, mut details) =
+        ctx.finish_certificate(signed, &s.certificate_out, "issuer_key", key_details)?;
+    if let Some(k) = &responder_key {
+        details["responder_key"] = key_json(k, &token)?;
+    }
+    details["profile"] = json!(
+        "OCSP responder (BR 7.1.2.8): keyUsage digitalSignature (critical), extKeyUsage id-kp-OCSPSigning, id-pkix-ocsp-nocheck, SKI, AKI; no AIA, CRLDP or policies"
+    );
+    details["responder_checks"] = json!([
+        "issued and signed by the issuing CA, authorityKeyIdentifier = its subjectKeyIdentifier",
+        "extKeyUsage id-kp-OCSPSigning and id-pkix-ocsp-nocheck present (RFC 6960 4.2.2.2, BR 4.9.9)",
+    ]);
+    Ok((output, details))
 }

@@ -105,6 +105,7 @@ pub(super) fn table(kind: CertKind) -> &'static str {
         CertKind::SubordinateCa => "BR 7.1.2.6.1",
         CertKind::CrossCertificate => "BR 7.1.2.2.3",
         CertKind::Subscriber | CertKind::Precertificate => "BR 7.1.2.7.6",
+        CertKind::OcspResponder => "BR 7.1.2.8.2",
     }
 }
 
@@ -143,6 +144,8 @@ pub(super) fn lint(tbs: &TbsCertificate, kind: CertKind, report: &mut Report) {
             }
             lint_root_forbidden(exts, report);
         }
+        // Linted by `ocsp_responder` instead (see `lint_certificate`).
+        CertKind::OcspResponder => {}
         CertKind::SubordinateCa
         | CertKind::CrossCertificate
         | CertKind::Subscriber
@@ -872,6 +875,7 @@ fn lint_unexpected(exts: &[Extension], kind: CertKind, report: &mut Report) {
         CertKind::Root => ROOT_EXTENSIONS,
         CertKind::SubordinateCa | CertKind::CrossCertificate => SUBORDINATE_EXTENSIONS,
         CertKind::Subscriber | CertKind::Precertificate => SUBSCRIBER_EXTENSIONS,
+        CertKind::OcspResponder => return,
     };
     for ext in exts {
         if !allowed.contains(&ext.extn_id) {

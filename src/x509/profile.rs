@@ -193,6 +193,62 @@ impl BuilderProfile for CaProfile {
     }
 }
 
+/// A delegated OCSP responder certificate (BR 7.1.2.8, RFC 6960 4.2.2.2), issued by the CA whose
+/// certificates' status it signs.
+///
+/// Extensions, in this order: keyUsage (critical, digitalSignature only, BR 7.1.2.8.7),
+/// extKeyUsage (id-kp-OCSPSigning only, BR 7.1.2.8.5), id-pkix-ocsp-nocheck (NULL, not
+/// critical, BR 7.1.2.8.6, RFC 6960 4.2.2.2.1), subjectKeyIdentifier (SHOULD, BR 7.1.2.8.2),
+/// authorityKeyIdentifier (MUST, BR 7.1.2.11.1). No basicConstraints (MAY), no
+/// authorityInformationAccess (NOT RECOMMENDED, BR 7.1.2.8.3), no certificatePolicies or
+/// cRLDistributionPoints (MUST NOT, BR 7.1.2.8.2).
+#[derive(Clone, Debug)]
+pub struct OcspResponderProfile {
+    /// The issuing CA's subject name, byte for byte (BR 7.1.2.8, 7.1.4.1).
+    pub issuer: Name,
+    /// The responder's subject (CA naming rules, BR 7.1.2.10.2).
+    pub subject: Name,
+    /// subjectKeyIdentifier of the responder key.
+    pub ski: Vec<u8>,
+    /// authorityKeyIdentifier keyIdentifier: the issuing CA's subjectKeyIdentifier.
+    pub aki: Vec<u8>,
+}
+
+impl BuilderProfile for OcspResponderProfile {
+    fn get_issuer(&self, _subject: &Name) -> Name {
+        self.issuer.clone()
+    }
+
+    fn get_subject(&self) -> Name {
+        self.subject.clone()
+    }
+
+    fn build_extensions(
+        &self,
+        _spk: SubjectPublicKeyInfoRef<'_>,
+        _issuer_spk: SubjectPublicKeyInfoRef<'_>,
+        _tbs: &TbsCertificate,
+    ) -> x509_cert::builder::Result<Vec<Extension>> {
+        Ok(vec![
+            extension(&KeyUsage(KeyUsages::DigitalSignature.into()), true)?,
+            extension(
+                &ExtendedKeyUsage(vec![const_oid::db::rfc5912::ID_KP_OCSP_SIGNING]),
+                false,
+            )?,
+            Extension {
+                extn_id: const_oid::db::rfc6960::ID_PKIX_OCSP_NOCHECK,
+                critical: false,
+                extn_value: OctetString::new(der::asn1::Null.to_der()?)?,
+            },
+            extension(
+                &SubjectKeyIdentifier(OctetString::new(self.ski.clone())?),
+                false,
+            )?,
+            authority_key_identifier(&self.aki)?,
+        ])
+    }
+}
+
 /// The keyUsage of a CA: keyCertSign and cRLSign, plus digitalSignature when asked (to sign
 /// OCSP responses directly, BR 7.1.2.10.7).
 pub fn ca_key_usage(digital_signature: bool) -> KeyUsage {
