@@ -74,6 +74,8 @@ pub struct RawHsm {
     pub pin: toml::Value,
     /// Logged-in sessions in the pool; default 2.
     pub sessions: Option<usize>,
+    /// Deadline of every HSM call, in milliseconds (1..=600000); default 5000.
+    pub call_timeout_ms: Option<u64>,
     /// SoftHSM only: the `softhsm2.conf` to use (strongroom restarts itself with
     /// `SOFTHSM2_CONF` set to it, since SoftHSM reads that variable once, at start).
     pub softhsm2_conf: Option<PathBuf>,
@@ -192,6 +194,8 @@ pub struct Config {
     pub pin: PinSource,
     /// Session pool size.
     pub sessions: usize,
+    /// Deadline of every HSM call: a call that takes longer marks the HSM unavailable.
+    pub hsm_call_timeout: Duration,
     /// SoftHSM configuration file to run with, if any.
     pub softhsm2_conf: Option<PathBuf>,
     /// Allowed callers.
@@ -333,6 +337,15 @@ impl Config {
         if profiles.is_empty() {
             return Err("profile: at least one [[profile]] is needed".into());
         }
+        let hsm_call_timeout = match raw.hsm.call_timeout_ms {
+            None => Duration::from_secs(5),
+            Some(ms @ 1..=600_000) => Duration::from_millis(ms),
+            Some(ms) => {
+                return Err(format!(
+                    "hsm.call-timeout-ms: {ms} is outside 1..=600000 (milliseconds)"
+                ));
+            }
+        };
         Ok(Config {
             socket: rel(&s.socket),
             socket_mode,
@@ -346,6 +359,7 @@ impl Config {
             token,
             pin,
             sessions: raw.hsm.sessions.unwrap_or(2).max(1),
+            hsm_call_timeout,
             softhsm2_conf: raw.hsm.softhsm2_conf.as_deref().map(rel),
             callers: raw.callers,
             issuers,
