@@ -777,7 +777,7 @@ impl Inner {
         lock(&self.queue).clear();
         self.work.notify_all();
         eprintln!(
-            "strongroom: HSM unavailable: {error}; requests that need a signature get 503 hsm.unavailable{}",
+            "strongroom: HSM outage: {error}; requests that need a signature get 503 hsm.unavailable{}",
             if self.options.recover {
                 " while it recovers in the background"
             } else {
