@@ -267,6 +267,15 @@ impl Config {
                 return Err(format!("caller[{i}]: give exactly one of uid or gid"));
             }
         }
+        let hsm_call_timeout = match raw.hsm.call_timeout_ms {
+            None => Duration::from_secs(5),
+            Some(ms @ 1..=600_000) => Duration::from_millis(ms),
+            Some(ms) => {
+                return Err(format!(
+                    "hsm.call-timeout-ms: {ms} is outside 1..=600000 (milliseconds)"
+                ));
+            }
+        };
         if raw.issuers.is_empty() {
             return Err("issuer: at least one [[issuer]] is needed".into());
         }
@@ -337,15 +346,6 @@ impl Config {
         if profiles.is_empty() {
             return Err("profile: at least one [[profile]] is needed".into());
         }
-        let hsm_call_timeout = match raw.hsm.call_timeout_ms {
-            None => Duration::from_secs(5),
-            Some(ms @ 1..=600_000) => Duration::from_millis(ms),
-            Some(ms) => {
-                return Err(format!(
-                    "hsm.call-timeout-ms: {ms} is outside 1..=600000 (milliseconds)"
-                ));
-            }
-        };
         Ok(Config {
             socket: rel(&s.socket),
             socket_mode,
@@ -366,5 +366,51 @@ impl Config {
             profiles,
             policy: raw.policy,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(hsm_extra: &str) -> Result<Config, String> {
+        let text = format!(
+            r#"issuer = []
+
+[service]
+socket = "s.sock"
+store = "audit.db"
+instance-prefix = 1
+
+[hsm]
+module = "/usr/lib/softhsm/libsofthsm2.so"
+token = "t"
+pin = {{ env = "PIN" }}
+{hsm_extra}
+
+[[caller]]
+name = "c"
+uid = 1000
+
+[[profile]]
+name = "tls-server"
+validity-hours = 2160
+"#
+        );
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| e.to_string())?;
+        Config::check(raw, Path::new("/nonexistent"))
+    }
+
+    #[test]
+    fn call_timeout_has_a_default_and_a_range() {
+        // [hsm] is checked before the issuers (which this configuration lacks).
+        for bad in ["call-timeout-ms = 0", "call-timeout-ms = 600001"] {
+            let e = config(bad).err().unwrap_or_default();
+            assert!(e.starts_with("hsm.call-timeout-ms: "), "{bad}: {e}");
+        }
+        for good in ["", "call-timeout-ms = 1", "call-timeout-ms = 600000"] {
+            let e = config(good).err().unwrap_or_default();
+            assert!(e.starts_with("issuer: at least one"), "{good}: {e}");
+        }
     }
 }

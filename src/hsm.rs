@@ -1884,3 +1884,56 @@ struct RsaPublicKey<'a> {
     modulus: der::asn1::UintRef<'a>,
     public_exponent: der::asn1::UintRef<'a>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_session_token_login_and_library_failures_are_unavailable() {
+        for rv in [
+            RvError::GeneralError,
+            RvError::FunctionFailed,
+            RvError::DeviceError,
+            RvError::DeviceRemoved,
+            RvError::DeviceMemory,
+            RvError::SessionClosed,
+            RvError::SessionHandleInvalid,
+            RvError::TokenNotPresent,
+            RvError::UserNotLoggedIn,
+            RvError::CryptokiNotInitialized,
+            RvError::KeyHandleInvalid,
+        ] {
+            assert_eq!(classify(rv), Class::Unavailable, "{rv:?}");
+            let e = ck("C_Sign")(CkError::Pkcs11(rv, cryptoki::context::Function::Sign));
+            assert!(e.is_unavailable() && !e.is_fatal(), "{rv:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_refused_or_locked_pin_is_fatal_and_input_errors_stay_what_they_are() {
+        let login = |rv| ck("C_Login")(CkError::Pkcs11(rv, cryptoki::context::Function::Login));
+        assert!(matches!(login(RvError::PinIncorrect), Error::WrongPin));
+        assert!(matches!(login(RvError::PinLocked), Error::PinLocked));
+        assert!(login(RvError::PinIncorrect).is_fatal());
+        assert!(!login(RvError::PinIncorrect).is_unavailable());
+        for rv in [
+            RvError::MechanismInvalid,
+            RvError::DataLenRange,
+            RvError::ArgumentsBad,
+            RvError::AttributeTypeInvalid,
+            RvError::TemplateIncomplete,
+        ] {
+            assert_eq!(classify(rv), Class::Input, "{rv:?}");
+            let e = ck("C_Sign")(CkError::Pkcs11(rv, cryptoki::context::Function::Sign));
+            assert!(matches!(e, Error::Pkcs11 { .. }), "{rv:?}: {e}");
+            assert!(!e.is_unavailable() && !e.is_fatal());
+        }
+        let timeout = Error::Timeout {
+            op: "C_Sign",
+            after: Duration::from_millis(500),
+        };
+        assert!(timeout.is_unavailable());
+        assert!(timeout.to_string().contains("did not return within 500 ms"));
+    }
+}

@@ -545,7 +545,10 @@ fn check_outputs(rig: &Rig, samples: &[Sample]) {
         .unwrap()
         .map(|r| r.unwrap())
         .collect();
-    let missing = certs.iter().filter(|c| !stored.contains(c.as_slice())).count();
+    let missing = certs
+        .iter()
+        .filter(|c| !stored.contains(c.as_slice()))
+        .count();
     assert_eq!(
         missing, 0,
         "certificates returned but not in the audit store"
