@@ -457,6 +457,11 @@ struct Loaded {
 
 static CONTEXT: Mutex<Option<Loaded>> = Mutex::new(None);
 
+/// The current initialisation's epoch, if the library is loaded.
+fn context_epoch() -> Option<u64> {
+    lock(&CONTEXT).as_ref().map(|l| l.epoch)
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -565,6 +570,10 @@ pub struct Status {
     pub reinitialisations: u64,
     /// Logins the token refused (a refused PIN is never retried, so this stays at most 1).
     pub pin_refusals: u64,
+    /// Recovery attempts in the current (or last) outage.
+    pub recovery_attempts: u64,
+    /// Threads of earlier generations still inside a PKCS#11 call (stuck calls).
+    pub calls_in_flight_abandoned: usize,
 }
 
 enum Health {
@@ -581,8 +590,8 @@ struct State {
     reinitialisations: u64,
     /// The worker threads of the current generation.
     workers: Vec<JoinHandle<()>>,
-    /// Threads of earlier generations that may still be inside a PKCS#11 call.
-    stale: Vec<JoinHandle<()>>,
+    /// Threads of earlier generations that may still be inside a PKCS#11 call, and since when.
+    stale: Vec<(JoinHandle<()>, Instant)>,
     recovering: bool,
 }
 
@@ -619,6 +628,7 @@ struct Inner {
     healthy: AtomicBool,
     shutdown: AtomicBool,
     pin_refusals: AtomicU64,
+    recovery_attempts: AtomicU64,
     queue: Mutex<VecDeque<Job>>,
     work: Condvar,
     state: Mutex<State>,
@@ -679,13 +689,21 @@ fn connect(
     Ok((info, sessions))
 }
 
-fn worker(inner: Arc<Inner>, generation: u64, session: Session) {
+fn worker(inner: Arc<Inner>, generation: u64, epoch: u64, session: Session) {
     loop {
         let job = {
             let mut queue = lock(&inner.queue);
             loop {
                 if inner.generation.load(Ordering::SeqCst) != generation {
-                    // Dropping the session closes it; an earlier generation's calls are over.
+                    drop(queue);
+                    if context_epoch() == Some(epoch) {
+                        // Dropping the session closes it (C_CloseSession).
+                        drop(session);
+                    } else {
+                        // The library was initialised again: the old handle may now name a
+                        // new session, so it is not closed (it died with the old connection).
+                        std::mem::forget(session);
+                    }
                     return;
                 }
                 if let Some(job) = queue.pop_front() {
@@ -712,13 +730,14 @@ fn worker(inner: Arc<Inner>, generation: u64, session: Session) {
 fn start_workers(
     inner: &Arc<Inner>,
     generation: u64,
+    epoch: u64,
     sessions: Vec<Session>,
 ) -> Result<Vec<JoinHandle<()>>, Error> {
     let mut workers = Vec::with_capacity(sessions.len());
     for (i, session) in sessions.into_iter().enumerate() {
         let inner = inner.clone();
         workers.push(spawn(format!("hsm-{generation}-{i}"), move || {
-            worker(inner, generation, session)
+            worker(inner, generation, epoch, session)
         })?);
     }
     Ok(workers)
@@ -729,6 +748,8 @@ struct Fresh {
     sessions: Vec<Session>,
     handles: Vec<ObjectHandle>,
     reinitialised: bool,
+    /// The library initialisation the sessions belong to.
+    epoch: u64,
 }
 
 impl Inner {
@@ -772,7 +793,8 @@ impl Inner {
         self.healthy.store(false, Ordering::SeqCst);
         let _ = self.generation.fetch_add(1, Ordering::SeqCst);
         let old = std::mem::take(&mut st.workers);
-        st.stale.extend(old);
+        let now = Instant::now();
+        st.stale.extend(old.into_iter().map(|h| (h, now)));
         // Dropping the queued jobs drops their reply senders: each waiting caller gets Down.
         lock(&self.queue).clear();
         self.work.notify_all();
@@ -850,17 +872,19 @@ impl Inner {
                     sessions,
                     handles,
                     reinitialised: false,
+                    epoch,
                 });
             }
             Err(e) if e.is_fatal() || !quiet => return Err(e),
             Err(_) => {}
         }
-        let (ctx, _) = reinitialize(&self.module, epoch)?;
+        let (ctx, epoch) = reinitialize(&self.module, epoch)?;
         let (sessions, handles) = self.connect_and_find(&ctx)?;
         Ok(Fresh {
             sessions,
             handles,
             reinitialised: true,
+            epoch,
         })
     }
 
@@ -879,7 +903,7 @@ impl Inner {
                 r.generation = generation;
             }
         }
-        let workers = match start_workers(self, generation, fresh.sessions) {
+        let workers = match start_workers(self, generation, fresh.epoch, fresh.sessions) {
             Ok(w) => w,
             Err(e) => {
                 // The workers that did start exit at once.
@@ -933,7 +957,7 @@ fn recover(inner: Arc<Inner>) {
     let mut delay = FIRST_BACKOFF;
     let mut pending: Option<JoinHandle<()>> = None;
     let mut attempts = 0u32;
-    let mut logged = false;
+    let mut logged: Option<String> = None;
     loop {
         std::thread::sleep(delay);
         delay = (delay * 2).min(MAX_BACKOFF);
@@ -947,16 +971,30 @@ fn recover(inner: Arc<Inner>) {
         if let Some(h) = pending.take() {
             let _ = h.join();
         }
-        let quiet = {
+        // Old calls get the call deadline to come back; one still inside the library after
+        // that is lost (seen with p11-kit-client after its server was killed) and no longer
+        // holds up re-initialising: never recovering would be worse.
+        let (quiet, lost) = {
             let mut st = lock(&inner.state);
-            st.stale.retain(|h| !h.is_finished());
-            st.stale.is_empty()
+            st.stale.retain(|(h, _)| !h.is_finished());
+            let lost = st
+                .stale
+                .iter()
+                .filter(|(_, since)| since.elapsed() >= inner.options.call_timeout)
+                .count();
+            (lost == st.stale.len(), lost)
         };
         attempts += 1;
         let (tx, rx) = mpsc::channel();
         let attempt_inner = inner.clone();
         let Ok(handle) = spawn("hsm-reconnect".to_string(), move || {
-            let _ = tx.send(attempt_inner.reconnect(quiet));
+            if let Err(mpsc::SendError(Ok(late))) = tx.send(attempt_inner.reconnect(quiet)) {
+                // Abandoned: its sessions are not closed if the library was initialised again
+                // meanwhile (the handles could now name someone else's sessions).
+                if context_epoch() != Some(late.epoch) {
+                    std::mem::forget(late.sessions);
+                }
+            }
         }) else {
             continue;
         };
@@ -984,13 +1022,24 @@ fn recover(inner: Arc<Inner>) {
                 }
             }
         };
-        if !logged {
+        // Logged when the reason changes, not on every attempt.
+        let reason = match (quiet, lost) {
+            (true, 0) => format!("{failed} (no call in flight)"),
+            (true, n) => format!("{failed} ({n} calls never returned from the library)"),
+            (false, _) => {
+                format!("{failed} (old calls still in flight: library not re-initialised yet)")
+            }
+        };
+        if logged.as_deref() != Some(reason.as_str()) {
             eprintln!(
-                "strongroom: HSM recovery attempt {attempts} failed: {failed}; retrying with backoff up to {} ms (logged once)",
+                "strongroom: HSM recovery attempt {attempts} failed: {reason}; retrying with backoff up to {} ms",
                 MAX_BACKOFF.as_millis()
             );
-            logged = true;
+            logged = Some(reason);
         }
+        inner
+            .recovery_attempts
+            .store(u64::from(attempts), Ordering::SeqCst);
     }
 }
 
@@ -1031,13 +1080,13 @@ impl Hsm {
         let (tx, rx) = mpsc::channel();
         let (m, s, p) = (module.to_path_buf(), selector.clone(), pin.clone());
         let _opener = spawn("hsm-open".to_string(), move || {
-            let opened = context(&m).and_then(|(ctx, _)| {
+            let opened = context(&m).and_then(|(ctx, epoch)| {
                 let lib = ctx.get_library_info().map_err(ck("C_GetInfo"))?;
-                Ok((lib, connect(&ctx, &s, &p, size)?))
+                Ok((lib, connect(&ctx, &s, &p, size)?, epoch))
             });
             let _ = tx.send(opened);
         })?;
-        let (lib, (info, sessions)) = match rx.recv_timeout(options.call_timeout) {
+        let (lib, (info, sessions), epoch) = match rx.recv_timeout(options.call_timeout) {
             Ok(opened) => opened?,
             Err(_) => {
                 return Err(Error::Timeout {
@@ -1069,6 +1118,7 @@ impl Hsm {
             healthy: AtomicBool::new(true),
             shutdown: AtomicBool::new(false),
             pin_refusals: AtomicU64::new(0),
+            recovery_attempts: AtomicU64::new(0),
             queue: Mutex::new(VecDeque::new()),
             work: Condvar::new(),
             state: Mutex::new(State {
@@ -1084,7 +1134,7 @@ impl Hsm {
             keys: Mutex::new(Vec::new()),
             observer: Mutex::new(None),
         });
-        let workers = start_workers(&inner, 1, sessions)?;
+        let workers = start_workers(&inner, 1, epoch, sessions)?;
         lock(&inner.state).workers = workers;
         Ok(Hsm { inner })
     }
@@ -1176,6 +1226,8 @@ impl Hsm {
                 .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             reinitialisations: st.reinitialisations,
             pin_refusals: self.inner.pin_refusals.load(Ordering::SeqCst),
+            recovery_attempts: self.inner.recovery_attempts.load(Ordering::SeqCst),
+            calls_in_flight_abandoned: st.stale.iter().filter(|(h, _)| !h.is_finished()).count(),
         }
     }
 
@@ -1242,16 +1294,22 @@ impl Hsm {
                 }
             }),
         };
-        {
+        let generation = {
             let mut queue = lock(&inner.queue);
             if !inner.healthy.load(Ordering::SeqCst) {
                 drop(queue);
                 return Err(inner.down_error());
             }
             queue.push_back(job);
-        }
+            inner.generation.load(Ordering::SeqCst)
+        };
         inner.work.notify_one();
         loop {
+            // An outage declared meanwhile (by another call) means this result would be
+            // discarded anyway: answer now instead of waiting out the deadline.
+            if inner.generation.load(Ordering::SeqCst) != generation {
+                return Err(inner.down_error());
+            }
             let t0 = started.load(Ordering::SeqCst);
             let wait = if t0 == 0 {
                 TICK
@@ -1262,7 +1320,7 @@ impl Hsm {
                     inner.mark_unavailable(&e);
                     return Err(e);
                 }
-                timeout - elapsed
+                (timeout - elapsed).min(TICK)
             };
             match rx.recv_timeout(wait) {
                 Ok(result) => {

@@ -312,6 +312,8 @@ async fn get_health(State(p): State<Arc<Pipeline>>) -> Response {
                 "last_outage_ms": hsm_status.last_outage_ms,
                 "reinitialisations": hsm_status.reinitialisations,
                 "pin_refusals": hsm_status.pin_refusals,
+                "recovery_attempts": hsm_status.recovery_attempts,
+                "calls_in_flight_abandoned": hsm_status.calls_in_flight_abandoned,
             },
             "audit": {"writable": audit_ok},
         })),

@@ -634,7 +634,13 @@ fn sigkill_of_the_hsm_server_under_load_gives_quick_503s_and_recovers() {
         let back = Instant::now();
         let first = load
             .first_success_after(back, Duration::from_secs(20))
-            .unwrap_or_else(|| panic!("no issuance after the HSM came back: {}", rig.log()));
+            .unwrap_or_else(|| {
+                panic!(
+                    "no issuance after the HSM came back: {}\n{}",
+                    rig.health().1,
+                    rig.log()
+                )
+            });
         let recovery = first - back;
         recoveries.push(recovery);
         let (up, _) = rig.wait_health(200, Duration::from_secs(10));
@@ -702,8 +708,8 @@ fn sigkill_of_the_hsm_server_under_load_gives_quick_503s_and_recovers() {
             .count(),
         recoveries.len()
     );
-    // No hang: a generous bound, not a speed target.
-    assert!(max_503 < Duration::from_secs(5), "a 503 took {max_503:?}");
+    // No hang: a generous bound (the default call deadline is 5 s), not a speed target.
+    assert!(max_503 < Duration::from_secs(8), "a 503 took {max_503:?}");
 }
 
 #[test]
