@@ -32,7 +32,9 @@
 //! its reply at most [`Options::call_timeout`] after a worker started the call; a call that does
 //! not return in time marks the HSM unavailable, and the stuck worker is left behind: it holds
 //! nothing anyone else needs (no lock, no other session), and whatever it returns later is
-//! discarded, because the *generation* counter has moved on.
+//! discarded, because the *generation* counter has moved on. A caller whose call belongs to a
+//! generation that has ended (another call found the fault) is answered at once, without waiting
+//! for its own deadline.
 //!
 //! PKCS#11 return values are classified ([`classify`], PKCS#11 v2.40 section 5.1): device,
 //! token, session, login and library failures mean "HSM unavailable"; a refused or locked PIN is
@@ -44,9 +46,12 @@
 //! 1. wait 50 ms, doubling to at most 1 s between attempts, while the old workers finish;
 //! 2. find the token again (same label or serial, and the same serial as before), open the
 //!    sessions and log in, on the current library context;
-//! 3. if that fails and no old call is still inside the library, `C_Finalize` and `C_Initialize`
-//!    the library (PKCS#11 v2.40 5.4.2: C_Finalize must not run while other threads are in
-//!    calls) and try step 2 again;
+//! 3. if that fails, `C_Finalize` and `C_Initialize` the library and try step 2 again, once no
+//!    old call is inside the library any more (PKCS#11 v2.40 5.4.2: C_Finalize must not run
+//!    while other threads are in calls). An old call still there after the call deadline is
+//!    taken as lost and no longer waited for (p11-kit-client leaves such a call behind now and
+//!    then when its server dies); sessions of an earlier initialisation are then forgotten, not
+//!    closed, since their handle numbers may name new sessions;
 //! 4. find every key used so far again (object handles do not survive a new session or a new
 //!    library initialisation), check each one's public key is still the one it had when it was
 //!    first found (for issuers, the public key of the issuer certificate, checked by
