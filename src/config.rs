@@ -87,6 +87,8 @@ pub struct RawHsm {
     pub pin: toml::Value,
     /// Logged-in sessions in the pool; default 2.
     pub sessions: Option<usize>,
+    /// Deadline of every HSM call, in milliseconds (1..=600000); default 5000.
+    pub call_timeout_ms: Option<u64>,
     /// SoftHSM only: the `softhsm2.conf` to use (strongroom restarts itself with
     /// `SOFTHSM2_CONF` set to it, since SoftHSM reads that variable once, at start).
     pub softhsm2_conf: Option<PathBuf>,
@@ -239,6 +241,8 @@ pub struct Config {
     pub pin: PinSource,
     /// Session pool size.
     pub sessions: usize,
+    /// Deadline of every HSM call: a call that takes longer marks the HSM unavailable.
+    pub hsm_call_timeout: Duration,
     /// SoftHSM configuration file to run with, if any.
     pub softhsm2_conf: Option<PathBuf>,
     /// Allowed callers.
@@ -324,6 +328,15 @@ impl Config {
                 return Err(format!("caller[{i}]: give exactly one of uid or gid"));
             }
         }
+        let hsm_call_timeout = match raw.hsm.call_timeout_ms {
+            None => Duration::from_secs(5),
+            Some(ms @ 1..=600_000) => Duration::from_millis(ms),
+            Some(ms) => {
+                return Err(format!(
+                    "hsm.call-timeout-ms: {ms} is outside 1..=600000 (milliseconds)"
+                ));
+            }
+        };
         if raw.issuers.is_empty() {
             return Err("issuer: at least one [[issuer]] is needed".into());
         }
@@ -427,11 +440,58 @@ impl Config {
             token,
             pin,
             sessions: raw.hsm.sessions.unwrap_or(2).max(1),
+            hsm_call_timeout,
             softhsm2_conf: raw.hsm.softhsm2_conf.as_deref().map(rel),
             callers: raw.callers,
             issuers,
             profiles,
             policy: raw.policy,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(hsm_extra: &str) -> Result<Config, String> {
+        let text = format!(
+            r#"issuer = []
+
+[service]
+socket = "s.sock"
+store = "audit.db"
+instance-prefix = 1
+
+[hsm]
+module = "/usr/lib/softhsm/libsofthsm2.so"
+token = "t"
+pin = {{ env = "PIN" }}
+{hsm_extra}
+
+[[caller]]
+name = "c"
+uid = 1000
+
+[[profile]]
+name = "tls-server"
+validity-hours = 2160
+"#
+        );
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| e.to_string())?;
+        Config::check(raw, Path::new("/nonexistent"))
+    }
+
+    #[test]
+    fn call_timeout_has_a_default_and_a_range() {
+        // [hsm] is checked before the issuers (which this configuration lacks).
+        for bad in ["call-timeout-ms = 0", "call-timeout-ms = 600001"] {
+            let e = config(bad).err().unwrap_or_default();
+            assert!(e.starts_with("hsm.call-timeout-ms: "), "{bad}: {e}");
+        }
+        for good in ["", "call-timeout-ms = 1", "call-timeout-ms = 600000"] {
+            let e = config(good).err().unwrap_or_default();
+            assert!(e.starts_with("issuer: at least one"), "{good}: {e}");
+        }
     }
 }

@@ -1,29 +1,84 @@
 //! HSM access through PKCS#11: the only module that touches `cryptoki`.
 //!
-//! One PKCS#11 library context per process (`C_Initialize` once, with OS locking). A token is
-//! chosen by label or serial number, never by slot id (SoftHSM, for one, renumbers slots when a
-//! token is initialised). Keys are named by RFC 7512 PKCS#11 URIs ([`KeyUri`]).
+//! One PKCS#11 library context per process (`C_Initialize` with OS locking), replaceable: when a
+//! remote module's connection is gone it is finalised and initialised again. A token is chosen by
+//! label or serial number, never by slot id (SoftHSM, for one, renumbers slots when a token is
+//! initialised). Keys are named by RFC 7512 PKCS#11 URIs ([`KeyUri`]).
 //!
 //! What this module promises:
 //! - keys it generates are token objects, private, sensitive, non-extractable and sign-only, and
 //!   that is read back from the token and checked after generation ([`Hsm::generate_key`]);
 //! - every signature it returns has been verified in software against the key's public key
 //!   ([`Hsm::sign`]); a signature that does not verify is an error, never returned;
-//! - a wrong PIN is reported once and never retried.
+//! - a wrong PIN is reported once and never retried, not even by the background recovery;
+//! - every call has a deadline ([`Options::call_timeout`]): a caller never waits longer than that
+//!   for a call the HSM has started, and an HSM marked unavailable refuses calls at once.
+//!
+//! # Sessions, deadlines and faults
+//!
+//! ```text
+//!   caller (any thread)                       worker threads, one per session
+//!   ───────────────────                       ───────────────────────────────
+//!   healthy? ──no──▶ Error::Down (at once)    loop: take a job from the queue
+//!      │yes                                         (exit when the generation moved on)
+//!   push job ──────────── queue ────────────▶ run it on its own Session
+//!   wait for the reply ◀───── reply channel ── send the result (dropped if the
+//!      │ started and older than the deadline?      generation moved on meanwhile)
+//!      ▼ yes: mark unavailable, Error::Timeout
+//! ```
+//!
+//! Each logged-in `Session` is owned by one worker thread for its whole life (a cryptoki
+//! `Session` is `Send` but not `Sync`), and callers hand it work over a queue. A caller waits for
+//! its reply at most [`Options::call_timeout`] after a worker started the call; a call that does
+//! not return in time marks the HSM unavailable, and the stuck worker is left behind: it holds
+//! nothing anyone else needs (no lock, no other session), and whatever it returns later is
+//! discarded, because the *generation* counter has moved on. A caller whose call belongs to a
+//! generation that has ended (another call found the fault) is answered at once, without waiting
+//! for its own deadline.
+//!
+//! PKCS#11 return values are classified ([`classify`], PKCS#11 v2.40 section 5.1): device,
+//! token, session, login and library failures mean "HSM unavailable"; a refused or locked PIN is
+//! fatal; the rest (bad arguments, unsupported mechanisms) are errors of that one call. On the
+//! first "unavailable" error or timeout the HSM is marked unavailable once (one line on stderr,
+//! not one per request): the generation moves on, the queue is emptied (each waiting caller gets
+//! [`Error::Down`]), new calls fail at once, and a background thread recovers:
+//!
+//! 1. wait 50 ms, doubling to at most 1 s between attempts, while the old workers finish;
+//! 2. find the token again (same label or serial, and the same serial as before), open the
+//!    sessions and log in, on the current library context;
+//! 3. if that fails, `C_Finalize` and `C_Initialize` the library and try step 2 again, once no
+//!    old call is inside the library any more (PKCS#11 v2.40 5.4.2: C_Finalize must not run
+//!    while other threads are in calls). An old call still there after the call deadline is
+//!    taken as lost and no longer waited for (p11-kit-client leaves such a call behind now and
+//!    then when its server dies); sessions of an earlier initialisation are then forgotten, not
+//!    closed, since their handle numbers may name new sessions;
+//! 4. find every key used so far again (object handles do not survive a new session or a new
+//!    library initialisation), check each one's public key is still the one it had when it was
+//!    first found (for issuers, the public key of the issuer certificate, checked by
+//!    `Issuer::load`), and only then start new workers and report healthy.
+//!
+//! Each attempt has the call deadline too; an attempt that does not return is abandoned like a
+//! stuck call and no new attempt starts until it has returned. A refused or locked PIN ends the
+//! recovery for good (state "failed", a loud line on stderr) so the token never locks itself out.
 
 mod uri;
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType as CkKeyType, ObjectClass, ObjectHandle};
-use cryptoki::session::{Session, UserType};
+use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::slot::Slot;
 use der::asn1::{BitString, OctetString};
 use der::{Decode, Encode};
+use secrecy::SecretString;
 use serde::Serialize;
 use sha2::Digest;
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
@@ -31,6 +86,28 @@ use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 pub use self::uri::KeyUri;
 use crate::alg::{KeyType, SignatureAlgorithm};
 use crate::secret::Pin;
+
+/// Deadlines and recovery behaviour of an [`Hsm`].
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The longest a caller waits for a call the HSM has started (default 5 s); a call that takes
+    /// longer marks the HSM unavailable.
+    pub call_timeout: Duration,
+    /// The deadline for `C_GenerateKeyPair` (default 300 s: RSA-4096 generation varies widely).
+    pub keygen_timeout: Duration,
+    /// Recover in the background after a fault (default true; ceremonies turn it off and stop).
+    pub recover: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            call_timeout: Duration::from_secs(5),
+            keygen_timeout: Duration::from_secs(300),
+            recover: true,
+        }
+    }
+}
 
 /// How a token is selected: by its label or by its serial number (PKCS#11 `CK_TOKEN_INFO`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,26 +215,15 @@ pub struct KeyHandle {
     /// The public key, as read from the token's public key object.
     pub spki: SubjectPublicKeyInfoOwned,
     private: ObjectHandle,
+    /// The generation (see the module doc) `private` belongs to.
+    generation: u64,
+    /// The key's entry in the [`Hsm`]'s key list, which has its handle after a reconnection.
+    registered: Option<usize>,
     /// The public key parsed once, for verifying every signature made with this key.
     verifier: std::sync::Arc<crate::verify::VerifyingKey>,
 }
 
 impl KeyHandle {
-    /// Verifies, in software, that `signature` is this key's signature over `message` with `alg`.
-    fn verify(
-        &self,
-        alg: SignatureAlgorithm,
-        message: &[u8],
-        signature: &[u8],
-    ) -> Result<(), Error> {
-        self.verifier
-            .verify(&alg.algorithm_identifier(), message, signature)
-            .map_err(|e| Error::BadSignature {
-                label: self.label.clone(),
-                reason: e.to_string(),
-            })
-    }
-
     /// The RFC 7512 URI of this key on `token`.
     pub fn uri(&self, token: &str) -> KeyUri {
         KeyUri {
@@ -274,12 +340,108 @@ pub enum Error {
         /// Why verification failed.
         reason: String,
     },
+    /// The HSM cannot be used: a device, token, session, login or library failure (PKCS#11
+    /// v2.40 5.1.1-5.1.3). Requests get 503 and the HSM recovers in the background.
+    #[error("HSM unavailable: PKCS#11 {op} failed: {rv}")]
+    Unavailable {
+        /// The call.
+        op: String,
+        /// The CKR_ value, as text.
+        rv: String,
+    },
+    /// A call did not return within its deadline; the HSM is marked unavailable.
+    #[error("HSM unavailable: {op} did not return within {} ms", .after.as_millis())]
+    Timeout {
+        /// The call.
+        op: &'static str,
+        /// The deadline.
+        after: Duration,
+    },
+    /// The HSM is marked unavailable, so the call was refused without reaching it.
+    #[error("HSM unavailable since {since_ms} ms ago ({first}); recovering in the background")]
+    Down {
+        /// The error that made it unavailable.
+        first: String,
+        /// How long ago.
+        since_ms: u128,
+    },
+    /// Recovery stopped for good (a refused or locked PIN): a restart is needed after the fix.
+    #[error("HSM unavailable and recovery stopped: {0}; fix it and restart strongroom")]
+    Failed(String),
+}
+
+impl Error {
+    /// Whether this error means the HSM (not this one call) cannot be used now: 503, and the
+    /// HSM is marked unavailable.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Error::Unavailable { .. }
+                | Error::Timeout { .. }
+                | Error::Down { .. }
+                | Error::Failed(_)
+        )
+    }
+
+    /// Whether retrying could lock the token (a refused or locked PIN): never retried.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, Error::WrongPin | Error::PinLocked | Error::Failed(_))
+    }
+}
+
+/// What a PKCS#11 return value means for the service (PKCS#11 v2.40 section 5.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// The HSM cannot be used now; recover and retry later.
+    Unavailable,
+    /// The PIN was refused or is locked: never retry (the token would lock).
+    Fatal,
+    /// This one call was wrong (arguments, mechanism, object); the HSM is fine.
+    Input,
+}
+
+/// Classifies a PKCS#11 return value.
+///
+/// Unavailable: CKR_GENERAL_ERROR, CKR_FUNCTION_FAILED and CKR_HOST_MEMORY (5.1.1, the universal
+/// values: what a remote module returns when its server is gone); CKR_SESSION_HANDLE_INVALID and
+/// CKR_SESSION_CLOSED (5.1.2); CKR_DEVICE_ERROR, CKR_DEVICE_MEMORY, CKR_DEVICE_REMOVED and
+/// CKR_TOKEN_NOT_PRESENT (5.1.3); CKR_TOKEN_NOT_RECOGNIZED, CKR_SESSION_COUNT,
+/// CKR_USER_NOT_LOGGED_IN (the login was lost with the sessions), CKR_CRYPTOKI_NOT_INITIALIZED
+/// (the library lost its initialisation) and CKR_KEY_HANDLE_INVALID / CKR_OBJECT_HANDLE_INVALID
+/// (handles go stale across reconnections; recovery finds the keys again) (5.1.6).
+/// Fatal: CKR_PIN_INCORRECT, CKR_PIN_LOCKED, CKR_PIN_EXPIRED, CKR_PIN_INVALID, CKR_PIN_LEN_RANGE.
+/// Everything else is an input error of the one call.
+pub fn classify(rv: RvError) -> Class {
+    use RvError::*;
+    match rv {
+        GeneralError
+        | FunctionFailed
+        | HostMemory
+        | SessionHandleInvalid
+        | SessionClosed
+        | DeviceError
+        | DeviceMemory
+        | DeviceRemoved
+        | TokenNotPresent
+        | TokenNotRecognized
+        | SessionCount
+        | UserNotLoggedIn
+        | CryptokiNotInitialized
+        | KeyHandleInvalid
+        | ObjectHandleInvalid => Class::Unavailable,
+        PinIncorrect | PinLocked | PinExpired | PinInvalid | PinLenRange => Class::Fatal,
+        _ => Class::Input,
+    }
 }
 
 fn ck(op: &'static str) -> impl Fn(CkError) -> Error {
     move |e| match e {
-        CkError::Pkcs11(RvError::PinIncorrect, _) => Error::WrongPin,
         CkError::Pkcs11(RvError::PinLocked, _) => Error::PinLocked,
+        CkError::Pkcs11(rv, _) if classify(rv) == Class::Fatal => Error::WrongPin,
+        CkError::Pkcs11(rv, f) if classify(rv) == Class::Unavailable => Error::Unavailable {
+            op: f.to_string(),
+            rv: format!("{rv:?}"),
+        },
         CkError::Pkcs11(rv, f) => Error::Pkcs11 {
             op: f.to_string(),
             rv: format!("{rv:?}"),
@@ -291,27 +453,72 @@ fn ck(op: &'static str) -> impl Fn(CkError) -> Error {
     }
 }
 
-/// The process-wide PKCS#11 context: one module, initialised once.
-static CONTEXT: OnceLock<Mutex<Option<(PathBuf, Pkcs11)>>> = OnceLock::new();
+/// The process-wide PKCS#11 context: one module; `epoch` counts its initialisations.
+struct Loaded {
+    module: PathBuf,
+    ctx: Pkcs11,
+    epoch: u64,
+}
 
-fn context(module: &Path) -> Result<Pkcs11, Error> {
-    let cell = CONTEXT.get_or_init(|| Mutex::new(None));
-    let mut guard = cell.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some((path, ctx)) = guard.as_ref() {
-        return if path == module {
-            Ok(ctx.clone())
+static CONTEXT: Mutex<Option<Loaded>> = Mutex::new(None);
+
+/// The current initialisation's epoch, if the library is loaded.
+fn context_epoch() -> Option<u64> {
+    lock(&CONTEXT).as_ref().map(|l| l.epoch)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn init_args() -> CInitializeArgs {
+    CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)
+}
+
+/// The context for `module` (loaded and initialised on first use) and its epoch.
+fn context(module: &Path) -> Result<(Pkcs11, u64), Error> {
+    let mut guard = lock(&CONTEXT);
+    if let Some(loaded) = guard.as_ref() {
+        return if loaded.module == module {
+            Ok((loaded.ctx.clone(), loaded.epoch))
         } else {
-            Err(Error::OtherModule(path.clone()))
+            Err(Error::OtherModule(loaded.module.clone()))
         };
     }
     let ctx = Pkcs11::new(module).map_err(|e| Error::Module {
         module: module.to_path_buf(),
         reason: e.to_string(),
     })?;
-    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+    ctx.initialize(init_args()).map_err(ck("C_Initialize"))?;
+    *guard = Some(Loaded {
+        module: module.to_path_buf(),
+        ctx: ctx.clone(),
+        epoch: 1,
+    });
+    Ok((ctx, 1))
+}
+
+/// `C_Finalize` and `C_Initialize` the library again, unless someone already did since `seen`
+/// (then the current context is returned). The caller makes sure none of its calls is inside
+/// the library (PKCS#11 v2.40 5.4.2). The module stays loaded: the same `Pkcs11` is reused.
+fn reinitialize(module: &Path, seen: u64) -> Result<(Pkcs11, u64), Error> {
+    let mut guard = lock(&CONTEXT);
+    let loaded = guard.as_mut().ok_or_else(|| Error::Module {
+        module: module.to_path_buf(),
+        reason: "not loaded".to_string(),
+    })?;
+    if loaded.epoch != seen {
+        return Ok((loaded.ctx.clone(), loaded.epoch));
+    }
+    // CKR_CRYPTOKI_NOT_INITIALIZED (after a failed C_Initialize) or a dead connection: either
+    // way the library is not initialised afterwards, which is all that is needed here.
+    let _ = loaded.ctx.clone().finalize();
+    loaded.epoch += 1;
+    loaded
+        .ctx
+        .initialize(init_args())
         .map_err(ck("C_Initialize"))?;
-    *guard = Some((module.to_path_buf(), ctx.clone()));
-    Ok(ctx)
+    Ok((loaded.ctx.clone(), loaded.epoch))
 }
 
 fn find_slot(
@@ -347,48 +554,552 @@ fn find_slot(
     }
 }
 
-/// A pool of open, logged-in sessions on one token. Every operation borrows one session for
-/// its duration (blocking until one is free) and gives it back; a session is never shared
-/// between threads at once (a cryptoki `Session` is `Send` but not `Sync`).
-pub struct Hsm {
-    sessions: Mutex<Vec<Session>>,
-    returned: Condvar,
-    description: TokenDescription,
+/// The HSM's health, as [`Hsm::status`] reports it (for `/v1/health` and `/metrics`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    /// "healthy", "unavailable" (recovering) or "failed" (recovery stopped).
+    pub state: &'static str,
+    /// Whether calls are accepted.
+    pub healthy: bool,
+    /// The error that made it unavailable or failed.
+    pub error: Option<String>,
+    /// How long it has been unavailable, in milliseconds.
+    pub unavailable_ms: Option<u64>,
+    /// Outages so far.
+    pub outages: u64,
+    /// Recoveries so far.
+    pub recoveries: u64,
+    /// The last outage's length, from the first error to healthy again, in milliseconds.
+    pub last_outage_ms: Option<u64>,
+    /// How often recovery finalised and initialised the library again.
+    pub reinitialisations: u64,
+    /// Logins the token refused (a refused PIN is never retried, so this stays at most 1).
+    pub pin_refusals: u64,
+    /// Recovery attempts in the current (or last) outage.
+    pub recovery_attempts: u64,
+    /// Threads of earlier generations still inside a PKCS#11 call (stuck calls).
+    pub calls_in_flight_abandoned: usize,
 }
 
-/// One borrowed session and the token it is on: the operations themselves.
+enum Health {
+    Healthy,
+    Unavailable { since: Instant, error: String },
+    Failed { error: String },
+}
+
+struct State {
+    health: Health,
+    outages: u64,
+    recoveries: u64,
+    last_outage: Option<Duration>,
+    reinitialisations: u64,
+    /// The worker threads of the current generation.
+    workers: Vec<JoinHandle<()>>,
+    /// Threads of earlier generations that may still be inside a PKCS#11 call, and since when.
+    stale: Vec<(JoinHandle<()>, Instant)>,
+    recovering: bool,
+}
+
+/// A key found so far: what recovery finds again and checks.
+struct Registered {
+    uri: KeyUri,
+    /// The public key it had when first found (for issuers: the issuer certificate's).
+    spki: SubjectPublicKeyInfoOwned,
+    handle: ObjectHandle,
+    generation: u64,
+}
+
+type Observer = Box<dyn Fn(bool) + Send + Sync>;
+
+/// One call for a worker: it sends its own result.
+struct Job {
+    run: Box<dyn FnOnce(&Ops<'_>) + Send>,
+    /// When a worker started it (ms since `Inner::epoch`, plus one), 0 before.
+    started: Arc<AtomicU64>,
+}
+
+struct Inner {
+    module: PathBuf,
+    selector: TokenSelector,
+    /// Kept for logging in again after a reconnection; zeroed on drop (secrecy).
+    pin: SecretString,
+    size: usize,
+    options: Options,
+    description: TokenDescription,
+    epoch: Instant,
+    /// Moves on when the HSM is marked unavailable and again when it is back; workers and
+    /// results of an earlier generation are discarded.
+    generation: AtomicU64,
+    healthy: AtomicBool,
+    shutdown: AtomicBool,
+    pin_refusals: AtomicU64,
+    recovery_attempts: AtomicU64,
+    queue: Mutex<VecDeque<Job>>,
+    work: Condvar,
+    state: Mutex<State>,
+    keys: Mutex<Vec<Registered>>,
+    observer: Mutex<Option<Observer>>,
+}
+
+/// Between two looks at a job that no worker has started yet.
+const TICK: Duration = Duration::from_millis(20);
+/// Recovery waits 50 ms before its first attempt, doubling to this at most.
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Logged-in sessions on one token, each owned by its own worker thread (see the module doc).
+/// Calls are queued to the workers and have deadlines; faults make the HSM unavailable and a
+/// background thread brings it back.
+pub struct Hsm {
+    inner: Arc<Inner>,
+}
+
+/// One worker's session and the token it is on: the operations themselves.
 struct Ops<'a> {
     session: &'a Session,
     description: &'a TokenDescription,
+    inner: &'a Inner,
+    /// The worker's generation (0 while recovery checks the keys on new sessions).
+    generation: u64,
+}
+
+fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, Error> {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(f)
+        .map_err(|e| Error::Unavailable {
+            op: "starting a thread".to_string(),
+            rv: e.to_string(),
+        })
+}
+
+/// Finds the token and opens `size` sessions on it, logging the user in once (PKCS#11 login
+/// state is shared by all of an application's sessions on a token).
+fn connect(
+    ctx: &Pkcs11,
+    selector: &TokenSelector,
+    pin: &SecretString,
+    size: usize,
+) -> Result<(cryptoki::slot::TokenInfo, Vec<Session>), Error> {
+    let (slot, info) = find_slot(ctx, selector)?;
+    let session = ctx.open_rw_session(slot).map_err(ck("C_OpenSession"))?;
+    match session.login(UserType::User, Some(pin)) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+        Err(e) => return Err(ck("C_Login")(e)),
+    }
+    let mut sessions = vec![session];
+    for _ in 1..size {
+        sessions.push(ctx.open_rw_session(slot).map_err(ck("C_OpenSession"))?);
+    }
+    Ok((info, sessions))
+}
+
+fn worker(inner: Arc<Inner>, generation: u64, epoch: u64, session: Session) {
+    loop {
+        let job = {
+            let mut queue = lock(&inner.queue);
+            loop {
+                if inner.generation.load(Ordering::SeqCst) != generation {
+                    drop(queue);
+                    if context_epoch() == Some(epoch) {
+                        // Dropping the session closes it (C_CloseSession).
+                        drop(session);
+                    } else {
+                        // The library was initialised again: the old handle may now name a
+                        // new session, so it is not closed (it died with the old connection).
+                        std::mem::forget(session);
+                    }
+                    return;
+                }
+                if let Some(job) = queue.pop_front() {
+                    break job;
+                }
+                queue = inner
+                    .work
+                    .wait(queue)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
+        };
+        job.started.store(inner.now_ms(), Ordering::SeqCst);
+        let ops = Ops {
+            session: &session,
+            description: &inner.description,
+            inner: &inner,
+            generation,
+        };
+        // A panic in one call drops its reply sender (the caller gets an error); the worker stays.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (job.run)(&ops)));
+    }
+}
+
+fn start_workers(
+    inner: &Arc<Inner>,
+    generation: u64,
+    epoch: u64,
+    sessions: Vec<Session>,
+) -> Result<Vec<JoinHandle<()>>, Error> {
+    let mut workers = Vec::with_capacity(sessions.len());
+    for (i, session) in sessions.into_iter().enumerate() {
+        let inner = inner.clone();
+        workers.push(spawn(format!("hsm-{generation}-{i}"), move || {
+            worker(inner, generation, epoch, session)
+        })?);
+    }
+    Ok(workers)
+}
+
+/// Sessions and key handles found again by a recovery attempt.
+struct Fresh {
+    sessions: Vec<Session>,
+    handles: Vec<ObjectHandle>,
+    reinitialised: bool,
+    /// The library initialisation the sessions belong to.
+    epoch: u64,
+}
+
+impl Inner {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    /// The error for a call refused because the HSM is not healthy.
+    fn down_error(&self) -> Error {
+        match &lock(&self.state).health {
+            Health::Unavailable { since, error } => Error::Down {
+                first: error.clone(),
+                since_ms: since.elapsed().as_millis(),
+            },
+            Health::Failed { error } => Error::Failed(error.clone()),
+            Health::Healthy => Error::Down {
+                first: "the call was abandoned".to_string(),
+                since_ms: 0,
+            },
+        }
+    }
+
+    fn notify(&self, up: bool) {
+        if let Some(f) = lock(&self.observer).as_ref() {
+            f(up);
+        }
+    }
+
+    /// Marks the HSM unavailable (once per outage), fails every queued call and starts the
+    /// recovery thread.
+    fn mark_unavailable(self: &Arc<Self>, error: &Error) {
+        let mut st = lock(&self.state);
+        if !matches!(st.health, Health::Healthy) || self.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        st.health = Health::Unavailable {
+            since: Instant::now(),
+            error: error.to_string(),
+        };
+        st.outages += 1;
+        self.healthy.store(false, Ordering::SeqCst);
+        let _ = self.generation.fetch_add(1, Ordering::SeqCst);
+        let old = std::mem::take(&mut st.workers);
+        let now = Instant::now();
+        st.stale.extend(old.into_iter().map(|h| (h, now)));
+        // Dropping the queued jobs drops their reply senders: each waiting caller gets Down.
+        lock(&self.queue).clear();
+        self.work.notify_all();
+        eprintln!(
+            "strongroom: HSM outage: {error}; requests that need a signature get 503 hsm.unavailable{}",
+            if self.options.recover {
+                " while it recovers in the background"
+            } else {
+                ""
+            }
+        );
+        self.notify(false);
+        if self.options.recover && !st.recovering {
+            let inner = self.clone();
+            match spawn("hsm-recovery".to_string(), move || recover(inner)) {
+                Ok(_detached) => st.recovering = true,
+                Err(e) => eprintln!("strongroom: cannot start HSM recovery: {e}"),
+            }
+        }
+    }
+
+    /// Opens sessions, logs in and finds every registered key again, checking its public key.
+    fn connect_and_find(&self, ctx: &Pkcs11) -> Result<(Vec<Session>, Vec<ObjectHandle>), Error> {
+        let (info, sessions) =
+            connect(ctx, &self.selector, &self.pin, self.size).inspect_err(|e| {
+                if e.is_fatal() {
+                    let _ = self.pin_refusals.fetch_add(1, Ordering::SeqCst);
+                }
+            })?;
+        let serial = info.serial_number().trim_end();
+        if serial != self.description.serial {
+            return Err(Error::Token {
+                selector: self.selector.to_string(),
+                problem: format!(
+                    "now has serial {serial:?}, not {:?} as before; not using it",
+                    self.description.serial
+                ),
+            });
+        }
+        let expected: Vec<(KeyUri, SubjectPublicKeyInfoOwned)> = lock(&self.keys)
+            .iter()
+            .map(|r| (r.uri.clone(), r.spki.clone()))
+            .collect();
+        let session = sessions.first().ok_or_else(|| Error::Unavailable {
+            op: "C_OpenSession".to_string(),
+            rv: "no session".to_string(),
+        })?;
+        let ops = Ops {
+            session,
+            description: &self.description,
+            inner: self,
+            generation: 0,
+        };
+        let mut handles = Vec::with_capacity(expected.len());
+        for (uri, spki) in expected {
+            let key = ops.find_key(&uri)?;
+            if key.spki != spki {
+                return Err(Error::Key {
+                    uri: uri.to_string(),
+                    problem: "after reconnecting, its public key is not the one it had when first found (the issuer certificate's); not using it".to_string(),
+                });
+            }
+            handles.push(key.private);
+        }
+        Ok((sessions, handles))
+    }
+
+    /// One recovery attempt: reconnect on the current library context; if that fails and no
+    /// call of ours is inside the library (`quiet`), finalise and initialise it and try again.
+    fn reconnect(&self, quiet: bool) -> Result<Fresh, Error> {
+        let (ctx, epoch) = context(&self.module)?;
+        match self.connect_and_find(&ctx) {
+            Ok((sessions, handles)) => {
+                return Ok(Fresh {
+                    sessions,
+                    handles,
+                    reinitialised: false,
+                    epoch,
+                });
+            }
+            Err(e) if e.is_fatal() || !quiet => return Err(e),
+            Err(_) => {}
+        }
+        let (ctx, epoch) = reinitialize(&self.module, epoch)?;
+        let (sessions, handles) = self.connect_and_find(&ctx)?;
+        Ok(Fresh {
+            sessions,
+            handles,
+            reinitialised: true,
+            epoch,
+        })
+    }
+
+    /// Puts a successful attempt's sessions to work: a new generation, healthy again.
+    fn install(self: &Arc<Self>, fresh: Fresh, attempts: u32) -> Result<(), Error> {
+        let mut st = lock(&self.state);
+        if self.shutdown.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let found = fresh.handles.len();
+        {
+            let mut keys = lock(&self.keys);
+            for (r, handle) in keys.iter_mut().zip(fresh.handles) {
+                r.handle = handle;
+                r.generation = generation;
+            }
+        }
+        let workers = match start_workers(self, generation, fresh.epoch, fresh.sessions) {
+            Ok(w) => w,
+            Err(e) => {
+                // The workers that did start exit at once.
+                let _ = self.generation.fetch_add(1, Ordering::SeqCst);
+                self.work.notify_all();
+                return Err(e);
+            }
+        };
+        let outage = match &st.health {
+            Health::Unavailable { since, .. } => since.elapsed(),
+            _ => Duration::ZERO,
+        };
+        st.workers = workers;
+        st.health = Health::Healthy;
+        st.recovering = false;
+        st.recoveries += 1;
+        st.last_outage = Some(outage);
+        if fresh.reinitialised {
+            st.reinitialisations += 1;
+        }
+        self.healthy.store(true, Ordering::SeqCst);
+        eprintln!(
+            "strongroom: HSM available again after {} ms ({attempts} recovery attempts{}); {found} keys found again and checked against their certificates",
+            outage.as_millis(),
+            if fresh.reinitialised {
+                ", library finalised and initialised again"
+            } else {
+                ""
+            }
+        );
+        self.notify(true);
+        Ok(())
+    }
+
+    /// Stops recovery for good.
+    fn fail(&self, e: &Error) {
+        let mut st = lock(&self.state);
+        st.health = Health::Failed {
+            error: e.to_string(),
+        };
+        st.recovering = false;
+        eprintln!(
+            "strongroom: HSM RECOVERY STOPPED: {e}. Not retrying, so the token does not lock; \
+             requests keep getting 503 hsm.unavailable. Fix the PIN and restart strongroom."
+        );
+    }
+}
+
+/// The recovery thread: attempts with backoff until healthy or a fatal error (module doc).
+fn recover(inner: Arc<Inner>) {
+    let mut delay = FIRST_BACKOFF;
+    let mut pending: Option<JoinHandle<()>> = None;
+    let mut attempts = 0u32;
+    let mut logged: Option<String> = None;
+    loop {
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(MAX_BACKOFF);
+        if inner.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        // An abandoned attempt may still be inside the library: no second one beside it.
+        if pending.as_ref().is_some_and(|h| !h.is_finished()) {
+            continue;
+        }
+        if let Some(h) = pending.take() {
+            let _ = h.join();
+        }
+        // Old calls get the call deadline to come back; one still inside the library after
+        // that is lost (seen with p11-kit-client after its server was killed) and no longer
+        // holds up re-initialising: never recovering would be worse.
+        let (quiet, lost) = {
+            let mut st = lock(&inner.state);
+            st.stale.retain(|(h, _)| !h.is_finished());
+            let lost = st
+                .stale
+                .iter()
+                .filter(|(_, since)| since.elapsed() >= inner.options.call_timeout)
+                .count();
+            (lost == st.stale.len(), lost)
+        };
+        attempts += 1;
+        let (tx, rx) = mpsc::channel();
+        let attempt_inner = inner.clone();
+        let Ok(handle) = spawn("hsm-reconnect".to_string(), move || {
+            if let Err(mpsc::SendError(Ok(late))) = tx.send(attempt_inner.reconnect(quiet)) {
+                // Abandoned: its sessions are not closed if the library was initialised again
+                // meanwhile (the handles could now name someone else's sessions).
+                if context_epoch() != Some(late.epoch) {
+                    std::mem::forget(late.sessions);
+                }
+            }
+        }) else {
+            continue;
+        };
+        let failed = match rx.recv_timeout(inner.options.call_timeout) {
+            Ok(Ok(fresh)) => {
+                let _ = handle.join();
+                match inner.install(fresh, attempts) {
+                    Ok(()) => return,
+                    Err(e) => e,
+                }
+            }
+            Ok(Err(e)) => {
+                let _ = handle.join();
+                if e.is_fatal() {
+                    inner.fail(&e);
+                    return;
+                }
+                e
+            }
+            Err(_) => {
+                pending = Some(handle);
+                Error::Timeout {
+                    op: "a recovery attempt",
+                    after: inner.options.call_timeout,
+                }
+            }
+        };
+        // Logged when the reason changes, not on every attempt.
+        let reason = match (quiet, lost) {
+            (true, 0) => format!("{failed} (no call in flight)"),
+            (true, n) => format!("{failed} ({n} calls never returned from the library)"),
+            (false, _) => {
+                format!("{failed} (old calls still in flight: library not re-initialised yet)")
+            }
+        };
+        if logged.as_deref() != Some(reason.as_str()) {
+            eprintln!(
+                "strongroom: HSM recovery attempt {attempts} failed: {reason}; retrying with backoff up to {} ms",
+                MAX_BACKOFF.as_millis()
+            );
+            logged = Some(reason);
+        }
+        inner
+            .recovery_attempts
+            .store(u64::from(attempts), Ordering::SeqCst);
+    }
 }
 
 impl Hsm {
     /// Opens one read-write session on the token chosen by `selector` and logs the user in. A
-    /// wrong PIN gives [`Error::WrongPin`] after one attempt.
+    /// wrong PIN gives [`Error::WrongPin`] after one attempt. No background recovery (for
+    /// ceremonies: a fault stops the ceremony).
     pub fn open(module: &Path, selector: &TokenSelector, pin: &Pin) -> Result<Hsm, Error> {
-        Hsm::open_pool(module, selector, pin, 1)
+        let options = Options {
+            recover: false,
+            ..Options::default()
+        };
+        Hsm::open_with(module, selector, pin, 1, options)
     }
 
-    /// Opens `size` sessions (at least one) on the token and logs the user in once (PKCS#11
-    /// login state is shared by all of an application's sessions on a token).
+    /// Opens `size` sessions (at least one) with the default [`Options`].
     pub fn open_pool(
         module: &Path,
         selector: &TokenSelector,
         pin: &Pin,
         size: usize,
     ) -> Result<Hsm, Error> {
-        let ctx = context(module)?;
-        let (slot, info) = find_slot(&ctx, selector)?;
-        let lib = ctx.get_library_info().map_err(ck("C_GetInfo"))?;
-        let session = ctx.open_rw_session(slot).map_err(ck("C_OpenSession"))?;
-        match session.login(UserType::User, Some(&pin.to_auth_pin())) {
-            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
-            Err(e) => return Err(ck("C_Login")(e)),
-        }
-        let mut sessions = vec![session];
-        for _ in 1..size {
-            sessions.push(ctx.open_rw_session(slot).map_err(ck("C_OpenSession"))?);
-        }
+        Hsm::open_with(module, selector, pin, size, Options::default())
+    }
+
+    /// Opens `size` sessions (at least one) on the token, logs the user in once and starts one
+    /// worker thread per session. Opening has the call deadline too. The PIN is kept (zeroed on
+    /// drop) to log in again after a reconnection.
+    pub fn open_with(
+        module: &Path,
+        selector: &TokenSelector,
+        pin: &Pin,
+        size: usize,
+        options: Options,
+    ) -> Result<Hsm, Error> {
+        let size = size.max(1);
+        let pin = pin.to_auth_pin();
+        let (tx, rx) = mpsc::channel();
+        let (m, s, p) = (module.to_path_buf(), selector.clone(), pin.clone());
+        let _opener = spawn("hsm-open".to_string(), move || {
+            let opened = context(&m).and_then(|(ctx, epoch)| {
+                let lib = ctx.get_library_info().map_err(ck("C_GetInfo"))?;
+                Ok((lib, connect(&ctx, &s, &p, size)?, epoch))
+            });
+            let _ = tx.send(opened);
+        })?;
+        let (lib, (info, sessions), epoch) = match rx.recv_timeout(options.call_timeout) {
+            Ok(opened) => opened?,
+            Err(_) => {
+                return Err(Error::Timeout {
+                    op: "opening the sessions",
+                    after: options.call_timeout,
+                });
+            }
+        };
         let description = TokenDescription {
             module: module.to_path_buf(),
             library_description: lib.library_description().trim_end().to_string(),
@@ -400,11 +1111,37 @@ impl Hsm {
             manufacturer: info.manufacturer_id().trim_end().to_string(),
             model: info.model().trim_end().to_string(),
         };
-        Ok(Hsm {
-            sessions: Mutex::new(sessions),
-            returned: Condvar::new(),
+        let inner = Arc::new(Inner {
+            module: module.to_path_buf(),
+            selector: selector.clone(),
+            pin,
+            size,
+            options,
             description,
-        })
+            epoch: Instant::now(),
+            generation: AtomicU64::new(1),
+            healthy: AtomicBool::new(true),
+            shutdown: AtomicBool::new(false),
+            pin_refusals: AtomicU64::new(0),
+            recovery_attempts: AtomicU64::new(0),
+            queue: Mutex::new(VecDeque::new()),
+            work: Condvar::new(),
+            state: Mutex::new(State {
+                health: Health::Healthy,
+                outages: 0,
+                recoveries: 0,
+                last_outage: None,
+                reinitialisations: 0,
+                workers: Vec::new(),
+                stale: Vec::new(),
+                recovering: false,
+            }),
+            keys: Mutex::new(Vec::new()),
+            observer: Mutex::new(None),
+        });
+        let workers = start_workers(&inner, 1, epoch, sessions)?;
+        lock(&inner.state).workers = workers;
+        Ok(Hsm { inner })
     }
 
     /// Initialises a free token slot with `label` and sets its user PIN (for SoftHSM tokens in
@@ -415,7 +1152,7 @@ impl Hsm {
         so_pin: &Pin,
         user_pin: &Pin,
     ) -> Result<(), Error> {
-        let ctx = context(module)?;
+        let (ctx, _) = context(module)?;
         if find_slot(&ctx, &TokenSelector::Label(label.to_string())).is_ok() {
             return Err(Error::Token {
                 selector: TokenSelector::Label(label.to_string()).to_string(),
@@ -449,86 +1186,238 @@ impl Hsm {
         Ok(())
     }
 
-    /// The library and token this session is on.
+    /// The library and token the sessions are on.
     pub fn description(&self) -> &TokenDescription {
-        &self.description
+        &self.inner.description
     }
 
-    /// The number of sessions in the pool.
+    /// The number of sessions (and worker threads) in the pool.
     pub fn pool_size(&self) -> usize {
-        self.sessions.lock().map(|s| s.len()).unwrap_or(0)
+        self.inner.size
     }
 
-    /// Runs `f` with a session taken from the pool, waiting for one to be free.
-    fn with<R>(&self, f: impl FnOnce(&Ops<'_>) -> Result<R, Error>) -> Result<R, Error> {
-        let session = {
-            let mut free = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-            loop {
-                if let Some(s) = free.pop() {
-                    break s;
-                }
-                free = self.returned.wait(free).unwrap_or_else(|p| p.into_inner());
-            }
+    /// The deadlines in use.
+    pub fn options(&self) -> &Options {
+        &self.inner.options
+    }
+
+    /// Calls `f(true)` when the HSM becomes healthy again and `f(false)` when it becomes
+    /// unavailable (for metrics). Replaces an earlier observer.
+    pub fn on_health_change(&self, f: impl Fn(bool) + Send + Sync + 'static) {
+        *lock(&self.inner.observer) = Some(Box::new(f));
+    }
+
+    /// Health, outages and recoveries so far.
+    pub fn status(&self) -> Status {
+        let st = lock(&self.inner.state);
+        let (state, error, unavailable_ms) = match &st.health {
+            Health::Healthy => ("healthy", None, None),
+            Health::Unavailable { since, error } => (
+                "unavailable",
+                Some(error.clone()),
+                Some(u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)),
+            ),
+            Health::Failed { error } => ("failed", Some(error.clone()), None),
         };
-        // Give the session back even if `f` panics.
-        struct Return<'a>(&'a Hsm, Option<Session>);
-        impl Drop for Return<'_> {
-            fn drop(&mut self) {
-                if let Some(s) = self.1.take() {
-                    self.0
-                        .sessions
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(s);
-                    self.0.returned.notify_one();
+        Status {
+            state,
+            healthy: matches!(st.health, Health::Healthy),
+            error,
+            unavailable_ms,
+            outages: st.outages,
+            recoveries: st.recoveries,
+            last_outage_ms: st
+                .last_outage
+                .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            reinitialisations: st.reinitialisations,
+            pin_refusals: self.inner.pin_refusals.load(Ordering::SeqCst),
+            recovery_attempts: self.inner.recovery_attempts.load(Ordering::SeqCst),
+            calls_in_flight_abandoned: st.stale.iter().filter(|(h, _)| !h.is_finished()).count(),
+        }
+    }
+
+    /// Fails at once with [`Error::Down`] (or [`Error::Failed`]) while the HSM is unavailable.
+    pub fn available(&self) -> Result<(), Error> {
+        if self.inner.healthy.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(self.inner.down_error())
+        }
+    }
+
+    /// Checks the HSM answers: a session is still logged in and every key found so far is still
+    /// on the token under its handle. A fault marks the HSM unavailable, like any call's.
+    pub fn probe(&self) -> Result<(), Error> {
+        let keys = lock(&self.inner.keys).len();
+        self.call(
+            "C_GetSessionInfo",
+            self.inner.options.call_timeout,
+            move |o| {
+                let info = o
+                    .session
+                    .get_session_info()
+                    .map_err(ck("C_GetSessionInfo"))?;
+                if !matches!(
+                    info.session_state(),
+                    SessionState::RwUser | SessionState::RoUser
+                ) {
+                    return Err(Error::Unavailable {
+                        op: "C_GetSessionInfo".to_string(),
+                        rv: format!("session state {:?}: not logged in", info.session_state()),
+                    });
                 }
+                for i in 0..keys {
+                    let handle = o.registered_handle(i)?;
+                    let _ = o
+                        .session
+                        .get_attributes(handle, &[AttributeType::Id])
+                        .map_err(ck("C_GetAttributeValue"))?;
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// Runs `f` on a worker's session, with `timeout` from the moment a worker starts it (see the
+    /// module doc). Fails at once while the HSM is unavailable.
+    fn call<R: Send + 'static>(
+        &self,
+        op: &'static str,
+        timeout: Duration,
+        f: impl FnOnce(&Ops<'_>) -> Result<R, Error> + Send + 'static,
+    ) -> Result<R, Error> {
+        let inner = &self.inner;
+        let (tx, rx) = mpsc::sync_channel(1);
+        let started = Arc::new(AtomicU64::new(0));
+        let job = Job {
+            started: started.clone(),
+            run: Box::new(move |ops: &Ops<'_>| {
+                let result = f(ops);
+                // A late result of an abandoned generation is discarded, never used.
+                if ops.inner.generation.load(Ordering::SeqCst) == ops.generation {
+                    let _ = tx.send(result);
+                }
+            }),
+        };
+        let generation = {
+            let mut queue = lock(&inner.queue);
+            if !inner.healthy.load(Ordering::SeqCst) {
+                drop(queue);
+                return Err(inner.down_error());
+            }
+            queue.push_back(job);
+            inner.generation.load(Ordering::SeqCst)
+        };
+        inner.work.notify_one();
+        loop {
+            // An outage declared meanwhile (by another call) means this result would be
+            // discarded anyway: answer now instead of waiting out the deadline.
+            if inner.generation.load(Ordering::SeqCst) != generation {
+                return Err(inner.down_error());
+            }
+            let t0 = started.load(Ordering::SeqCst);
+            let wait = if t0 == 0 {
+                TICK
+            } else {
+                let elapsed = Duration::from_millis(inner.now_ms().saturating_sub(t0));
+                if elapsed >= timeout {
+                    let e = Error::Timeout { op, after: timeout };
+                    inner.mark_unavailable(&e);
+                    return Err(e);
+                }
+                (timeout - elapsed).min(TICK)
+            };
+            match rx.recv_timeout(wait) {
+                Ok(result) => {
+                    if let Err(e) = &result {
+                        if e.is_unavailable() {
+                            inner.mark_unavailable(e);
+                        }
+                    }
+                    return result;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Err(inner.down_error()),
             }
         }
-        let guard = Return(self, Some(session));
-        let ops = Ops {
-            session: guard
-                .1
-                .as_ref()
-                .unwrap_or_else(|| unreachable!("set above")),
-            description: &self.description,
+    }
+
+    /// Records a key so that recovery finds it again; returns its index.
+    fn register(&self, key: &KeyHandle) -> usize {
+        let mut keys = lock(&self.inner.keys);
+        let same = |r: &Registered| {
+            r.uri.object.as_deref() == Some(key.label.as_str())
+                && r.uri.id.as_deref() == Some(key.id.as_slice())
         };
-        f(&ops)
+        if let Some(i) = keys.iter().position(same) {
+            if let Some(r) = keys.get_mut(i) {
+                if key.generation >= r.generation {
+                    r.handle = key.private;
+                    r.generation = key.generation;
+                }
+            }
+            return i;
+        }
+        keys.push(Registered {
+            uri: key.uri(&self.inner.description.label),
+            spki: key.spki.clone(),
+            handle: key.private,
+            generation: key.generation,
+        });
+        keys.len() - 1
     }
 
     /// `n` bytes from the token's random number generator (C_GenerateRandom).
     pub fn random(&self, n: usize) -> Result<Vec<u8>, Error> {
-        self.with(|o| o.random(n))
+        self.call(
+            "C_GenerateRandom",
+            self.inner.options.call_timeout,
+            move |o| o.random(n),
+        )
     }
 
     /// Whether any object (of any class) on the token has this label.
     pub fn label_in_use(&self, label: &str) -> Result<bool, Error> {
-        self.with(|o| o.label_in_use(label))
+        let label = label.to_string();
+        self.call("C_FindObjects", self.inner.options.call_timeout, move |o| {
+            o.label_in_use(&label)
+        })
     }
 
-    /// Finds the one private key a URI names, and its public key.
+    /// Finds the one private key a URI names, and its public key. The key is remembered: after
+    /// a reconnection it is found again and its public key checked before the HSM is healthy.
     pub fn find_key(&self, uri: &KeyUri) -> Result<KeyHandle, Error> {
-        self.with(|o| o.find_key(uri))
+        let uri = uri.clone();
+        let mut key = self.call("C_FindObjects", self.inner.options.call_timeout, move |o| {
+            o.find_key(&uri)
+        })?;
+        key.registered = Some(self.register(&key));
+        Ok(key)
     }
 
     /// Generates a key pair in the token and checks it (see the module doc). Refuses if any
-    /// object already has `label`.
+    /// object already has `label`. Has [`Options::keygen_timeout`] as its deadline.
     pub fn generate_key(&self, label: &str, key_type: KeyType) -> Result<GeneratedKey, Error> {
-        self.with(|o| o.generate_key(label, key_type))
+        let label = label.to_string();
+        let mut generated = self.call(
+            "C_GenerateKeyPair",
+            self.inner.options.keygen_timeout,
+            move |o| o.generate_key(&label, key_type),
+        )?;
+        generated.key.registered = Some(self.register(&generated.key));
+        Ok(generated)
     }
 
     /// Signs `message` with `key` using `alg`, and verifies the signature in software against
     /// the key's public key before returning it: a signature that does not verify is an error.
-    ///
-    /// The session goes back to the pool as soon as C_Sign returns, and the verification runs
-    /// after that, so another thread can use the session while this one verifies.
     pub fn sign(
         &self,
         key: &KeyHandle,
         alg: SignatureAlgorithm,
         message: &[u8],
     ) -> Result<Vec<u8>, Error> {
-        let signature = self.with(|o| o.sign_only(key, alg, message))?;
-        key.verify(alg, message, &signature)?;
+        let signature = self.sign_unverified(key, alg, message)?;
+        verify_signature(key, alg, message, &signature)?;
         Ok(signature)
     }
 
@@ -539,8 +1428,44 @@ impl Hsm {
         alg: SignatureAlgorithm,
         message: &[u8],
     ) -> Result<Vec<u8>, Error> {
-        self.with(|o| o.sign_only(key, alg, message))
+        let (key, message) = (key.clone(), message.to_vec());
+        self.call("C_Sign", self.inner.options.call_timeout, move |o| {
+            o.sign_only(&key, alg, &message)
+        })
     }
+}
+
+impl Drop for Hsm {
+    /// Stops the workers and the recovery thread; waits (up to the call deadline) for the
+    /// workers to close their sessions.
+    fn drop(&mut self) {
+        let inner = &self.inner;
+        inner.shutdown.store(true, Ordering::SeqCst);
+        inner.healthy.store(false, Ordering::SeqCst);
+        let _ = inner.generation.fetch_add(1, Ordering::SeqCst);
+        lock(&inner.queue).clear();
+        inner.work.notify_all();
+        let workers = std::mem::take(&mut lock(&inner.state).workers);
+        let deadline = Instant::now() + inner.options.call_timeout;
+        while Instant::now() < deadline && !workers.iter().all(|w| w.is_finished()) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+}
+
+/// Verifies `signature` over `message` with the key's public key.
+fn verify_signature(
+    key: &KeyHandle,
+    alg: SignatureAlgorithm,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), Error> {
+    key.verifier
+        .verify(&alg.algorithm_identifier(), message, signature)
+        .map_err(|e| Error::BadSignature {
+            label: key.label.clone(),
+            reason: e.to_string(),
+        })
 }
 
 impl Ops<'_> {
@@ -645,6 +1570,8 @@ impl Ops<'_> {
             key_type,
             spki,
             private,
+            generation: self.generation,
+            registered: None,
             verifier,
         })
     }
@@ -728,6 +1655,8 @@ impl Ops<'_> {
             verifier: verifier(&spki, label)?,
             spki,
             private,
+            generation: self.generation,
+            registered: None,
         };
         // Self-test: sign a domain-separated challenge; `sign` verifies it in software.
         let mut challenge = b"strongroom key self-test v1\0".to_vec();
@@ -902,7 +1831,7 @@ impl Ops<'_> {
         message: &[u8],
     ) -> Result<Vec<u8>, Error> {
         let signature = self.sign_only(key, alg, message)?;
-        key.verify(alg, message, &signature)?;
+        verify_signature(key, alg, message, &signature)?;
         Ok(signature)
     }
 
@@ -963,8 +1892,39 @@ impl Ops<'_> {
         data: &[u8],
     ) -> Result<Vec<u8>, Error> {
         self.session
-            .sign(mechanism, key.private, data)
+            .sign(mechanism, self.handle(key)?, data)
             .map_err(ck("C_Sign"))
+    }
+
+    /// The key's object handle in this worker's generation: the one it was found with, or the
+    /// one recovery found again. A handle from before a reconnection is never used.
+    fn handle(&self, key: &KeyHandle) -> Result<ObjectHandle, Error> {
+        if key.generation == self.generation {
+            return Ok(key.private);
+        }
+        match key.registered {
+            Some(i) => self.registered_handle(i),
+            None => Err(self.stale(&key.label)),
+        }
+    }
+
+    /// The current handle of the `i`th registered key.
+    fn registered_handle(&self, i: usize) -> Result<ObjectHandle, Error> {
+        let keys = lock(&self.inner.keys);
+        match keys.get(i) {
+            Some(r) if r.generation == self.generation => Ok(r.handle),
+            Some(r) => Err(self.stale(r.uri.object.as_deref().unwrap_or_default())),
+            None => Err(self.stale("?")),
+        }
+    }
+
+    /// A handle from an earlier generation: treated as unavailable, so that recovery runs and
+    /// finds the key again.
+    fn stale(&self, label: &str) -> Error {
+        Error::Unavailable {
+            op: "C_Sign".to_string(),
+            rv: format!("the handle of key {label:?} is from before the HSM reconnected"),
+        }
     }
 }
 
@@ -986,4 +1946,57 @@ fn verifier(
 struct RsaPublicKey<'a> {
     modulus: der::asn1::UintRef<'a>,
     public_exponent: der::asn1::UintRef<'a>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_session_token_login_and_library_failures_are_unavailable() {
+        for rv in [
+            RvError::GeneralError,
+            RvError::FunctionFailed,
+            RvError::DeviceError,
+            RvError::DeviceRemoved,
+            RvError::DeviceMemory,
+            RvError::SessionClosed,
+            RvError::SessionHandleInvalid,
+            RvError::TokenNotPresent,
+            RvError::UserNotLoggedIn,
+            RvError::CryptokiNotInitialized,
+            RvError::KeyHandleInvalid,
+        ] {
+            assert_eq!(classify(rv), Class::Unavailable, "{rv:?}");
+            let e = ck("C_Sign")(CkError::Pkcs11(rv, cryptoki::context::Function::Sign));
+            assert!(e.is_unavailable() && !e.is_fatal(), "{rv:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_refused_or_locked_pin_is_fatal_and_input_errors_stay_what_they_are() {
+        let login = |rv| ck("C_Login")(CkError::Pkcs11(rv, cryptoki::context::Function::Login));
+        assert!(matches!(login(RvError::PinIncorrect), Error::WrongPin));
+        assert!(matches!(login(RvError::PinLocked), Error::PinLocked));
+        assert!(login(RvError::PinIncorrect).is_fatal());
+        assert!(!login(RvError::PinIncorrect).is_unavailable());
+        for rv in [
+            RvError::MechanismInvalid,
+            RvError::DataLenRange,
+            RvError::ArgumentsBad,
+            RvError::AttributeTypeInvalid,
+            RvError::TemplateIncomplete,
+        ] {
+            assert_eq!(classify(rv), Class::Input, "{rv:?}");
+            let e = ck("C_Sign")(CkError::Pkcs11(rv, cryptoki::context::Function::Sign));
+            assert!(matches!(e, Error::Pkcs11 { .. }), "{rv:?}: {e}");
+            assert!(!e.is_unavailable() && !e.is_fatal());
+        }
+        let timeout = Error::Timeout {
+            op: "C_Sign",
+            after: Duration::from_millis(500),
+        };
+        assert!(timeout.is_unavailable());
+        assert!(timeout.to_string().contains("did not return within 500 ms"));
+    }
 }

@@ -362,12 +362,7 @@ pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
 /// Maps a signing failure to the wire.
 fn signing_error(e: x509::Error) -> ApiError {
     match e {
-        x509::Error::Hsm(e) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "hsm.unavailable",
-            "",
-            e.to_string(),
-        ),
+        x509::Error::Hsm(e) => hsm_error(e),
         x509::Error::Lint { report, .. } => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal.lint",
@@ -377,6 +372,26 @@ fn signing_error(e: x509::Error) -> ApiError {
             ),
         ),
         other => internal(other),
+    }
+}
+
+/// An HSM failure on the wire: 503 `hsm.unavailable` when the HSM cannot be used (the
+/// request can be retried later), 500 `hsm.error` for an error of this one call.
+pub(crate) fn hsm_error(e: crate::hsm::Error) -> ApiError {
+    if e.is_unavailable() || e.is_fatal() {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "hsm.unavailable",
+            "",
+            e.to_string(),
+        )
+    } else {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "hsm.error",
+            "",
+            e.to_string(),
+        )
     }
 }
 
@@ -413,6 +428,18 @@ pub async fn issue(
     // Fail closed: do not sign what could not be recorded.
     p.audit.check_writable().await.map_err(audit_error)?;
     let issuer = approved.issuer.clone();
+    // Fail fast while the HSM is unavailable: no build, no lint, no queueing.
+    if let Err(e) = p.hsm.available() {
+        p.metrics.hsm_errors.inc();
+        return Err(refuse(
+            &p,
+            caller,
+            Some(issuer.config.name.clone()),
+            hsm_error(e),
+            approved.summary.clone(),
+        )
+        .await);
+    }
     let hsm = p.hsm.clone();
     let kind = if approved.precertificate {
         CertKind::Precertificate

@@ -198,12 +198,7 @@ pub async fn sign_crl(
     .await
     .map_err(internal)?
     .map_err(|e| match e {
-        x509::Error::Hsm(e) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "hsm.audit_error",
-            "",
-            e.to_string(),
-        ),
+        x509::Error::Hsm(e) => crate::issue::hsm_error(e),
         other => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal.crl",
@@ -388,12 +383,7 @@ fn ocsp_error(e: crate::ocsp::Error) -> ApiError {
         crate::ocsp::Error::Refused { code, field, rule } => {
             ApiError::bad_request(code, field, rule)
         }
-        crate::ocsp::Error::Hsm(e) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "hsm.audit_error",
-            "",
-            e.to_string(),
-        ),
+        crate::ocsp::Error::Hsm(e) => crate::issue::hsm_error(e),
         other => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal.ocsp",

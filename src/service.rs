@@ -60,8 +60,18 @@ pub fn start(config: Config, options: StartOptions) -> Result<Arc<Pipeline>, Str
         .pin
         .read(&format!("user PIN for {}", config.token))
         .map_err(|e| format!("hsm.pin: {e}"))?;
-    let hsm = crate::hsm::Hsm::open_pool(&config.module, &config.token, &pin, config.sessions)
-        .map_err(|e| format!("hsm: {e}"))?;
+    let hsm_options = crate::hsm::Options {
+        call_timeout: config.hsm_call_timeout,
+        ..crate::hsm::Options::default()
+    };
+    let hsm = crate::hsm::Hsm::open_with(
+        &config.module,
+        &config.token,
+        &pin,
+        config.sessions,
+        hsm_options,
+    )
+    .map_err(|e| format!("hsm: {e}"))?;
     drop(pin);
     let issuers = config
         .issuers
@@ -94,13 +104,21 @@ pub fn start(config: Config, options: StartOptions) -> Result<Arc<Pipeline>, Str
         .iter()
         .map(|i| (i.config.name.clone(), tokio::sync::Mutex::new(())))
         .collect();
+    let metrics = metrics::Metrics::default();
+    let m = metrics.clone();
+    hsm.on_health_change(move |up| {
+        let _ = m.hsm_up.set(i64::from(up));
+        if !up {
+            let _ = m.hsm_outages.inc();
+        }
+    });
     Ok(Arc::new(Pipeline {
         hsm: Arc::new(hsm),
         crl_locks,
         issuers,
         config,
         audit,
-        metrics: metrics::Metrics::default(),
+        metrics,
     }))
 }
 
@@ -406,33 +424,44 @@ async fn get_issuers(State(p): State<Arc<Pipeline>>) -> Response {
 }
 
 async fn get_health(State(p): State<Arc<Pipeline>>) -> Response {
-    let p2 = p.clone();
-    let keys = tokio::task::spawn_blocking(move || {
-        p2.issuers
-            .iter()
-            .map(|i| {
-                (
-                    i.config.name.clone(),
-                    p2.hsm.find_key(&i.config.key).is_ok(),
-                )
-            })
-            .collect::<Vec<_>>()
-    })
-    .await
-    .unwrap_or_default();
-    let hsm_ok = !keys.is_empty() && keys.iter().all(|(_, ok)| *ok);
+    // An unavailable HSM answers at once; a healthy one is probed (with the call deadline).
+    let hsm = p.hsm.clone();
+    let probe = tokio::task::spawn_blocking(move || hsm.probe())
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    let hsm_status = p.hsm.status();
+    let hsm_ok = probe.is_ok() && hsm_status.healthy;
+    let keys: serde_json::Map<String, serde_json::Value> = p
+        .issuers
+        .iter()
+        .map(|i| (i.config.name.clone(), json!(hsm_ok)))
+        .collect();
     let audit_ok = p.audit.check_writable().await.is_ok();
     let status = if hsm_ok && audit_ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let keys: serde_json::Map<String, serde_json::Value> =
-        keys.into_iter().map(|(n, ok)| (n, json!(ok))).collect();
     (
         status,
         axum::Json(json!({
-            "hsm": {"reachable": hsm_ok, "logged_in": hsm_ok, "token": p.hsm.description().label, "keys_found": keys},
+            "hsm": {
+                "reachable": hsm_ok,
+                "logged_in": hsm_ok,
+                "token": p.hsm.description().label,
+                "keys_found": keys,
+                "state": hsm_status.state,
+                "error": hsm_status.error.or(probe.err()),
+                "unavailable_ms": hsm_status.unavailable_ms,
+                "outages": hsm_status.outages,
+                "recoveries": hsm_status.recoveries,
+                "last_outage_ms": hsm_status.last_outage_ms,
+                "reinitialisations": hsm_status.reinitialisations,
+                "pin_refusals": hsm_status.pin_refusals,
+                "recovery_attempts": hsm_status.recovery_attempts,
+                "calls_in_flight_abandoned": hsm_status.calls_in_flight_abandoned,
+            },
             "audit": {"writable": audit_ok},
         })),
     )

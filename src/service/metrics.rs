@@ -1,10 +1,12 @@
-//! Prometheus metrics: issued, rejected by rule, HSM errors, request latency.
+//! Prometheus metrics: issued, rejected by rule, HSM errors, HSM health and outages, request
+//! latency.
 
 use std::sync::Arc;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -29,6 +31,10 @@ pub struct Metrics {
     pub hsm_errors: Counter,
     /// HSM signing operations started for certificates and precertificates, released or not.
     pub certificate_signatures: Counter,
+    /// 1 while the HSM is healthy, 0 while it is unavailable.
+    pub hsm_up: Gauge,
+    /// Times the HSM became unavailable.
+    pub hsm_outages: Counter,
     /// Request latency in seconds.
     pub latency: Histogram,
 }
@@ -40,6 +46,9 @@ impl Default for Metrics {
         let rejected = Family::<RejectedLabels, Counter>::default();
         let hsm_errors = Counter::default();
         let certificate_signatures = Counter::default();
+        let hsm_up = Gauge::default();
+        let _ = hsm_up.set(1);
+        let hsm_outages = Counter::default();
         let latency = Histogram::new([
             0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
         ]);
@@ -60,6 +69,16 @@ impl Default for Metrics {
             certificate_signatures.clone(),
         );
         registry.register(
+            "strongroom_hsm_up",
+            "1 while the HSM is healthy, 0 while it is unavailable",
+            hsm_up.clone(),
+        );
+        registry.register(
+            "strongroom_hsm_outages",
+            "Times the HSM became unavailable",
+            hsm_outages.clone(),
+        );
+        registry.register(
             "strongroom_request_seconds",
             "Request latency",
             latency.clone(),
@@ -70,6 +89,8 @@ impl Default for Metrics {
             rejected,
             hsm_errors,
             certificate_signatures,
+            hsm_up,
+            hsm_outages,
             latency,
         }
     }

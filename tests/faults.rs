@@ -1,0 +1,849 @@
+//! HSM faults for real: SoftHSM served by `p11-kit server` on a Unix socket (a remote HSM), and
+//! `strongroom serve` using it through `p11-kit-client.so`. The server is killed (SIGKILL), stopped
+//! (SIGSTOP) or brought back with a changed PIN while clients keep issuing.
+//!
+//! Everything here runs on std threads with bounded waits: each client request has a timeout, the
+//! clients run their own current-thread runtimes, and every child process (the p11-kit server
+//! with its per-connection children, and the service) is killed when its guard drops.
+//!
+//! `STRONGROOM_FAULT_CYCLES=N` repeats the kill/restart cycle N times (default 1) and prints the
+//! figures of each cycle.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+mod common;
+
+use std::fs::File;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64ct::{Base64, Encoding};
+use common::*;
+use serde_json::{Value, json};
+use strongroom::client::Client;
+
+/// Every client request is answered within this, or the test fails ("no hang").
+const REQUEST_BOUND: Duration = Duration::from_secs(10);
+
+/// The p11-kit client module (package p11-kit-modules).
+fn p11_kit_client() -> PathBuf {
+    let known = [
+        "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so",
+        "/usr/lib/aarch64-linux-gnu/pkcs11/p11-kit-client.so",
+        "/usr/lib/pkcs11/p11-kit-client.so",
+    ];
+    if let Some(p) = known.iter().map(PathBuf::from).find(|p| p.exists()) {
+        return p;
+    }
+    let out = Command::new("dpkg")
+        .args(["-L", "p11-kit-modules"])
+        .output()
+        .expect("dpkg");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.ends_with("/p11-kit-client.so"))
+        .map(PathBuf::from)
+        .expect("p11-kit-client.so is installed (package p11-kit-modules)")
+}
+
+/// Sends `sig` to a whole process group.
+fn signal_group(pgid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg("--")
+        .arg(format!("-{pgid}"))
+        .status();
+}
+
+/// `p11-kit server` in the foreground, in its own process group (it forks a child per client
+/// connection: the whole group is the HSM).
+struct P11Server {
+    child: Child,
+}
+
+impl P11Server {
+    fn start(conf: &Path, socket: &Path, token: &str) -> P11Server {
+        let _ = std::fs::remove_file(socket);
+        let child = Command::new("p11-kit")
+            .args(["server", "-f", "-n"])
+            .arg(socket)
+            .arg("--provider")
+            .arg(module())
+            .arg(format!("pkcs11:token={token}"))
+            .env("SOFTHSM2_CONF", conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("p11-kit is installed");
+        let server = P11Server { child };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() {
+            assert!(Instant::now() < deadline, "p11-kit server did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        server
+    }
+
+    fn signal(&self, sig: &str) {
+        signal_group(self.child.id(), sig);
+    }
+
+    /// SIGKILL to the whole group: the HSM is gone.
+    fn kill(mut self) {
+        self.signal("KILL");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for P11Server {
+    fn drop(&mut self) {
+        self.signal("KILL");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A SoftHSM token with a P-256 root and intermediate (made by a ceremony directly on SoftHSM),
+/// served by p11-kit, and `strongroom serve` using it through p11-kit-client.so.
+struct Rig {
+    sandbox: Sandbox,
+    p11_socket: PathBuf,
+    server: Option<P11Server>,
+    service: Option<Child>,
+    stderr: PathBuf,
+}
+
+const TOKEN: &str = "faults";
+
+impl Rig {
+    fn new(call_timeout_ms: Option<u64>) -> Rig {
+        let sandbox = Sandbox::new(&[TOKEN]);
+        let script = format!(
+            r#"[ceremony]
+name = "fault test hierarchy"
+description = "A P-256 root and issuing CA for the HSM fault tests."
+
+{hsm}
+[[step]]
+id = "root-key"
+action = "generate-key"
+label = "faults-root"
+key-type = "ec-p256"
+public-key-out = "root.pub.pem"
+
+[[step]]
+id = "root"
+action = "self-sign-root"
+key = {{ step = "root-key" }}
+subject = {{ country = "US", organization = "Strongroom Fault Test", common-name = "Fault Test Root" }}
+validity-days = 3650
+certificate-out = "root.pem"
+
+[[step]]
+id = "int-key"
+action = "generate-key"
+label = "faults-int"
+key-type = "ec-p256"
+public-key-out = "int.pub.pem"
+
+[[step]]
+id = "int"
+action = "sign-intermediate"
+issuer-key = {{ step = "root-key" }}
+issuer-certificate = {{ step = "root" }}
+public-key = {{ step = "int-key" }}
+subject = {{ country = "US", organization = "Strongroom Fault Test", common-name = "Fault Test F1" }}
+validity-days = 1095
+crl-url = "http://root.c.example.com/"
+ca-issuers-url = "http://root.i.example.com/"
+certificate-out = "int.pem"
+"#,
+            hsm = hsm_table(TOKEN, &sandbox.pin_file)
+        );
+        let out = sandbox.ceremony("hierarchy.toml", &script);
+        assert!(out.status.success(), "ceremony: {}", text(&out));
+        use std::os::unix::fs::MetadataExt;
+        let uid = std::fs::metadata("/proc/self").unwrap().uid();
+        let timeout = call_timeout_ms
+            .map(|ms| format!("call-timeout-ms = {ms}\n"))
+            .unwrap_or_default();
+        let config = format!(
+            r#"[service]
+socket = "strongroom.sock"
+allow-root = {root}
+store = "audit.db"
+instance-prefix = 1
+
+[hsm]
+module = "{module}"
+token = "{TOKEN}"
+pin = {{ file = "{pin}" }}
+sessions = 2
+{timeout}
+[[caller]]
+name = "test"
+uid = {uid}
+
+[[issuer]]
+name = "f1"
+certificate = "int.pem"
+key = "pkcs11:token={TOKEN};object=faults-int"
+ca-issuers-url = "http://f1.i.example.com/"
+crl-url-prefix = "http://f1.c.example.com/"
+
+[[profile]]
+name = "tls-server"
+validity-hours = 2160
+"#,
+            root = uid == 0,
+            module = p11_kit_client().display(),
+            pin = sandbox.pin_file.display(),
+        );
+        std::fs::write(sandbox.dir.join("strongroom.toml"), config).unwrap();
+        let p11_socket = sandbox.tmp.path().join("p11kit.sock");
+        let stderr = sandbox.tmp.path().join("serve.stderr");
+        let mut rig = Rig {
+            sandbox,
+            p11_socket,
+            server: None,
+            service: None,
+            stderr,
+        };
+        rig.start_server();
+        rig.start_service();
+        rig
+    }
+
+    fn start_server(&mut self) {
+        self.server = Some(P11Server::start(
+            &self.sandbox.conf,
+            &self.p11_socket,
+            TOKEN,
+        ));
+    }
+
+    fn kill_server(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.kill();
+        }
+    }
+
+    fn server(&self) -> &P11Server {
+        self.server.as_ref().unwrap()
+    }
+
+    fn start_service(&mut self) {
+        let child = Command::new(strongroom_bin())
+            .args(["serve", "--config"])
+            .arg(self.sandbox.dir.join("strongroom.toml"))
+            .env_remove("SOFTHSM2_CONF")
+            .env(
+                "P11_KIT_SERVER_ADDRESS",
+                format!("unix:path={}", self.p11_socket.display()),
+            )
+            .stdout(Stdio::null())
+            .stderr(File::create(&self.stderr).unwrap())
+            .spawn()
+            .unwrap();
+        self.service = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.socket().exists() {
+            if let Some(status) = self.service.as_mut().unwrap().try_wait().unwrap() {
+                panic!("the service exited ({status}): {}", self.log());
+            }
+            assert!(Instant::now() < deadline, "the service did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.sandbox.dir.join("strongroom.sock")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// One request on its own runtime, bounded by REQUEST_BOUND: (status, JSON body).
+    fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        request(&self.socket(), method, path, body).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn health(&self) -> (u16, Value) {
+        self.request("GET", "/v1/health", None)
+    }
+
+    fn metric(&self, name: &str) -> f64 {
+        let rt = runtime();
+        let socket = self.socket();
+        let text = rt.block_on(async {
+            let mut c = Client::connect(&socket).await.unwrap();
+            let r = c.request("GET", "/metrics", None).await.unwrap();
+            String::from_utf8_lossy(&r.body).into_owned()
+        });
+        text.lines()
+            .find(|l| l.split([' ', '{']).next() == Some(name))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
+    }
+
+    /// Polls /v1/health until `want` (bounded); returns the body and when it was seen.
+    fn wait_health(&self, want: u16, within: Duration) -> (Value, Instant) {
+        let deadline = Instant::now() + within;
+        loop {
+            let (status, body) = self.health();
+            if status == want {
+                return (body, Instant::now());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "health did not become {want} within {within:?}: {body}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, bounded wait, then the service's stderr.
+    fn stop_service(&mut self) -> String {
+        if let Some(mut child) = self.service.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.log()
+    }
+
+    fn audit_store(&self) -> PathBuf {
+        self.sandbox.dir.join("audit.db")
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.service.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // The server guard kills its process group.
+        self.server = None;
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn request(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Value), String> {
+    runtime().block_on(async {
+        let reply = tokio::time::timeout(REQUEST_BOUND, async {
+            let mut c = Client::connect(socket).await?;
+            c.request(method, path, body).await
+        })
+        .await
+        .map_err(|_| format!("no answer within {REQUEST_BOUND:?}"))??;
+        Ok((reply.status, reply.json()?))
+    })
+}
+
+/// A subscriber public key (P-256, made with openssl), base64 SPKI DER.
+fn subscriber_key(dir: &Path) -> String {
+    let key = dir.join("leaf.key");
+    let out = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = Command::new("openssl")
+        .args(["pkey", "-pubout", "-outform", "DER", "-in"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    Base64::encode_string(&out.stdout)
+}
+
+/// One client request as the load saw it.
+#[derive(Clone, Debug)]
+struct Sample {
+    start: Instant,
+    end: Instant,
+    status: u16,
+    code: String,
+    message: String,
+    der: Option<Vec<u8>>,
+}
+
+impl Sample {
+    fn latency(&self) -> Duration {
+        self.end - self.start
+    }
+}
+
+/// `clients` threads issuing certificates back to back until stopped.
+struct Load {
+    stop: Arc<AtomicBool>,
+    samples: Arc<Mutex<Vec<Sample>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(socket: PathBuf, key: String, clients: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let threads = (0..clients)
+            .map(|t| {
+                let (socket, key, stop, samples) =
+                    (socket.clone(), key.clone(), stop.clone(), samples.clone());
+                std::thread::spawn(move || {
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::SeqCst) {
+                        n += 1;
+                        let body = json!({
+                            "profile": "tls-server",
+                            "public_key": key,
+                            "dns_names": [format!("c{t}-{n}.example.com")],
+                        });
+                        let start = Instant::now();
+                        let reply = request(&socket, "POST", "/v1/certificates", Some(&body));
+                        let end = Instant::now();
+                        let sample = match reply {
+                            Ok((status, json)) => Sample {
+                                start,
+                                end,
+                                status,
+                                code: json["error"]["code"].as_str().unwrap_or("").to_string(),
+                                message: json["error"]["message"]
+                                    .as_str()
+                                    .unwrap_or("")
+                                    .to_string(),
+                                der: json["certificate"]
+                                    .as_str()
+                                    .map(|b| Base64::decode_vec(b).unwrap()),
+                            },
+                            Err(e) => Sample {
+                                start,
+                                end,
+                                status: 0,
+                                code: String::new(),
+                                message: e,
+                                der: None,
+                            },
+                        };
+                        samples.lock().unwrap().push(sample);
+                    }
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            samples,
+            threads,
+        }
+    }
+
+    fn samples(&self) -> Vec<Sample> {
+        self.samples.lock().unwrap().clone()
+    }
+
+    /// The first 201 that ended after `t`, waiting for it (bounded).
+    fn first_success_after(&self, t: Instant, within: Duration) -> Option<Instant> {
+        let deadline = Instant::now() + within;
+        loop {
+            let first = self
+                .samples()
+                .iter()
+                .filter(|s| s.status == 201 && s.end > t)
+                .map(|s| s.end)
+                .min();
+            if first.is_some() || Instant::now() > deadline {
+                return first;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Stops the clients; each finishes its request (bounded by REQUEST_BOUND).
+    fn finish(mut self) -> Vec<Sample> {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in std::mem::take(&mut self.threads) {
+            t.join().unwrap();
+        }
+        self.samples.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The checks every fault test ends with: every request was answered; every certificate a
+/// client received verifies under the issuer (openssl) and is in the audit store; the audit chain
+/// verifies.
+fn check_outputs(rig: &Rig, samples: &[Sample]) {
+    let hung: Vec<_> = samples.iter().filter(|s| s.status == 0).collect();
+    assert!(hung.is_empty(), "requests without an answer: {hung:?}");
+    let unexpected: Vec<_> = samples
+        .iter()
+        .filter(|s| s.status != 201 && !(s.status == 503 && s.code == "hsm.unavailable"))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "only 201 or 503 hsm.unavailable: {unexpected:?}"
+    );
+
+    let certs: Vec<&Vec<u8>> = samples.iter().filter_map(|s| s.der.as_ref()).collect();
+    assert!(!certs.is_empty());
+    // In the audit store: every certificate a client received, byte for byte.
+    let conn = rusqlite::Connection::open(rig.audit_store()).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT der FROM records WHERE kind = 'certificate'")
+        .unwrap();
+    let stored: std::collections::HashSet<Vec<u8>> = stmt
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    let missing = certs
+        .iter()
+        .filter(|c| !stored.contains(c.as_slice()))
+        .count();
+    assert_eq!(
+        missing, 0,
+        "certificates returned but not in the audit store"
+    );
+
+    // openssl verifies every returned certificate under the issuer, in batches.
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = certs
+        .iter()
+        .enumerate()
+        .map(|(i, der)| {
+            let path = dir.path().join(format!("leaf{i}.pem"));
+            std::fs::write(&path, strongroom::x509::to_pem("CERTIFICATE", der).unwrap()).unwrap();
+            path
+        })
+        .collect();
+    for chunk in files.chunks(200) {
+        let out = Command::new("openssl")
+            .args([
+                "verify",
+                "-x509_strict",
+                "-no-CApath",
+                "-no-CAstore",
+                "-CAfile",
+            ])
+            .arg(rig.sandbox.dir.join("root.pem"))
+            .arg("-untrusted")
+            .arg(rig.sandbox.dir.join("int.pem"))
+            .args(chunk)
+            .output()
+            .unwrap();
+        let report = text(&out);
+        assert!(out.status.success(), "openssl verify: {report}");
+        assert_eq!(
+            report.matches(": OK").count(),
+            chunk.len(),
+            "openssl verify: {report}"
+        );
+    }
+
+    let out = Command::new(strongroom_bin())
+        .args(["audit", "verify", "--store"])
+        .arg(rig.audit_store())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "audit verify: {}", text(&out));
+}
+
+#[test]
+fn sigkill_of_the_hsm_server_under_load_gives_quick_503s_and_recovers() {
+    let cycles: usize = std::env::var("STRONGROOM_FAULT_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let mut rig = Rig::new(None);
+    let (body, _) = rig.wait_health(200, Duration::from_secs(10));
+    assert_eq!(body["hsm"]["state"], "healthy", "{body}");
+    let key = subscriber_key(rig.sandbox.tmp.path());
+    let load = Load::start(rig.socket(), key, 4);
+    let mut outage_503s: Vec<Duration> = Vec::new();
+    let mut recoveries: Vec<Duration> = Vec::new();
+    let mut detections: Vec<Duration> = Vec::new();
+    for cycle in 1..=cycles {
+        assert!(
+            load.first_success_after(Instant::now(), Duration::from_secs(10))
+                .is_some(),
+            "issuing before the outage: {}",
+            rig.log()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let killed = Instant::now();
+        rig.kill_server();
+        let (down, seen) = rig.wait_health(503, Duration::from_secs(10));
+        assert_eq!(down["hsm"]["state"], "unavailable", "{down}");
+        assert_eq!(down["hsm"]["reachable"], false, "{down}");
+        detections.push(seen - killed);
+        assert_eq!(rig.metric("strongroom_hsm_up"), 0.0);
+        // The outage, under load.
+        std::thread::sleep(Duration::from_millis(1500));
+        let before_back = Instant::now();
+        rig.start_server();
+        let back = Instant::now();
+        let first = load
+            .first_success_after(back, Duration::from_secs(20))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no issuance after the HSM came back: {}\n{}",
+                    rig.health().1,
+                    rig.log()
+                )
+            });
+        let recovery = first - back;
+        recoveries.push(recovery);
+        let (up, _) = rig.wait_health(200, Duration::from_secs(10));
+        assert_eq!(up["hsm"]["state"], "healthy", "{up}");
+        assert_eq!(up["hsm"]["outages"], cycle as u64, "{up}");
+        let during: Vec<Sample> = load
+            .samples()
+            .into_iter()
+            .filter(|s| s.start > killed + Duration::from_millis(200) && s.end < before_back)
+            .collect();
+        assert!(
+            during.iter().all(|s| s.status == 503),
+            "requests during the outage: {during:?}"
+        );
+        assert!(!during.is_empty(), "the load ran during the outage");
+        outage_503s.extend(during.iter().map(Sample::latency));
+        println!(
+            "cycle {cycle}: outage seen by /v1/health {:.0} ms after SIGKILL; {} requests got 503 during the outage; first certificate {:.0} ms after the server was back; health reported outage {} ms",
+            ms(seen - killed),
+            during.len(),
+            ms(recovery),
+            up["hsm"]["last_outage_ms"]
+        );
+    }
+    let samples = load.finish();
+    assert_eq!(rig.metric("strongroom_hsm_up"), 1.0);
+    assert_eq!(rig.metric("strongroom_hsm_outages_total"), cycles as f64);
+    check_outputs(&rig, &samples);
+    let log = rig.stop_service();
+    assert_eq!(
+        log.matches("HSM outage:").count(),
+        cycles,
+        "the first error of each outage is logged once, not per request:\n{log}"
+    );
+    assert!(!log.contains(TEST_PIN));
+
+    let all_503: Vec<Duration> = {
+        let mut v: Vec<Duration> = samples
+            .iter()
+            .filter(|s| s.status == 503)
+            .map(Sample::latency)
+            .collect();
+        v.sort();
+        v
+    };
+    outage_503s.sort();
+    recoveries.sort();
+    let max_503 = all_503.last().copied().unwrap_or_default();
+    println!(
+        "HSM outage (SIGKILL of p11-kit server, 4 clients, {cycles} cycles): {} certificates, {} x 503; 503 latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; recovery (server back -> first certificate) p50 {:.0} ms, max {:.0} ms; detection max {:.0} ms",
+        samples.iter().filter(|s| s.status == 201).count(),
+        all_503.len(),
+        ms(percentile(&all_503, 0.5)),
+        ms(percentile(&all_503, 0.99)),
+        ms(max_503),
+        ms(percentile(&recoveries, 0.5)),
+        ms(recoveries.last().copied().unwrap_or_default()),
+        ms(detections.iter().max().copied().unwrap_or_default()),
+    );
+    println!(
+        "recovery within the 2 s target in {} of {} cycles",
+        recoveries
+            .iter()
+            .filter(|r| **r <= Duration::from_secs(2))
+            .count(),
+        recoveries.len()
+    );
+    // No hang: a generous bound (the default call deadline is 5 s), not a speed target.
+    assert!(max_503 < Duration::from_secs(8), "a 503 took {max_503:?}");
+}
+
+#[test]
+fn stopped_hsm_server_hits_the_call_deadline_then_recovers() {
+    let mut rig = Rig::new(Some(500));
+    rig.wait_health(200, Duration::from_secs(10));
+    let key = subscriber_key(rig.sandbox.tmp.path());
+    let load = Load::start(rig.socket(), key, 2);
+    assert!(
+        load.first_success_after(Instant::now(), Duration::from_secs(10))
+            .is_some()
+    );
+    let stopped = Instant::now();
+    rig.server().signal("STOP");
+    // Calls hang inside the library; the deadline (500 ms) marks the HSM unavailable.
+    let (down, seen) = rig.wait_health(503, Duration::from_secs(10));
+    assert_eq!(down["hsm"]["state"], "unavailable", "{down}");
+    let error = down["hsm"]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(error.contains("did not return within 500 ms"), "{down}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let resumed = Instant::now();
+    rig.server().signal("CONT");
+    let first = load
+        .first_success_after(resumed, Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("no issuance after SIGCONT: {}", rig.log()));
+    rig.wait_health(200, Duration::from_secs(10));
+    let samples = load.finish();
+    let stuck: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.status == 503 && s.message.contains("did not return within"))
+        .collect();
+    assert!(!stuck.is_empty(), "a request hit the deadline");
+    let mut lat: Vec<Duration> = samples
+        .iter()
+        .filter(|s| s.start > stopped && s.end < resumed)
+        .map(Sample::latency)
+        .collect();
+    lat.sort();
+    let max = lat.last().copied().unwrap_or_default();
+    check_outputs(&rig, &samples);
+    let log = rig.stop_service();
+    assert_eq!(log.matches("HSM outage:").count(), 1, "{log}");
+    println!(
+        "HSM stopped (SIGSTOP, call deadline 500 ms, 2 clients): unavailable seen {:.0} ms after SIGSTOP; {} requests while stopped, latency p50 {:.1} ms, max {:.1} ms; first certificate {:.0} ms after SIGCONT",
+        ms(seen - stopped),
+        lat.len(),
+        ms(percentile(&lat, 0.5)),
+        ms(max),
+        ms(first - resumed)
+    );
+    // The deadline plus generous slack: no request waited for the stopped HSM.
+    assert!(max < Duration::from_secs(4), "a request took {max:?}");
+}
+
+#[test]
+fn a_pin_refused_after_reconnecting_stops_recovery_without_retrying() {
+    let mut rig = Rig::new(None);
+    rig.wait_health(200, Duration::from_secs(10));
+    let key = subscriber_key(rig.sandbox.tmp.path());
+    let body =
+        json!({"profile": "tls-server", "public_key": key, "dns_names": ["pin.example.com"]});
+    let (status, reply) = rig.request("POST", "/v1/certificates", Some(&body));
+    assert_eq!(status, 201, "{reply}");
+
+    // The HSM goes away; meanwhile its user PIN is changed (directly on SoftHSM).
+    rig.kill_server();
+    rig.wait_health(503, Duration::from_secs(10));
+    let new_pin = "pin-changed-3e1f0a";
+    let out = Command::new("pkcs11-tool")
+        .arg("--module")
+        .arg(module())
+        .args(["--token-label", TOKEN, "--login", "--pin", "env:OLD_PIN"])
+        .args(["--change-pin", "--new-pin", "env:NEW_PIN"])
+        .env("SOFTHSM2_CONF", &rig.sandbox.conf)
+        .env("OLD_PIN", TEST_PIN)
+        .env("NEW_PIN", new_pin)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pkcs11-tool --change-pin: {}",
+        text(&out)
+    );
+    rig.start_server();
+
+    // Recovery logs in once with the old PIN, is refused, and stops.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let failed = loop {
+        let (status, body) = rig.health();
+        assert_eq!(status, 503, "{body}");
+        if body["hsm"]["state"] == "failed" {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "recovery did not stop: {body}\n{}",
+            rig.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(failed["hsm"]["pin_refusals"], 1, "{failed}");
+    // Longer than several backoff periods (at most 1 s each): no second login attempt.
+    std::thread::sleep(Duration::from_millis(3000));
+    let (status, later) = rig.health();
+    assert_eq!(status, 503);
+    assert_eq!(later["hsm"]["state"], "failed", "{later}");
+    assert_eq!(later["hsm"]["pin_refusals"], 1, "{later}");
+    let (status, reply) = rig.request("POST", "/v1/certificates", Some(&body));
+    assert_eq!(status, 503, "{reply}");
+    assert_eq!(reply["error"]["code"], "hsm.unavailable", "{reply}");
+
+    let log = rig.stop_service();
+    assert_eq!(log.matches("RECOVERY STOPPED").count(), 1, "{log}");
+    assert!(!log.contains(TEST_PIN) && !log.contains(new_pin), "{log}");
+    // The token is not locked: the new PIN still logs in.
+    drop(rig.server.take());
+    let out = Command::new("pkcs11-tool")
+        .arg("--module")
+        .arg(module())
+        .args([
+            "--token-label",
+            TOKEN,
+            "--login",
+            "--pin",
+            "env:NEW_PIN",
+            "--list-objects",
+        ])
+        .env("SOFTHSM2_CONF", &rig.sandbox.conf)
+        .env("NEW_PIN", new_pin)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("faults-int"));
+}
