@@ -268,7 +268,7 @@ fn lint_entries(entries: Option<&[RevokedCert]>, kind: CrlKind, report: &mut Rep
 /// One revoked-certificate entry: revocationDate encoding (RFC 5280 5.1.2.6), no duplicate
 /// entry extension (RFC 5280 5.3), the reasonCode rules of BR 7.2.2 and RFC 5280 5.3.1, and no
 /// entry extension other than reasonCode (BR 7.2.2: NOT RECOMMENDED).
-fn lint_entry(entry: &RevokedCert, kind: CrlKind, report: &mut Report) {
+pub(super) fn lint_entry(entry: &RevokedCert, kind: CrlKind, report: &mut Report) {
     let serial = &entry.serial_number;
     lint_time_encoding(
         &entry.revocation_date,
