@@ -1121,7 +1121,7 @@ async fn a_large_crl_streams_verifies_and_is_recorded_by_digest() {
         assert!(out.status.success(), "{}", text(&out));
         let listing = String::from_utf8_lossy(&out.stdout);
         assert_eq!(listing.matches("Serial Number:").count(), n as usize);
-        assert_eq!(listing.matches("Key Compromise").count(), (n as usize).div_ceil(3));
+        assert_eq!(listing.matches("Key Compromise").count(), (0..n).filter(|k| k % 3 == 1).count());
         assert!(listing.contains("http://e10.c.example.com/3.crl"), "the shard's IDP");
     };
     let mut client = s.client().await;
@@ -1141,7 +1141,7 @@ async fn a_large_crl_streams_verifies_and_is_recorded_by_digest() {
         .unwrap();
     assert_eq!(reply.status, 201);
     verify(&reply.body, "large-der.crl");
-    let number = x509_cert::crl::CertificateList::from_der(&reply.body)
+    let number = <x509_cert::crl::CertificateList>::from_der(&reply.body)
         .unwrap()
         .tbs_cert_list
         .crl_extensions
