@@ -691,15 +691,23 @@ impl AuditLog {
     ) -> Result<Result<(), E>, Error> {
         for (c, chunk) in items.chunks(LOOKUP_CHUNK).enumerate() {
             let reader = self.reader();
+            // One read transaction per chunk: one snapshot and one set of file locks for all its
+            // look-ups instead of one per look-up. Read-only; dropping it ends it.
+            let snapshot = reader
+                .unchecked_transaction()
+                .map_err(|e| Error::Unavailable(StoreError::new("begin read", e)))?;
+            let mut lookup = store::IssuedLookup::new(&snapshot).map_err(Error::Unavailable)?;
             for (k, item) in chunk.iter().enumerate() {
-                let outcome = store::with_issued_der(&reader, issuer, serial(item), |der| {
-                    each(c * LOOKUP_CHUNK + k, item, der)
-                })
-                .map_err(Error::Unavailable)?;
+                let outcome = lookup
+                    .with_der(issuer, serial(item), |der| {
+                        each(c * LOOKUP_CHUNK + k, item, der)
+                    })
+                    .map_err(Error::Unavailable)?;
                 if outcome.is_err() {
                     return Ok(outcome);
                 }
             }
+            drop(lookup);
         }
         Ok(Ok(()))
     }

@@ -6,8 +6,9 @@
 //!   setup:   throwaway token, root + issuing CA, service config with crl-shards = 128 and
 //!            crl-allow-unknown-serials (issuing a million certificates first would take hours)
 //!   request: N entries whose serials all fall in one shard, reasons mixed, one POST /v1/crls
-//!   report:  wall time of the request (sent → whole response read), CRL bytes, service
-//!            VmRSS before and VmHWM after, VmHWM / CRL bytes; `openssl crl -verify` of the result
+//!   report:  wall time of the request (sent → whole response read), the service's CPU time for
+//!            it (less sensitive to a busy machine), CRL bytes, service VmRSS before and VmHWM
+//!            after, VmHWM / CRL bytes; `openssl crl -verify` of the result
 //! ```
 
 use std::fmt::Write as _;
@@ -96,6 +97,17 @@ fn rss_kib(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// The CPU time a process has used (utime + stime from /proc/PID/stat; USER_HZ is 100 on
+/// Linux), seconds.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 /// Sets up, sends the one request, checks the CRL and prints the report.
 pub fn run_crl(o: &CrlOptions) -> Result<(), String> {
     if o.shard >= SHARDS {
@@ -138,9 +150,13 @@ pub fn run_crl(o: &CrlOptions) -> Result<(), String> {
         std::thread::sleep(Duration::from_millis(20));
     }
     let idle_rss_kib = rss_kib(service.id());
+    let cpu_before = cpu_seconds(service.id());
     let body_bytes = body.len();
     let result = send(&socket, body);
     let peak_rss_kib = peak_rss_kib(service.id());
+    let cpu = cpu_seconds(service.id())
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     let _ = std::process::Command::new("kill")
         .arg("-TERM")
         .arg(service.id().to_string())
@@ -174,6 +190,7 @@ pub fn run_crl(o: &CrlOptions) -> Result<(), String> {
         "entries": o.entries,
         "request_mib": round(body_bytes as f64 / 1048576.0),
         "wall_seconds": round3(elapsed.as_secs_f64()),
+        "service_cpu_seconds": cpu.map(round3),
         "crl_bytes": der.len(),
         "crl_mib": round(der.len() as f64 / 1048576.0),
         "service_idle_rss_mib": idle_rss_kib.map(|k| round(k as f64 / 1024.0)),
