@@ -1058,10 +1058,13 @@ async fn ocsp_responses_verify_with_openssl_and_refuse_what_breaks_the_rules() {
 /// A request body of `n` entries for shard `shard` of 16, serials 01 + 12 bytes + (k·16 + shard).
 fn crl_body(issuer: &str, shard: u32, n: u32) -> Vec<u8> {
     let now = strongroom::ceremony::transcript::now_rfc3339();
-    let mut text = format!(
-        r#"{{"issuer":"{issuer}","shard":{shard},"this_update":"{now}","entries":["#
-    );
-    let reasons = ["", r#","reason":"keyCompromise""#, r#","reason":"superseded""#];
+    let mut text =
+        format!(r#"{{"issuer":"{issuer}","shard":{shard},"this_update":"{now}","entries":["#);
+    let reasons = [
+        "",
+        r#","reason":"keyCompromise""#,
+        r#","reason":"superseded""#,
+    ];
     for k in 0..n {
         if k > 0 {
             text.push(',');
@@ -1106,7 +1109,16 @@ async fn a_large_crl_streams_verifies_and_is_recorded_by_digest() {
         let path = tmp.path().join(name);
         std::fs::write(&path, der).unwrap();
         let out = Command::new("openssl")
-            .args(["crl", "-noout", "-verify", "-inform", "DER", "-no-CApath", "-no-CAstore", "-in"])
+            .args([
+                "crl",
+                "-noout",
+                "-verify",
+                "-inform",
+                "DER",
+                "-no-CApath",
+                "-no-CAstore",
+                "-in",
+            ])
             .arg(&path)
             .arg("-CAfile")
             .arg(s.path("int-e10.pem"))
@@ -1121,22 +1133,43 @@ async fn a_large_crl_streams_verifies_and_is_recorded_by_digest() {
         assert!(out.status.success(), "{}", text(&out));
         let listing = String::from_utf8_lossy(&out.stdout);
         assert_eq!(listing.matches("Serial Number:").count(), n as usize);
-        assert_eq!(listing.matches("Key Compromise").count(), (0..n).filter(|k| k % 3 == 1).count());
-        assert!(listing.contains("http://e10.c.example.com/3.crl"), "the shard's IDP");
+        assert_eq!(
+            listing.matches("Key Compromise").count(),
+            (0..n).filter(|k| k % 3 == 1).count()
+        );
+        assert!(
+            listing.contains("http://e10.c.example.com/3.crl"),
+            "the shard's IDP"
+        );
     };
     let mut client = s.client().await;
     let reply = client
-        .request_bytes("POST", "/v1/crls", crl_body("e10", 3, n), "application/json")
+        .request_bytes(
+            "POST",
+            "/v1/crls",
+            crl_body("e10", 3, n),
+            "application/json",
+        )
         .await
         .unwrap();
-    assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body[..200.min(reply.body.len())]));
+    assert_eq!(
+        reply.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&reply.body[..200.min(reply.body.len())])
+    );
     let json = reply.json().unwrap();
     assert_eq!(json["number"], 1);
     let der = Base64::decode_vec(json["crl"].as_str().unwrap()).unwrap();
     verify(&der, "large.crl");
 
     let reply = client
-        .request_bytes("POST", "/v1/crls", crl_body("e10", 3, n), "application/pkix-crl")
+        .request_bytes(
+            "POST",
+            "/v1/crls",
+            crl_body("e10", 3, n),
+            "application/pkix-crl",
+        )
         .await
         .unwrap();
     assert_eq!(reply.status, 201);
@@ -1154,14 +1187,19 @@ async fn a_large_crl_streams_verifies_and_is_recorded_by_digest() {
     // The chain holds each CRL's digest and metadata, not its DER, and still verifies.
     let rows = crl_rows(&s.path("service/audit.db"));
     assert_eq!(rows.len(), 2);
-    for ((serial, stored, summary), (number, der)) in rows.iter().zip([(1u64, &der), (2, &reply.body)]) {
+    for ((serial, stored, summary), (number, der)) in
+        rows.iter().zip([(1u64, &der), (2, &reply.body)])
+    {
         assert_eq!(serial, &number.to_be_bytes().to_vec());
         assert_eq!(stored, &None);
         let summary: Value = serde_json::from_str(summary).unwrap();
         assert_eq!(summary["number"], number);
         assert_eq!(summary["shard"], 3);
         assert_eq!(summary["entries"], n);
-        assert_eq!(summary["sha256"], hex::encode(<sha2::Sha256 as sha2::Digest>::digest(der)));
+        assert_eq!(
+            summary["sha256"],
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(der))
+        );
     }
     let out = Command::new(strongroom_bin())
         .args(["audit", "verify", "--store"])
@@ -1220,9 +1258,18 @@ async fn a_crl_body_over_the_limit_is_refused_and_nothing_is_signed() {
     let reply = s
         .client()
         .await
-        .request_bytes("POST", "/v1/crls", crl_body("e10", 3, 1000), "application/json")
+        .request_bytes(
+            "POST",
+            "/v1/crls",
+            crl_body("e10", 3, 1000),
+            "application/json",
+        )
         .await
         .unwrap();
     assert_eq!(reply.status, 201);
-    assert_eq!(reply.json().unwrap()["number"], 1, "nothing was signed before");
+    assert_eq!(
+        reply.json().unwrap()["number"],
+        1,
+        "nothing was signed before"
+    );
 }

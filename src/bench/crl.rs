@@ -218,7 +218,8 @@ fn openssl_verify(crl: &std::path::Path, issuer: &std::path::Path) -> Option<boo
         .arg(issuer)
         .output()
         .ok()?;
-    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     Some(out.status.success() && text.contains("verify OK"))
 }
 

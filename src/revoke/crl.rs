@@ -355,9 +355,8 @@ impl<'de> Visitor<'de> for EntrySeed<'_> {
                 }
                 EntryField::RevokedAt => {
                     once(&revoked_at, "revoked_at")?;
-                    revoked_at = Some(map.next_value_seed(WithStr(|s: &str| {
-                        parse_time(s).map(seconds)
-                    }))?);
+                    revoked_at =
+                        Some(map.next_value_seed(WithStr(|s: &str| parse_time(s).map(seconds)))?);
                 }
                 EntryField::Reason => {
                     once(&reason_name, "reason")?;
@@ -799,24 +798,82 @@ mod tests {
     #[test]
     fn refusals_name_the_entry_and_the_rule() {
         let entry = |e: &str| {
-            format!(r#"{{"issuer": "r10", "this_update": "2026-01-04T00:00:00Z", "entries": [{{"serial": "01", "revoked_at": "2026-01-01T00:00:00Z"}}, {e}]}}"#)
+            format!(
+                r#"{{"issuer": "r10", "this_update": "2026-01-04T00:00:00Z", "entries": [{{"serial": "01", "revoked_at": "2026-01-01T00:00:00Z"}}, {e}]}}"#
+            )
         };
         for (body, code, field) in [
-            (entry(r#"{"serial": "0g", "revoked_at": "2026-01-01T00:00:00Z"}"#), "crl.entry.serial.malformed", "entries[1].serial"),
-            (entry(r#"{"serial": "", "revoked_at": "2026-01-01T00:00:00Z"}"#), "crl.entry.serial.malformed", "entries[1].serial"),
-            (entry(&format!(r#"{{"serial": "{}", "revoked_at": "2026-01-01T00:00:00Z"}}"#, "ab".repeat(21))), "crl.entry.serial.malformed", "entries[1].serial"),
-            (entry(&format!(r#"{{"serial": "{}", "revoked_at": "2026-01-01T00:00:00Z"}}"#, "80".repeat(20))), "crl.entry.serial.malformed", "entries[1].serial"),
-            (entry(r#"{"serial": "02", "revoked_at": "yesterday"}"#), "crl.entry.revoked_at.malformed", "entries[1].revoked_at"),
-            (entry(r#"{"serial": "02", "revoked_at": "2026-01-01T00:00:00Z", "reason": "certificateHold"}"#), "revocation.reason", "entries[1].reason"),
-            (entry(r#"{"serial": "02", "revoked_at": "2026-01-01T00:00:00Z", "why": 1}"#), "request.malformed", ""),
+            (
+                entry(r#"{"serial": "0g", "revoked_at": "2026-01-01T00:00:00Z"}"#),
+                "crl.entry.serial.malformed",
+                "entries[1].serial",
+            ),
+            (
+                entry(r#"{"serial": "", "revoked_at": "2026-01-01T00:00:00Z"}"#),
+                "crl.entry.serial.malformed",
+                "entries[1].serial",
+            ),
+            (
+                entry(&format!(
+                    r#"{{"serial": "{}", "revoked_at": "2026-01-01T00:00:00Z"}}"#,
+                    "ab".repeat(21)
+                )),
+                "crl.entry.serial.malformed",
+                "entries[1].serial",
+            ),
+            (
+                entry(&format!(
+                    r#"{{"serial": "{}", "revoked_at": "2026-01-01T00:00:00Z"}}"#,
+                    "80".repeat(20)
+                )),
+                "crl.entry.serial.malformed",
+                "entries[1].serial",
+            ),
+            (
+                entry(r#"{"serial": "02", "revoked_at": "yesterday"}"#),
+                "crl.entry.revoked_at.malformed",
+                "entries[1].revoked_at",
+            ),
+            (
+                entry(
+                    r#"{"serial": "02", "revoked_at": "2026-01-01T00:00:00Z", "reason": "certificateHold"}"#,
+                ),
+                "revocation.reason",
+                "entries[1].reason",
+            ),
+            (
+                entry(r#"{"serial": "02", "revoked_at": "2026-01-01T00:00:00Z", "why": 1}"#),
+                "request.malformed",
+                "",
+            ),
             (entry(r#"{"serial": "02"}"#), "request.malformed", ""),
-            (entry(r#"{"serial": "02", "serial": "03", "revoked_at": "2026-01-01T00:00:00Z"}"#), "request.malformed", ""),
-            (r#"{"issuer": "r10", "this_update": "x", "entries": [], "extra": 1}"#.to_string(), "request.malformed", ""),
-            (r#"{"issuer": "r10", "entries": []}"#.to_string(), "request.malformed", ""),
-            (r#"{"issuer": "r10", "this_update": "x", "entries": []} trailing"#.to_string(), "request.malformed", ""),
+            (
+                entry(r#"{"serial": "02", "serial": "03", "revoked_at": "2026-01-01T00:00:00Z"}"#),
+                "request.malformed",
+                "",
+            ),
+            (
+                r#"{"issuer": "r10", "this_update": "x", "entries": [], "extra": 1}"#.to_string(),
+                "request.malformed",
+                "",
+            ),
+            (
+                r#"{"issuer": "r10", "entries": []}"#.to_string(),
+                "request.malformed",
+                "",
+            ),
+            (
+                r#"{"issuer": "r10", "this_update": "x", "entries": []} trailing"#.to_string(),
+                "request.malformed",
+                "",
+            ),
         ] {
             let e = parse_str(&body).unwrap_err();
-            assert_eq!((e.code.as_str(), e.field.as_str()), (code, field), "{body}: {e:?}");
+            assert_eq!(
+                (e.code.as_str(), e.field.as_str()),
+                (code, field),
+                "{body}: {e:?}"
+            );
         }
     }
 
@@ -825,14 +882,25 @@ mod tests {
         let e = |s: &[u8]| CompactRevocation::new(s, 0, None).unwrap();
         assert_eq!(first_repeat(&[]), None);
         assert_eq!(first_repeat(&[e(&[1]), e(&[2]), e(&[3])]), None);
-        assert_eq!(first_repeat(&[e(&[3]), e(&[1]), e(&[2]), e(&[1]), e(&[3])]), Some(3));
+        assert_eq!(
+            first_repeat(&[e(&[3]), e(&[1]), e(&[2]), e(&[1]), e(&[3])]),
+            Some(3)
+        );
         // Leading zeros do not make a different serial.
         assert_eq!(first_repeat(&[e(&[0, 7]), e(&[7])]), Some(1));
     }
 
     #[test]
     fn the_json_body_is_the_base64_of_the_der() {
-        for len in [0, 1, 2, 3, BASE64_PIECE - 1, BASE64_PIECE, 3 * BASE64_PIECE + 2] {
+        for len in [
+            0,
+            1,
+            2,
+            3,
+            BASE64_PIECE - 1,
+            BASE64_PIECE,
+            3 * BASE64_PIECE + 2,
+        ] {
             let der: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
             let mut body = JsonCrlBody::new(42, der.clone());
             let exact = hyper::body::Body::size_hint(&body).exact();

@@ -348,7 +348,8 @@ pub fn certificate_not_before(der: &[u8]) -> Result<u64, Error> {
     }
     let _signature = AnyRef::decode(&mut reader)?;
     let _issuer = AnyRef::decode(&mut reader)?;
-    let validity = x509_cert::time::Validity::<x509_cert::certificate::Rfc5280>::decode(&mut reader)?;
+    let validity =
+        x509_cert::time::Validity::<x509_cert::certificate::Rfc5280>::decode(&mut reader)?;
     Ok(validity.not_before.to_unix_duration().as_secs())
 }
 
@@ -395,13 +396,25 @@ mod tests {
     /// sides of 2050.
     fn sample() -> Vec<(Vec<u8>, u64, Option<CrlReason>)> {
         vec![
-            (vec![0x01; 17], 1_763_990_000, Some(CrlReason::KeyCompromise)),
+            (
+                vec![0x01; 17],
+                1_763_990_000,
+                Some(CrlReason::KeyCompromise),
+            ),
             (vec![0x00, 0x7f, 0x22], 1_763_000_000, None),
             (vec![0x80, 0x01], 1_700_000_000, Some(CrlReason::Superseded)),
-            (vec![0x7f; 20], 1_600_000_000, Some(CrlReason::PrivilegeWithdrawn)),
+            (
+                vec![0x7f; 20],
+                1_600_000_000,
+                Some(CrlReason::PrivilegeWithdrawn),
+            ),
             (vec![0x05], 0, Some(CrlReason::CessationOfOperation)),
             (vec![0x42, 0x42], GENERALIZED_TIME_FROM, None),
-            (vec![0x43], GENERALIZED_TIME_FROM - 1, Some(CrlReason::AffiliationChanged)),
+            (
+                vec![0x43],
+                GENERALIZED_TIME_FROM - 1,
+                Some(CrlReason::AffiliationChanged),
+            ),
             (vec![0x44], GENERALIZED_TIME_FROM + 99_999, None),
         ]
     }
@@ -458,7 +471,13 @@ mod tests {
                 if let Some(url) = &shard_url {
                     // The IDP carries id-ce-issuingDistributionPoint (2.5.29.28), not the OID
                     // x509-cert 0.3 associates with IssuingDistributionPoint.
-                    let idp = crl.tbs_cert_list.crl_extensions.as_ref().unwrap().last().unwrap();
+                    let idp = crl
+                        .tbs_cert_list
+                        .crl_extensions
+                        .as_ref()
+                        .unwrap()
+                        .last()
+                        .unwrap();
                     assert_eq!(idp.extn_id.to_string(), "2.5.29.28");
                     assert!(idp.critical);
                     assert!(signed.der.windows(url.len()).any(|w| w == url.as_bytes()));
@@ -469,7 +488,12 @@ mod tests {
 
     #[test]
     fn time_encoding_switches_in_2050_like_x509_cert() {
-        for secs in [0, GENERALIZED_TIME_FROM - 1, GENERALIZED_TIME_FROM, 4_000_000_000] {
+        for secs in [
+            0,
+            GENERALIZED_TIME_FROM - 1,
+            GENERALIZED_TIME_FROM,
+            4_000_000_000,
+        ] {
             let time =
                 Time::from(der::DateTime::from_unix_duration(Duration::from_secs(secs)).unwrap());
             let e = CompactRevocation::new(&[1], secs, None).unwrap();
