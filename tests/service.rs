@@ -1272,4 +1272,31 @@ async fn a_crl_body_over_the_limit_is_refused_and_nothing_is_signed() {
         1,
         "nothing was signed before"
     );
+
+    // The DER answer carries its number in a header.
+    let body = crl_body("e10", 3, 10);
+    let mut stream = tokio::net::UnixStream::connect(s.socket()).await.unwrap();
+    let head = format!(
+        "POST /v1/crls HTTP/1.1\r\nhost: strongroom\r\ncontent-type: application/json\r\naccept: application/pkix-crl\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream
+        .write_all(&[head.as_bytes(), &body].concat())
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut response))
+        .await
+        .expect("an answer, not a hang")
+        .unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let headers = String::from_utf8_lossy(&response[..split]).to_ascii_lowercase();
+    assert!(headers.starts_with("http/1.1 201"), "{headers}");
+    assert!(
+        headers.contains("content-type: application/pkix-crl"),
+        "{headers}"
+    );
+    assert!(headers.contains("crl-number: 2"), "{headers}");
+    let crl = <x509_cert::crl::CertificateList>::from_der(&response[split + 4..]).unwrap();
+    assert_eq!(crl.tbs_cert_list.revoked_certificates.unwrap().len(), 10);
 }
