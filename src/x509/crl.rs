@@ -165,7 +165,7 @@ fn sequence_header(len: usize) -> Result<Vec<u8>, Error> {
 }
 
 /// Splits the DER of a TBSCertList that has no revokedCertificates into the elements before
-/// where the list goes (version … nextUpdate) and the [0] crlExtensions after it.
+/// where the list goes (version … nextUpdate) and the `[0]` crlExtensions after it.
 fn split_header(tbs: &[u8]) -> Result<(&[u8], &[u8]), Error> {
     let mut reader = SliceReader::new(tbs)?;
     let header = Header::decode(&mut reader)?;
