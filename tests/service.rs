@@ -1210,7 +1210,8 @@ async fn a_large_crl_streams_verifies_and_is_recorded_by_digest() {
 }
 
 /// A CRL body over max-crl-body-bytes gets 413 `request.too_large`, whether it announces its
-/// length or arrives in chunks, and nothing is signed or recorded: the next CRL is number 1.
+/// length or arrives in chunks, and nothing is signed or recorded: the next CRL is number 1
+/// (and passes pkilint's BR CRL lints); its DER answer names its number in `CRL-Number`.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crl_body_over_the_limit_is_refused_and_nothing_is_signed() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -1267,10 +1268,20 @@ async fn a_crl_body_over_the_limit_is_refused_and_nothing_is_signed() {
         .await
         .unwrap();
     assert_eq!(reply.status, 201);
+    let json = reply.json().unwrap();
+    assert_eq!(json["number"], 1, "nothing was signed before");
+    // pkilint's BR CRL lints on the one-buffer encoder's output, with mixed reasons.
+    let tmp = tempfile::tempdir().unwrap();
+    let crl_path = tmp.path().join("thousand.crl");
+    let der = Base64::decode_vec(json["crl"].as_str().unwrap()).unwrap();
+    std::fs::write(
+        &crl_path,
+        strongroom::x509::to_pem("X509 CRL", &der).unwrap(),
+    )
+    .unwrap();
     assert_eq!(
-        reply.json().unwrap()["number"],
-        1,
-        "nothing was signed before"
+        pkilint("lint_crl", &["-t", "CRL", "-p", "BR"], &crl_path),
+        Vec::<String>::new()
     );
 
     // The DER answer carries its number in a header.
