@@ -5,6 +5,7 @@
 //! ```text
 //!   crl_tbs() without entries ─▶ lint (header, extensions) ─▶ split: version … nextUpdate | crlExtensions
 //!   [CompactRevocation] ─lengths─▶ one buffer: [room for the CertificateList header | TBSCertList | room]
+//!                       entries written last to first at their offsets, the list shrinking as it goes
 //!                       ─each entry decoded back from the bytes written and linted, one at a time
 //!   HSM signs the TBS slice (Hsm::sign verifies the signature in software)
 //!     ─▶ signatureAlgorithm + BIT STRING appended, CertificateList header written in front
@@ -37,6 +38,9 @@ const GENERALIZED_TIME_FROM: u64 = 2_524_608_000;
 /// The room reserved in front of the TBSCertList for the CertificateList header (tag, and a
 /// length of up to four octets).
 const FRONT: usize = 6;
+
+/// How many entries are written between two shrinks of the compact list (2 MiB of it).
+const SHRINK_EVERY: usize = 65_536;
 
 /// An upper bound for a signature value and its BIT STRING header (RSA-4096 is 512 octets).
 const MAX_SIGNATURE_TLV: usize = 1024 + 8;
@@ -118,25 +122,34 @@ impl CompactRevocation {
             }
     }
 
-    /// Appends the RevokedCert's DER. Its content is at most 2 + 21 + 17 + 14 octets, so the
-    /// SEQUENCE always has a one-octet length.
-    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
+    /// Writes the RevokedCert's DER into `out`, which is exactly `2 + content_len()` octets.
+    /// Its content is at most 2 + 21 + 17 + 14 octets, so the SEQUENCE always has a one-octet
+    /// length.
+    fn encode_into(&self, out: &mut [u8]) -> Result<(), Error> {
+        let overlength = || Error::Der(der::ErrorKind::Overlength.into());
         let content = self.content_len();
-        out.push(0x30);
-        out.push(u8::try_from(content).map_err(|_| der::Error::from(der::ErrorKind::Overlength))?);
-        out.push(0x02);
-        out.push(u8::try_from(self.serial_content_len()).unwrap_or(u8::MAX));
-        if self.serial[0] & 0x80 != 0 {
-            out.push(0);
+        if out.len() != 2 + content {
+            return Err(overlength());
         }
-        out.extend_from_slice(self.serial());
+        let serial_len = self.serial_content_len();
+        out[0] = 0x30;
+        out[1] = u8::try_from(content).map_err(|_| overlength())?;
+        out[2] = 0x02;
+        out[3] = u8::try_from(serial_len).map_err(|_| overlength())?;
+        let pad = usize::from(self.serial[0] & 0x80 != 0);
+        out[4] = 0;
+        out[4 + pad..4 + serial_len].copy_from_slice(self.serial());
         let time = Time::from(der::DateTime::from_unix_duration(Duration::from_secs(
             self.revoked_at,
         ))?);
-        let _ = time.encode_to_vec(out)?;
+        let at = 4 + serial_len;
+        let written = time.encode_to_slice(&mut out[at..])?.len();
+        let rest = &mut out[at + written..];
         if self.reason != NO_REASON {
-            out.extend_from_slice(&REASON_EXTENSIONS[..REASON_EXTENSIONS.len() - 1]);
-            out.push(self.reason);
+            rest.copy_from_slice(&REASON_EXTENSIONS);
+            rest[REASON_EXTENSIONS.len() - 1] = self.reason;
+        } else if !rest.is_empty() {
+            return Err(overlength());
         }
         Ok(())
     }
@@ -195,8 +208,8 @@ fn split_header(tbs: &[u8]) -> Result<(&[u8], &[u8]), Error> {
 /// extensions as a whole, then each entry as decoded back from the buffer, one at a time), signs
 /// the TBS with `sign` (which verifies the signature over those bytes, as
 /// [`crate::hsm::Hsm::sign`] does), assembles the CertificateList in the same buffer and checks
-/// its structure. `contents.revoked` must be empty: the entries are `entries`, which are
-/// dropped before signing.
+/// its structure. `contents.revoked` must be empty: the entries are `entries`, consumed (and
+/// their memory given back) while they are encoded.
 pub fn sign_large_crl(
     issuer: &Certificate,
     contents: &CrlContents<'_>,
@@ -205,8 +218,7 @@ pub fn sign_large_crl(
     sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, crate::hsm::Error>,
 ) -> Result<SignedCrl, Error> {
     let count = entries.len();
-    let tbs = encode_tbs(issuer, contents, &entries, signer)?;
-    drop(entries);
+    let tbs = encode_tbs(issuer, contents, entries, signer)?;
     let TbsBuffer {
         mut buf,
         tbs_len,
@@ -258,7 +270,7 @@ struct TbsBuffer {
 fn encode_tbs(
     issuer: &Certificate,
     contents: &CrlContents<'_>,
-    entries: &[CompactRevocation],
+    mut entries: Vec<CompactRevocation>,
     signer: &SignerInfo,
 ) -> Result<TbsBuffer, Error> {
     if !contents.revoked.is_empty() {
@@ -287,20 +299,38 @@ fn encode_tbs(
     let tbs_header = sequence_header(content)?;
     let tbs_len = tbs_header.len() + content;
     let algorithm_len = usize::try_from(signer.alg.algorithm_identifier().encoded_len()?)?;
-    let mut buf = Vec::with_capacity(FRONT + tbs_len + algorithm_len + MAX_SIGNATURE_TLV);
-    buf.resize(FRONT, 0);
-    buf.extend_from_slice(&tbs_header);
-    buf.extend_from_slice(before);
-    buf.extend_from_slice(&list_header);
-    let first = buf.len();
-    for entry in entries {
-        entry.encode(&mut buf)?;
+    // A zeroed allocation of this size is mapped lazily, so the buffer takes memory only as it
+    // is written. The entries are written last to first, each at its computed offset, and the
+    // list of compact entries shrinks as they are: the two together stay about the size of the
+    // CRL instead of adding up.
+    let mut buf = vec![0u8; FRONT + tbs_len + algorithm_len + MAX_SIGNATURE_TLV];
+    buf.truncate(FRONT + tbs_len);
+    let mut at = FRONT;
+    for part in [tbs_header.as_slice(), before, list_header.as_slice()] {
+        buf[at..at + part.len()].copy_from_slice(part);
+        at += part.len();
     }
-    let entries_at = first..buf.len();
-    buf.extend_from_slice(extensions);
-    if buf.len() != FRONT + tbs_len || entries_at.len() != entries_len {
+    let first = at;
+    let end = first + entries_len;
+    buf[end..].copy_from_slice(extensions);
+    let mut pos = end;
+    let mut written = 0usize;
+    while let Some(entry) = entries.pop() {
+        let len = 2 + entry.content_len();
+        pos = pos
+            .checked_sub(len)
+            .filter(|p| *p >= first)
+            .ok_or(Error::TbsMismatch("CRL"))?;
+        entry.encode_into(&mut buf[pos..pos + len])?;
+        written += 1;
+        if written % SHRINK_EVERY == 0 {
+            entries.shrink_to_fit();
+        }
+    }
+    if pos != first || buf.len() != FRONT + tbs_len {
         return Err(Error::TbsMismatch("CRL"));
     }
+    let entries_at = first..end;
     Ok(TbsBuffer {
         buf,
         tbs_len,
@@ -515,8 +545,8 @@ mod tests {
             let theirs = SerialNumber::<x509_cert::certificate::Rfc5280>::new(&serial);
             assert_eq!(ours.is_some(), theirs.is_ok(), "{serial:02x?}");
             if let (Some(ours), Ok(theirs)) = (ours, theirs) {
-                let mut bytes = Vec::new();
-                ours.encode(&mut bytes).unwrap();
+                let mut bytes = vec![0; 2 + ours.content_len()];
+                ours.encode_into(&mut bytes).unwrap();
                 let entry: RevokedCert = RevokedCert::from_der(&bytes).unwrap();
                 assert_eq!(entry.serial_number.as_bytes(), theirs.as_bytes());
             }
