@@ -124,6 +124,9 @@ pub use verify::{Break, Summary, VerifyError, verify};
 /// The most entries the writer puts in one transaction.
 pub const MAX_BATCH: usize = 256;
 
+/// How many look-ups [`AuditLog::each_certificate`] makes per hold of the lookup connection.
+pub const LOOKUP_CHUNK: usize = 4096;
+
 /// How many requests may wait for the writer before `append` waits for room.
 const QUEUE: usize = 4 * MAX_BATCH;
 
@@ -150,7 +153,8 @@ pub enum Kind {
     Refusal,
     /// A signed CRL; its `serial` column holds the CRL number (8 bytes, big-endian), unique
     /// per issuer, so numbers never repeat and, read back with [`AuditLog::last_crl_number`],
-    /// never go backwards across restarts.
+    /// never go backwards across restarts. Its `der` is absent and its summary holds the
+    /// CRL's SHA-256 (see [`Entry::crl`]); records written before that may hold the DER.
     Crl,
     /// Something the service itself did that an auditor must see, such as starting on a store
     /// whose chain does not verify; `code` says what, `message` explains.
@@ -220,22 +224,29 @@ impl Entry {
         Entry::signed(Kind::Precertificate, issuer, serial, der, caller, summary)
     }
 
-    /// A signed CRL of `issuer` with CRL number `number` (RFC 5280 5.2.3).
+    /// A signed CRL of `issuer` with CRL number `number` (RFC 5280 5.2.3). The record holds no
+    /// DER: `summary` carries the CRL's SHA-256 with its number, shard, entry count and validity
+    /// window. A sharded CRL with a million entries is some 50 MB, published anyway, and
+    /// replaced every few days; storing it would make every record after it, and every
+    /// `strongroom audit verify`, carry and hash that blob, while its digest in the chain binds
+    /// the exact bytes just as well.
     pub fn crl(
         issuer: impl Into<String>,
         number: u64,
-        der: impl Into<Vec<u8>>,
         caller: Caller,
         summary: &serde_json::Value,
     ) -> Entry {
-        Entry::signed(
-            Kind::Crl,
-            issuer,
-            number.to_be_bytes().to_vec(),
-            der,
+        Entry {
+            kind: Kind::Crl,
+            issuer: Some(issuer.into()),
+            serial: Some(number.to_be_bytes().to_vec()),
+            der: None,
             caller,
-            summary,
-        )
+            code: None,
+            field: None,
+            message: None,
+            summary: summary.to_string(),
+        }
     }
 
     /// Signed OCSP responses of `issuer` (RFC 6960), one record per request however many
@@ -699,6 +710,47 @@ impl AuditLog {
             None => store::find_der(&reader, issuer, serial, Kind::Precertificate)
                 .map_err(Error::Unavailable),
         }
+    }
+
+    /// For each of `items`, calls `each` with the item's index, the item and the DER of the
+    /// certificate (final, or else the precertificate) `issuer` issued with `serial(item)`, if
+    /// any: one prepared statement for all the look-ups, and no copy of the DER. The lookup
+    /// connection is taken for [`LOOKUP_CHUNK`] items at a time, so other look-ups interleave
+    /// with a long run (a CRL with a million entries).
+    ///
+    /// Stops at the first error `each` returns and gives it back inside the `Ok`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] if the store cannot be read.
+    pub fn each_certificate<T, E>(
+        &self,
+        issuer: &str,
+        items: &[T],
+        serial: impl Fn(&T) -> &[u8],
+        mut each: impl FnMut(usize, &T, Option<&[u8]>) -> Result<(), E>,
+    ) -> Result<Result<(), E>, Error> {
+        for (c, chunk) in items.chunks(LOOKUP_CHUNK).enumerate() {
+            let reader = self.reader();
+            // One read transaction per chunk: one snapshot and one set of file locks for all its
+            // look-ups instead of one per look-up. Read-only; dropping it ends it.
+            let snapshot = reader
+                .unchecked_transaction()
+                .map_err(|e| Error::Unavailable(StoreError::new("begin read", e)))?;
+            let mut lookup = store::IssuedLookup::new(&snapshot).map_err(Error::Unavailable)?;
+            for (k, item) in chunk.iter().enumerate() {
+                let outcome = lookup
+                    .with_der(issuer, serial(item), |der| {
+                        each(c * LOOKUP_CHUNK + k, item, der)
+                    })
+                    .map_err(Error::Unavailable)?;
+                if outcome.is_err() {
+                    return Ok(outcome);
+                }
+            }
+            drop(lookup);
+        }
+        Ok(Ok(()))
     }
 
     /// Whether `issuer` already has a final certificate with `serial` (a precertificate gets at most

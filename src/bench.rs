@@ -19,6 +19,10 @@ use serde_json::json;
 use crate::alg::KeyType;
 use crate::demo::Throwaway;
 
+mod crl;
+
+pub use self::crl::{CrlOptions, run_crl};
+
 /// What to measure.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -50,7 +54,7 @@ pub enum Workload {
 pub fn run(o: &Options) -> Result<(), String> {
     let t = Throwaway::create(&o.out, None, &["bench"])?;
     t.ceremony("bench.toml", &ceremony(o.issuer))?;
-    let config = write_config(&t, o)?;
+    let config = write_config(&t, o.sessions)?;
 
     println!(
         "\n== raw C_Sign rate: {} threads, {} s",
@@ -380,7 +384,7 @@ public-key-out = "subscriber.pub.pem"
     )
 }
 
-fn write_config(t: &Throwaway, o: &Options) -> Result<PathBuf, String> {
+fn write_config(t: &Throwaway, sessions: usize) -> Result<PathBuf, String> {
     use std::os::unix::fs::MetadataExt;
     let uid = std::fs::metadata("/proc/self")
         .map_err(|e| e.to_string())?
@@ -418,7 +422,7 @@ validity-hours = 2160
 "#,
         root = uid == 0,
         module = t.module.display(),
-        sessions = o.sessions,
+        sessions = sessions,
     );
     let path = dir.join("strongroom.toml");
     std::fs::write(&path, text).map_err(|e| e.to_string())?;

@@ -132,6 +132,22 @@ enum BenchCommand {
         #[arg(long)]
         ocsp_batch: Option<usize>,
     },
+    /// One large CRL (a million entries by default) signed over the socket: wall time, CRL
+    /// size, the service's peak RSS and their ratio, on a throwaway token.
+    Crl {
+        /// A new directory for the token, certificates and audit store.
+        #[arg(long)]
+        out: PathBuf,
+        /// Entries in the CRL.
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: usize,
+        /// The issuing CA's key type: ec-p256, ec-p384, rsa-2048, ...
+        #[arg(long, default_value = "ec-p256")]
+        issuer: crate::alg::KeyType,
+        /// The shard (of 128) every entry falls in.
+        #[arg(long, default_value_t = 5)]
+        shard: u32,
+    },
     /// The raw signing rate of a service configuration's first issuer key (used by `bench issue`).
     Raw {
         /// The service configuration.
@@ -240,6 +256,17 @@ pub fn run(cli: Cli) -> ExitCode {
                 Some(n) => crate::bench::Workload::OcspBatch(n.max(1)),
                 None => crate::bench::Workload::Issue,
             },
+        }),
+        Command::Bench(BenchCommand::Crl {
+            out,
+            entries,
+            issuer,
+            shard,
+        }) => crate::bench::run_crl(&crate::bench::CrlOptions {
+            out,
+            issuer,
+            entries,
+            shard,
         }),
         Command::Bench(BenchCommand::Raw { config, seconds }) => {
             crate::bench::raw(&config, seconds)

@@ -57,15 +57,28 @@ impl Client {
         body: Option<&serde_json::Value>,
     ) -> Result<Reply, String> {
         let bytes = match body {
-            Some(b) => Bytes::from(serde_json::to_vec(b).map_err(|e| e.to_string())?),
-            None => Bytes::new(),
+            Some(b) => serde_json::to_vec(b).map_err(|e| e.to_string())?,
+            None => Vec::new(),
         };
+        self.request_bytes(method, path, bytes, "application/json")
+            .await
+    }
+
+    /// Sends one request whose JSON body is already encoded, asking for `accept`.
+    pub async fn request_bytes(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        accept: &str,
+    ) -> Result<Reply, String> {
         let request = hyper::Request::builder()
             .method(method)
             .uri(path)
             .header("host", "strongroom")
             .header("content-type", "application/json")
-            .body(Full::new(bytes))
+            .header("accept", accept)
+            .body(Full::new(Bytes::from(body)))
             .map_err(|e| e.to_string())?;
         self.sender
             .ready()

@@ -56,7 +56,10 @@ pub struct RawService {
     pub instance_prefix: u8,
     /// Maximum request body, bytes; default 65536.
     pub max_body_bytes: Option<usize>,
-    /// Maximum body of a CRL request, bytes; default 256 MiB.
+    /// Maximum body of a `POST /v1/crls` request (and of `/v1/ocsp/batch`), bytes; default
+    /// 256 MiB. A CRL request is read as it arrives and refused with 413 `request.too_large` as
+    /// soon as it passes this (or at once when its Content-Length does); one with a million
+    /// entries is about 100 MiB of JSON.
     pub max_crl_body_bytes: Option<usize>,
     /// Maximum size of a request's head (request line and headers), bytes; default 16384,
     /// at least 8192. Larger heads get 431.
@@ -223,7 +226,7 @@ pub struct Config {
     pub instance_prefix: u8,
     /// Body limit.
     pub max_body_bytes: usize,
-    /// Body limit for CRL requests.
+    /// Body limit for CRL requests (`max-crl-body-bytes`).
     pub max_crl_body_bytes: usize,
     /// Request head limit.
     pub max_header_bytes: usize,

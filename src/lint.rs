@@ -273,6 +273,15 @@ pub fn lint_crl(tbs: &TbsCertList, kind: CrlKind) -> Report {
     report
 }
 
+/// Lints one revokedCertificates entry on its own (RFC 5280 5.1.2.6 and 5.3, BR 7.2.2), as
+/// [`lint_crl`] does for each entry: for CRLs too large to lint as one structure. Duplicate
+/// serials across entries are not seen here.
+pub fn lint_crl_entry(entry: &x509_cert::crl::RevokedCert, kind: CrlKind) -> Report {
+    let mut report = Report::default();
+    crl::lint_entry(entry, kind, &mut report);
+    report
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;

@@ -6,6 +6,9 @@
 //!              ─▶ audit (kind "crl": number, shard, entry count, SHA-256) ─▶ response
 //! ```
 //!
+//! Large CRLs (a million entries) are read, checked, encoded and answered without holding the
+//! request text or more than one copy of the CRL: see the `crl` submodule.
+//!
 //! CRL numbers come from the audit store: one increasing sequence per issuer, shared by its
 //! shards, so every shard's numbers strictly increase and nothing a restart or a replayed request
 //! does can make them go back (RFC 5280 5.2.3, BR 7.2.2).
@@ -14,7 +17,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use axum::http::StatusCode;
-use base64ct::{Base64, Encoding};
 use der::Decode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -24,9 +26,12 @@ use x509_cert::serial_number::SerialNumber;
 
 use crate::audit::{Caller, Entry, Recorded};
 use crate::ceremony::script::parse_time;
-use crate::issue::{Pipeline, audit_error, internal, shard_of};
+use crate::issue::{Pipeline, audit_error, internal};
 use crate::service::wire::ApiError;
-use crate::x509;
+
+mod crl;
+
+pub use self::crl::{CrlSubmission, PKIX_CRL, RecordedCrl, read_request, sign_crl, wants_der};
 
 /// BR 4.9.7: a CRL for subscriber certificates has nextUpdate at most ten days after
 /// thisUpdate.
@@ -36,7 +41,8 @@ pub const DEFAULT_CRL_VALIDITY: Duration = Duration::from_secs(7 * 86_400);
 /// How far thisUpdate may lie in the past.
 pub const MAX_THIS_UPDATE_BACKDATE: Duration = Duration::from_secs(3600);
 
-/// `POST /v1/crls`.
+/// `POST /v1/crls`: the shape of the request (read by [`read_request`], which parses the
+/// entries as they arrive instead of deserialising this struct).
 #[derive(Debug, Deserialize, Serialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct CrlRequest {
@@ -68,7 +74,7 @@ pub struct CrlEntry {
     pub reason: Option<String>,
 }
 
-/// The response.
+/// The JSON response (written piece by piece by [`RecordedCrl::into_response`]).
 #[derive(Debug, Deserialize, Serialize, Clone)]
 pub struct CrlResponse {
     /// The CRL number assigned.
@@ -97,241 +103,6 @@ fn reason(name: &Option<String>, field: &str) -> Result<Option<CrlReason>, ApiEr
             ));
         }
     })
-}
-
-/// Checks, numbers, signs and records a CRL shard.
-pub async fn sign_crl(
-    p: Arc<Pipeline>,
-    caller: Caller,
-    req: CrlRequest,
-) -> Result<(u64, Recorded), ApiError> {
-    let issuer = p.issuer(&Some(req.issuer.clone()))?;
-    let shards = issuer.config.crl_shards;
-    if req.shard >= shards {
-        return Err(ApiError::bad_request(
-            "crl.shard.unknown",
-            "shard",
-            format!("issuer {:?} has shards 0..{shards}", issuer.config.name),
-        ));
-    }
-    let now = SystemTime::now();
-    let this_update = parse_time(&req.this_update)
-        .map_err(|e| ApiError::bad_request("crl.this_update.malformed", "this_update", e))?;
-    if this_update > now + Duration::from_secs(60) {
-        return Err(ApiError::bad_request(
-            "crl.this_update.future",
-            "this_update",
-            "thisUpdate is in the future",
-        ));
-    }
-    if now.duration_since(this_update).unwrap_or_default() > MAX_THIS_UPDATE_BACKDATE {
-        return Err(ApiError::bad_request(
-            "crl.this_update.backdate",
-            "this_update",
-            "thisUpdate may lie at most one hour in the past",
-        ));
-    }
-    let next_update = match &req.next_update {
-        None => this_update + DEFAULT_CRL_VALIDITY,
-        Some(t) => parse_time(t)
-            .map_err(|e| ApiError::bad_request("crl.next_update.malformed", "next_update", e))?,
-    };
-    if next_update <= this_update
-        || next_update.duration_since(this_update).unwrap_or_default() > MAX_CRL_VALIDITY
-    {
-        return Err(ApiError::bad_request(
-            "crl.next_update.range",
-            "next_update",
-            "nextUpdate must be after thisUpdate and at most ten days later (BR 4.9.7)",
-        ));
-    }
-    let name = issuer.config.name.clone();
-    let allow_unknown = issuer.config.crl_allow_unknown_serials;
-    let entries = {
-        let p = p.clone();
-        let name = name.clone();
-        let entries = req.entries.clone();
-        tokio::task::spawn_blocking(move || {
-            check_entries(
-                &p,
-                &name,
-                shards,
-                req.shard,
-                allow_unknown,
-                &entries,
-                this_update,
-            )
-        })
-        .await
-        .map_err(internal)??
-    };
-    p.audit.check_writable().await.map_err(audit_error)?;
-
-    // One number sequence per issuer: take the lock, read the last number, sign, record.
-    let _guard = p.crl_lock(&name).lock().await;
-    let number = p
-        .audit
-        .last_crl_number(&name)
-        .map_err(audit_error)?
-        .unwrap_or(0)
-        + 1;
-    let shard_url = (shards > 1).then(|| issuer.crl_url_for_shard(req.shard));
-    let hsm = p.hsm.clone();
-    let signer_issuer = issuer.clone();
-    let count = entries.len();
-    let signed = tokio::task::spawn_blocking(move || {
-        let contents = x509::CrlContents {
-            number: &number.to_be_bytes(),
-            this_update,
-            next_update,
-            revoked: &entries,
-            kind: crate::lint::CrlKind::SubscriberCertificates,
-            shard_url,
-        };
-        x509::sign_crl(
-            &signer_issuer.config.certificate,
-            &contents,
-            &signer_issuer.signer,
-            |tbs| hsm.sign(&signer_issuer.key, signer_issuer.signer.alg, tbs),
-        )
-    })
-    .await
-    .map_err(internal)?
-    .map_err(|e| match e {
-        x509::Error::Hsm(e) => crate::issue::hsm_error(e),
-        other => ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal.crl",
-            "",
-            other.to_string(),
-        ),
-    })?;
-    let summary = json!({
-        "number": number,
-        "shard": req.shard,
-        "entries": count,
-        "sha256": signed.sha256,
-        "this_update": crate::ceremony::transcript::rfc3339(this_update),
-        "next_update": crate::ceremony::transcript::rfc3339(next_update),
-    });
-    let recorded = p
-        .audit
-        .append(Entry::crl(
-            name.as_str(),
-            number,
-            signed.der,
-            caller,
-            &summary,
-        ))
-        .await
-        .map_err(audit_error)?;
-    Ok((number, recorded))
-}
-
-/// Checks every entry: a hex serial this issuer issued (unless the issuer allows unknown
-/// serials), in this shard, listed once, revoked after issuance and not after thisUpdate, with a
-/// reason BR 7.2.2 allows.
-fn check_entries(
-    p: &Pipeline,
-    issuer: &str,
-    shards: u32,
-    shard: u32,
-    allow_unknown: bool,
-    entries: &[CrlEntry],
-    this_update: SystemTime,
-) -> Result<Vec<x509::Revocation>, ApiError> {
-    let mut out = Vec::with_capacity(entries.len());
-    let mut seen = std::collections::HashSet::with_capacity(entries.len());
-    for (i, e) in entries.iter().enumerate() {
-        let field = |f: &str| format!("entries[{i}].{f}");
-        let serial = hex::decode(&e.serial)
-            .ok()
-            .filter(|s| !s.is_empty() && s.len() <= 20)
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "crl.entry.serial.malformed",
-                    &field("serial"),
-                    "a serial is 1 to 20 bytes of hex",
-                )
-            })?;
-        if !seen.insert(serial.clone()) {
-            return Err(ApiError::bad_request(
-                "crl.entry.serial.duplicate",
-                &field("serial"),
-                "listed twice (RFC 5280 5.1.2.6)",
-            ));
-        }
-        if shard_of(&serial, shards) != shard {
-            return Err(ApiError::bad_request(
-                "crl.entry.shard",
-                &field("serial"),
-                format!(
-                    "this serial belongs to shard {}, whose URL its certificate names",
-                    shard_of(&serial, shards)
-                ),
-            ));
-        }
-        let revoked_at = parse_time(&e.revoked_at).map_err(|m| {
-            ApiError::bad_request("crl.entry.revoked_at.malformed", &field("revoked_at"), m)
-        })?;
-        if revoked_at > this_update {
-            return Err(ApiError::bad_request(
-                "crl.entry.revoked_at.future",
-                &field("revoked_at"),
-                "after thisUpdate",
-            ));
-        }
-        let issued = p
-            .audit
-            .find_certificate(issuer, &serial)
-            .map_err(audit_error)?;
-        match issued {
-            Some(der) => {
-                let cert = Certificate::from_der(&der).map_err(internal)?;
-                if revoked_at
-                    < cert
-                        .tbs_certificate()
-                        .validity()
-                        .not_before
-                        .to_system_time()
-                {
-                    return Err(ApiError::bad_request(
-                        "crl.entry.revoked_at.before_issuance",
-                        &field("revoked_at"),
-                        "before the certificate's notBefore",
-                    ));
-                }
-            }
-            None if allow_unknown => {}
-            None => {
-                return Err(ApiError::bad_request(
-                    "crl.entry.serial.unknown",
-                    &field("serial"),
-                    format!("issuer {issuer:?} issued no certificate with this serial"),
-                ));
-            }
-        }
-        out.push(x509::Revocation {
-            serial: SerialNumber::new(&serial).map_err(|_| {
-                ApiError::bad_request(
-                    "crl.entry.serial.malformed",
-                    &field("serial"),
-                    "not a valid serial number",
-                )
-            })?,
-            revoked_at,
-            reason: reason(&e.reason, &field("reason"))?,
-        });
-    }
-    Ok(out)
-}
-
-/// The response body for a recorded CRL.
-pub fn response(number: u64, recorded: &Recorded) -> CrlResponse {
-    CrlResponse {
-        number,
-        crl: Base64::encode_string(recorded.der().unwrap_or_default()),
-    }
 }
 
 /// `POST /v1/ocsp`: one response.

@@ -331,18 +331,17 @@ async fn post_final(
 async fn post_crl(
     State(p): State<Arc<Pipeline>>,
     axum::Extension(caller): axum::Extension<Caller>,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    let req: crate::revoke::CrlRequest =
-        parse(body).inspect_err(|e| p.metrics.rejected(&e.code))?;
-    let (number, recorded) = crate::revoke::sign_crl(p.clone(), caller, req)
+    // The body is parsed while it arrives, within max-crl-body-bytes (see revoke::read_request).
+    let req = crate::revoke::read_request(&headers, body, p.config.max_crl_body_bytes)
         .await
         .inspect_err(|e| p.metrics.rejected(&e.code))?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(crate::revoke::response(number, &recorded)),
-    )
-        .into_response())
+    let crl = crate::revoke::sign_crl(p.clone(), caller, req)
+        .await
+        .inspect_err(|e| p.metrics.rejected(&e.code))?;
+    Ok(crl.into_response(crate::revoke::wants_der(&headers)))
 }
 
 async fn post_ocsp(
@@ -484,10 +483,7 @@ pub fn router(p: Arc<Pipeline>) -> Router {
     let limit = p.config.max_body_bytes;
     let crl_limit = p.config.max_crl_body_bytes;
     Router::new()
-        .route(
-            "/v1/crls",
-            post(post_crl).layer(DefaultBodyLimit::max(crl_limit)),
-        )
+        .route("/v1/crls", post(post_crl))
         .route(
             "/v1/ocsp/batch",
             post(post_ocsp_batch).layer(DefaultBodyLimit::max(crl_limit)),

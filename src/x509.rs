@@ -12,6 +12,7 @@
 //! Signing is a closure, so this module never names PKCS#11: the caller passes
 //! `|tbs| hsm.sign(&key, alg, tbs)`.
 
+mod crl;
 mod name;
 mod profile;
 
@@ -32,6 +33,7 @@ use x509_cert::request::{CertReq, CertReqInfo};
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
 
+pub use self::crl::{CompactRevocation, SignedCrl, certificate_not_before, sign_large_crl};
 pub use self::name::SubjectName;
 pub use self::profile::{
     CT_POISON, CT_SCT_LIST, CaProfile, Ct, DOMAIN_VALIDATED, OcspResponderProfile, RootProfile,
@@ -261,6 +263,41 @@ pub fn sign_crl(
     signer: &SignerInfo,
     sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, crate::hsm::Error>,
 ) -> Result<Signed<CertificateList>, Error> {
+    let tbs = crl_tbs(issuer, contents, signer)?;
+    let report = lint::lint_crl(&tbs, contents.kind);
+    if !report.is_clean() {
+        return Err(Error::Lint {
+            what: "CRL",
+            report: report.to_string(),
+        });
+    }
+    let tbs_der = tbs.to_der()?;
+    let signature = sign(&tbs_der)?;
+    let crl = CertificateList {
+        tbs_cert_list: tbs,
+        signature_algorithm: signer.alg.algorithm_identifier(),
+        signature: BitString::from_bytes(&signature)?,
+    };
+    let der = crl.to_der()?;
+    let reparsed = CertificateList::from_der(&der)?;
+    if reparsed.tbs_cert_list.to_der()? != tbs_der {
+        return Err(Error::TbsMismatch("CRL"));
+    }
+    // As for certificates: the verified signature and algorithm must be carried unchanged.
+    if reparsed.signature.raw_bytes() != signature.as_slice()
+        || reparsed.signature_algorithm != signer.alg.algorithm_identifier()
+    {
+        return Err(Error::TbsMismatch("CRL"));
+    }
+    Ok(Signed::new(reparsed, der))
+}
+
+/// The TBSCertList [`sign_crl`] signs (RFC 5280 5.1.2), in x509-cert's structures.
+pub(crate) fn crl_tbs(
+    issuer: &Certificate,
+    contents: &CrlContents<'_>,
+    signer: &SignerInfo,
+) -> Result<TbsCertList, Error> {
     let issuer_tbs = issuer.tbs_certificate();
     let ski = issuer_tbs
         .get_extension::<SubjectKeyIdentifier>()?
@@ -288,7 +325,7 @@ pub fn sign_crl(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let tbs = TbsCertList {
+    Ok(TbsCertList {
         version: Version::V2,
         signature: signer.alg.algorithm_identifier(),
         issuer: issuer_tbs.subject().clone(),
@@ -331,33 +368,7 @@ pub fn sign_crl(
             }
             extensions
         }),
-    };
-    let report = lint::lint_crl(&tbs, contents.kind);
-    if !report.is_clean() {
-        return Err(Error::Lint {
-            what: "CRL",
-            report: report.to_string(),
-        });
-    }
-    let tbs_der = tbs.to_der()?;
-    let signature = sign(&tbs_der)?;
-    let crl = CertificateList {
-        tbs_cert_list: tbs,
-        signature_algorithm: signer.alg.algorithm_identifier(),
-        signature: BitString::from_bytes(&signature)?,
-    };
-    let der = crl.to_der()?;
-    let reparsed = CertificateList::from_der(&der)?;
-    if reparsed.tbs_cert_list.to_der()? != tbs_der {
-        return Err(Error::TbsMismatch("CRL"));
-    }
-    // As for certificates: the verified signature and algorithm must be carried unchanged.
-    if reparsed.signature.raw_bytes() != signature.as_slice()
-        || reparsed.signature_algorithm != signer.alg.algorithm_identifier()
-    {
-        return Err(Error::TbsMismatch("CRL"));
-    }
-    Ok(Signed::new(reparsed, der))
+    })
 }
 
 /// Reads one PEM object of the given label ("CERTIFICATE", "CERTIFICATE REQUEST", "X509 CRL")

@@ -1328,3 +1328,260 @@ async fn delegated_and_direct_ocsp_responses_verify_pass_pkilint_and_are_audited
         assert_eq!(summary["signer"]["kind"], kind, "{summary}");
     }
 }
+
+/// A request body of `n` entries for shard `shard` of 16, serials 01 + 12 bytes + (k·16 + shard).
+fn crl_body(issuer: &str, shard: u32, n: u32) -> Vec<u8> {
+    let now = strongroom::ceremony::transcript::now_rfc3339();
+    let mut text =
+        format!(r#"{{"issuer":"{issuer}","shard":{shard},"this_update":"{now}","entries":["#);
+    let reasons = [
+        "",
+        r#","reason":"keyCompromise""#,
+        r#","reason":"superseded""#,
+    ];
+    for k in 0..n {
+        if k > 0 {
+            text.push(',');
+        }
+        text.push_str(&format!(
+            r#"{{"serial":"01{:024x}{:08x}","revoked_at":"{now}"{}}}"#,
+            u128::from(k) * 0x1234_5678_9abc_def1,
+            k * 16 + shard,
+            reasons[(k % 3) as usize]
+        ));
+    }
+    text.push_str("]}");
+    text.into_bytes()
+}
+
+fn crl_rows(store: &Path) -> Vec<(Vec<u8>, Option<Vec<u8>>, String)> {
+    let conn = rusqlite::Connection::open(store).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT serial, der, summary FROM records WHERE kind = 'crl' ORDER BY seq")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// 100,000 entries (issuer configured with crl-allow-unknown-serials): the JSON response and the
+/// DER one (Accept: application/pkix-crl) both pass `openssl crl -verify` with every entry
+/// listed, and the audit record holds the number, shard, entry count and the DER's SHA-256.
+/// `strongroom bench crl` runs the same with a million entries.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_crl_streams_verifies_and_is_recorded_by_digest() {
+    let s = Service::start(|c| {
+        c.replace(
+            "crl-url-prefix = \"http://e10.c.example.com/\"\n",
+            "crl-url-prefix = \"http://e10.c.example.com/\"\ncrl-allow-unknown-serials = true\n",
+        )
+    });
+    let n = 100_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let verify = |der: &[u8], name: &str| {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, der).unwrap();
+        let out = Command::new("openssl")
+            .args([
+                "crl",
+                "-noout",
+                "-verify",
+                "-inform",
+                "DER",
+                "-no-CApath",
+                "-no-CAstore",
+                "-in",
+            ])
+            .arg(&path)
+            .arg("-CAfile")
+            .arg(s.path("int-e10.pem"))
+            .output()
+            .unwrap();
+        assert!(text(&out).contains("verify OK"), "{}", text(&out));
+        let out = Command::new("openssl")
+            .args(["crl", "-noout", "-text", "-inform", "DER", "-in"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        let listing = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(listing.matches("Serial Number:").count(), n as usize);
+        assert_eq!(
+            listing.matches("Key Compromise").count(),
+            (0..n).filter(|k| k % 3 == 1).count()
+        );
+        assert!(
+            listing.contains("http://e10.c.example.com/3.crl"),
+            "the shard's IDP"
+        );
+    };
+    let mut client = s.client().await;
+    let reply = client
+        .request_bytes(
+            "POST",
+            "/v1/crls",
+            crl_body("e10", 3, n),
+            "application/json",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        reply.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&reply.body[..200.min(reply.body.len())])
+    );
+    let json = reply.json().unwrap();
+    assert_eq!(json["number"], 1);
+    let der = Base64::decode_vec(json["crl"].as_str().unwrap()).unwrap();
+    verify(&der, "large.crl");
+
+    let reply = client
+        .request_bytes(
+            "POST",
+            "/v1/crls",
+            crl_body("e10", 3, n),
+            "application/pkix-crl",
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 201);
+    verify(&reply.body, "large-der.crl");
+    let number = <x509_cert::crl::CertificateList>::from_der(&reply.body)
+        .unwrap()
+        .tbs_cert_list
+        .crl_extensions
+        .unwrap()
+        .into_iter()
+        .find(|e| e.extn_id.to_string() == "2.5.29.20")
+        .unwrap();
+    assert_eq!(number.extn_value.as_bytes(), [2, 1, 2], "cRLNumber 2");
+
+    // The chain holds each CRL's digest and metadata, not its DER, and still verifies.
+    let rows = crl_rows(&s.path("service/audit.db"));
+    assert_eq!(rows.len(), 2);
+    for ((serial, stored, summary), (number, der)) in
+        rows.iter().zip([(1u64, &der), (2, &reply.body)])
+    {
+        assert_eq!(serial, &number.to_be_bytes().to_vec());
+        assert_eq!(stored, &None);
+        let summary: Value = serde_json::from_str(summary).unwrap();
+        assert_eq!(summary["number"], number);
+        assert_eq!(summary["shard"], 3);
+        assert_eq!(summary["entries"], n);
+        assert_eq!(
+            summary["sha256"],
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(der))
+        );
+    }
+    let out = Command::new(strongroom_bin())
+        .args(["audit", "verify", "--store"])
+        .arg(s.path("service/audit.db"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// A CRL body over max-crl-body-bytes gets 413 `request.too_large`, whether it announces its
+/// length or arrives in chunks, and nothing is signed or recorded: the next CRL is number 1
+/// (and passes pkilint's BR CRL lints); its DER answer names its number in `CRL-Number`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crl_body_over_the_limit_is_refused_and_nothing_is_signed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = Service::start(|c| {
+        c.replace("[service]\n", "[service]\nmax-crl-body-bytes = 100000\n")
+            .replace(
+                "crl-url-prefix = \"http://e10.c.example.com/\"\n",
+                "crl-url-prefix = \"http://e10.c.example.com/\"\ncrl-allow-unknown-serials = true\n",
+            )
+    });
+    let big = crl_body("e10", 3, 2000);
+    assert!(big.len() > 100_000);
+    let reply = s
+        .client()
+        .await
+        .request_bytes("POST", "/v1/crls", big.clone(), "application/json")
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 413);
+    assert_eq!(reply.json().unwrap()["error"]["code"], "request.too_large");
+
+    // Chunked, with no Content-Length: refused once the limit is crossed while reading.
+    let mut stream = tokio::net::UnixStream::connect(s.socket()).await.unwrap();
+    stream
+        .write_all(b"POST /v1/crls HTTP/1.1\r\nhost: strongroom\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
+        .await
+        .unwrap();
+    for piece in big.chunks(8192) {
+        let chunk = [format!("{:x}\r\n", piece.len()).as_bytes(), piece, b"\r\n"].concat();
+        if stream.write_all(&chunk).await.is_err() {
+            break;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut response = vec![0u8; 4096];
+    let got = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut response))
+        .await
+        .expect("an answer, not a hang")
+        .unwrap();
+    let response = String::from_utf8_lossy(&response[..got]);
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(response.contains("request.too_large"), "{response}");
+
+    assert!(crl_rows(&s.path("service/audit.db")).is_empty());
+    let reply = s
+        .client()
+        .await
+        .request_bytes(
+            "POST",
+            "/v1/crls",
+            crl_body("e10", 3, 1000),
+            "application/json",
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 201);
+    let json = reply.json().unwrap();
+    assert_eq!(json["number"], 1, "nothing was signed before");
+    // pkilint's BR CRL lints on the one-buffer encoder's output, with mixed reasons.
+    let tmp = tempfile::tempdir().unwrap();
+    let crl_path = tmp.path().join("thousand.crl");
+    let der = Base64::decode_vec(json["crl"].as_str().unwrap()).unwrap();
+    std::fs::write(
+        &crl_path,
+        strongroom::x509::to_pem("X509 CRL", &der).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        pkilint("lint_crl", &["-t", "CRL", "-p", "BR"], &crl_path),
+        Vec::<String>::new()
+    );
+
+    // The DER answer carries its number in a header.
+    let body = crl_body("e10", 3, 10);
+    let mut stream = tokio::net::UnixStream::connect(s.socket()).await.unwrap();
+    let head = format!(
+        "POST /v1/crls HTTP/1.1\r\nhost: strongroom\r\ncontent-type: application/json\r\naccept: application/pkix-crl\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream
+        .write_all(&[head.as_bytes(), &body].concat())
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut response))
+        .await
+        .expect("an answer, not a hang")
+        .unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let headers = String::from_utf8_lossy(&response[..split]).to_ascii_lowercase();
+    assert!(headers.starts_with("http/1.1 201"), "{headers}");
+    assert!(
+        headers.contains("content-type: application/pkix-crl"),
+        "{headers}"
+    );
+    assert!(headers.contains("crl-number: 2"), "{headers}");
+    let crl = <x509_cert::crl::CertificateList>::from_der(&response[split + 4..]).unwrap();
+    assert_eq!(crl.tbs_cert_list.revoked_certificates.unwrap().len(), 10);
+}

@@ -402,3 +402,45 @@ pub(crate) fn exists(
     })
     .map_err(failed("look up record"))
 }
+
+/// Looks up the certificates (final, else precertificate) an issuer issued, with one prepared
+/// statement for many look-ups.
+pub(crate) struct IssuedLookup<'c> {
+    stmt: rusqlite::CachedStatement<'c>,
+}
+
+impl<'c> IssuedLookup<'c> {
+    pub(crate) fn new(conn: &'c Connection) -> Result<Self, StoreError> {
+        let stmt = conn
+            .prepare_cached(
+                "SELECT der FROM records WHERE issuer = ?1 AND serial = ?2
+                     AND kind IN ('certificate', 'precertificate')
+                     ORDER BY kind = 'precertificate' LIMIT 1",
+            )
+            .map_err(failed("look up record"))?;
+        Ok(IssuedLookup { stmt })
+    }
+
+    /// Calls `f` with the DER `issuer` has with `serial`, borrowed from the row, or with `None`.
+    pub(crate) fn with_der<R>(
+        &mut self,
+        issuer: &str,
+        serial: &[u8],
+        f: impl FnOnce(Option<&[u8]>) -> R,
+    ) -> Result<R, StoreError> {
+        let mut rows = self
+            .stmt
+            .query(params![issuer, serial])
+            .map_err(failed("look up record"))?;
+        match rows.next().map_err(failed("look up record"))? {
+            Some(row) => {
+                let der = row
+                    .get_ref(0)
+                    .and_then(|v| v.as_blob_or_null().map_err(Into::into))
+                    .map_err(failed("look up record"))?;
+                Ok(f(der))
+            }
+            None => Ok(f(None)),
+        }
+    }
+}

@@ -268,11 +268,26 @@ fn lint_entries(entries: Option<&[RevokedCert]>, kind: CrlKind, report: &mut Rep
 /// One revoked-certificate entry: revocationDate encoding (RFC 5280 5.1.2.6), no duplicate
 /// entry extension (RFC 5280 5.3), the reasonCode rules of BR 7.2.2 and RFC 5280 5.3.1, and no
 /// entry extension other than reasonCode (BR 7.2.2: NOT RECOMMENDED).
-fn lint_entry(entry: &RevokedCert, kind: CrlKind, report: &mut Report) {
-    let serial = &entry.serial_number;
+///
+/// Runs once without naming the serial and, only if that finds something, again with it: a CRL
+/// with a million clean entries then formats no serial at all.
+pub(super) fn lint_entry(entry: &RevokedCert, kind: CrlKind, report: &mut Report) {
+    let mut quick = Report::default();
+    lint_entry_as(entry, kind, None, &mut quick);
+    if !quick.findings.is_empty() {
+        lint_entry_as(entry, kind, Some(&entry.serial_number.to_string()), report);
+    }
+}
+
+fn lint_entry_as(entry: &RevokedCert, kind: CrlKind, serial: Option<&str>, report: &mut Report) {
+    let name = |what: &str| match serial {
+        Some(serial) => format!("{what} {serial}"),
+        None => String::new(),
+    };
+    let serial = serial.unwrap_or_default();
     lint_time_encoding(
         &entry.revocation_date,
-        &format!("revocationDate of serial {serial}"),
+        &name("revocationDate of serial"),
         "crl.time.encoding",
         "RFC 5280 5.1.2.6",
         report,
@@ -281,7 +296,7 @@ fn lint_entry(entry: &RevokedCert, kind: CrlKind, report: &mut Report) {
     lint_duplicates(
         exts,
         "crl.entry.ext.duplicate",
-        &format!("entry for serial {serial}"),
+        &name("entry for serial"),
         report,
     );
     for ext in exts {
@@ -306,7 +321,7 @@ fn lint_entry(entry: &RevokedCert, kind: CrlKind, report: &mut Report) {
                 );
             }
         }
-        Some(ext) => lint_reason_code(ext, serial.to_string(), kind, report),
+        Some(ext) => lint_reason_code(ext, serial, kind, report),
     }
 }
 
@@ -314,7 +329,7 @@ fn lint_entry(entry: &RevokedCert, kind: CrlKind, report: &mut Report) {
 /// unspecified (0: the extension is omitted instead) nor certificateHold (6); removeFromCRL (8)
 /// belongs to delta CRLs and aACompromise (10) to attribute certificates, and cACompromise (2)
 /// applies only to CA certificates.
-fn lint_reason_code(ext: &Extension, serial: String, kind: CrlKind, report: &mut Report) {
+fn lint_reason_code(ext: &Extension, serial: &str, kind: CrlKind, report: &mut Report) {
     if ext.critical {
         report.error(
             "crl.entry.reason.critical",
