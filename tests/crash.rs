@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use base64ct::{Base64, Encoding};
 use common::daemon::{self, Daemon, Rt};
 use serde_json::{Value, json};
+use sha2::Digest;
 use strongroom::client::Client;
 
 /// What the clients were given, and when.
@@ -188,8 +189,8 @@ struct Stored {
     precertificates: HashMap<(String, String), Vec<u8>>,
     /// Every certificate serial, hex, with repeats.
     serials: Vec<String>,
-    /// issuer -> (CRL number, DER) in seq order.
-    crls: HashMap<String, Vec<(u64, Vec<u8>)>>,
+    /// issuer -> (CRL number, SHA-256 of the DER, hex) in seq order.
+    crls: HashMap<String, Vec<(u64, String)>>,
 }
 
 fn read_store(path: &Path) -> Stored {
@@ -197,7 +198,10 @@ fn read_store(path: &Path) -> Stored {
         rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .unwrap();
     let mut stmt = conn
-        .prepare("SELECT kind, issuer, serial, der FROM records WHERE der IS NOT NULL ORDER BY seq")
+        .prepare(
+            "SELECT kind, issuer, serial, der, summary FROM records \
+             WHERE kind IN ('certificate', 'precertificate', 'crl') ORDER BY seq",
+        )
         .unwrap();
     let mut stored = Stored {
         certificates: HashMap::new(),
@@ -211,27 +215,32 @@ fn read_store(path: &Path) -> Stored {
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, Vec<u8>>(2)?,
-                r.get::<_, Vec<u8>>(3)?,
+                r.get::<_, Option<Vec<u8>>>(3)?,
+                r.get::<_, String>(4)?,
             ))
         })
         .unwrap();
     for row in rows {
-        let (kind, issuer, serial, der) = row.unwrap();
+        let (kind, issuer, serial, der, summary) = row.unwrap();
+        let der = || der.clone().expect("a certificate record holds its DER");
         match kind.as_str() {
             "certificate" => {
                 stored.serials.push(hex::encode(&serial));
                 let _ = stored
                     .certificates
-                    .insert((issuer, hex::encode(&serial)), der);
+                    .insert((issuer, hex::encode(&serial)), der());
             }
             "precertificate" => {
                 let _ = stored
                     .precertificates
-                    .insert((issuer, hex::encode(&serial)), der);
+                    .insert((issuer, hex::encode(&serial)), der());
             }
             "crl" => {
+                // A CRL record holds the CRL's SHA-256, not its DER.
                 let number = u64::from_be_bytes(serial.try_into().unwrap());
-                stored.crls.entry(issuer).or_default().push((number, der));
+                let summary: Value = serde_json::from_str(&summary).unwrap();
+                let sha256 = summary["sha256"].as_str().unwrap().to_string();
+                stored.crls.entry(issuer).or_default().push((number, sha256));
             }
             other => panic!("unexpected record kind {other}"),
         }
@@ -373,8 +382,8 @@ fn kill_9_under_load_loses_no_certificate_and_no_crl_number() {
     for (issuer, number, der, _) in &got.crls {
         let found = stored.crls[issuer].iter().find(|(n, _)| n == number);
         assert_eq!(
-            found.map(|f| &f.1),
-            Some(der),
+            found.map(|f| f.1.clone()),
+            Some(hex::encode(sha2::Sha256::digest(der))),
             "{issuer} CRL {number} was returned but is not in the store as returned"
         );
     }
