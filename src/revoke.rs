@@ -259,8 +259,8 @@ fn window(this_update: &str, next_update: &str) -> Result<(SystemTime, SystemTim
     ))
 }
 
-/// Signs OCSP responses for `statuses`, spreading them over the HSM session pool: one blocking
-/// task per session, each signing its share in turn. All are checked before any is signed, and
+/// Signs OCSP responses for `statuses`, spreading them over the HSM session pool: two blocking
+/// tasks per session, each signing its share in turn. All are checked before any is signed, and
 /// the signed responses are recorded in the audit chain (one `ocsp` record for the request:
 /// issuer, count, each serial and status with its response's SHA-256, the SHA-256 of all the
 /// responses, the validity window and the signer) before they are returned with the
@@ -308,7 +308,10 @@ pub async fn sign_ocsp(
             })
         })
         .collect();
-    let workers = p.hsm.pool_size().max(1).min(inputs.len().max(1));
+    // Two signing threads per HSM session: while one thread's signature is being made on the
+    // session, the other builds its next response or verifies the signature it just got back,
+    // so the session does not wait for our own work.
+    let workers = (2 * p.hsm.pool_size()).max(1).min(inputs.len().max(1));
     let chunk = inputs.len().div_ceil(workers).max(1);
     let mut tasks = Vec::new();
     let mut rest = inputs;

@@ -240,7 +240,11 @@ fn read_store(path: &Path) -> Stored {
                 let number = u64::from_be_bytes(serial.try_into().unwrap());
                 let summary: Value = serde_json::from_str(&summary).unwrap();
                 let sha256 = summary["sha256"].as_str().unwrap().to_string();
-                stored.crls.entry(issuer).or_default().push((number, sha256));
+                stored
+                    .crls
+                    .entry(issuer)
+                    .or_default()
+                    .push((number, sha256));
             }
             other => panic!("unexpected record kind {other}"),
         }
