@@ -19,6 +19,8 @@ use serde_json::json;
 use crate::alg::KeyType;
 use crate::demo::Throwaway;
 
+pub mod soak;
+
 /// What to measure.
 #[derive(Clone, Debug)]
 pub struct Options {
