@@ -141,7 +141,7 @@ enum BenchCommand {
         /// HSM sessions.
         #[arg(long, default_value_t = 2)]
         sessions: usize,
-        /// Minutes of load (at least 2).
+        /// Minutes of load (at least 3).
         #[arg(long, default_value_t = 10)]
         minutes: u64,
         /// Seconds between RSS samples.

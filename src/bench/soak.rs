@@ -4,13 +4,14 @@
 //!   setup:   throwaway token, root + issuing CA, service config (as `bench issue`)
 //!   load:    child `strongroom serve`; N clients POST /v1/certificates until the time is up
 //!   sample:  every few seconds the service's VmRSS (and its CPU share) from /proc/PID
-//!   verdict: median RSS of the first minute against the last minute, and the maximum
+//!   verdict: median RSS of the first minute, the middle minute and the last minute, and the max
 //! ```
 //!
 //! A service that leaks grows with the number of requests served, so at saturation a leak shows
-//! as the last minute's RSS standing above the first minute's. The verdict calls memory flat
-//! when the last minute's median is within [`FLAT_TOLERANCE`] of the first minute's (allocator
-//! arenas and SQLite's page cache settle within seconds and then stay put).
+//! as RSS that keeps rising to the end. The first minutes also hold the warm-up (caches and
+//! allocator arenas filling up to their working size), so the verdict compares the last minute
+//! with the middle one: memory is flat when the last minute's median is within
+//! [`FLAT_TOLERANCE`] of the middle minute's. The first minute is printed beside them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,9 +22,9 @@ use serde_json::json;
 use super::{Options, Workload};
 use crate::demo::Throwaway;
 
-/// How much the last minute's median RSS may exceed the first minute's and still count as flat:
-/// 10 %.
-pub const FLAT_TOLERANCE: f64 = 0.10;
+/// How much the last minute's median RSS may exceed the middle minute's and still count as
+/// flat: 5 %.
+pub const FLAT_TOLERANCE: f64 = 0.05;
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -49,7 +50,7 @@ struct Sample {
 ///
 /// # Errors
 /// Setup, the service or the clients failing, any request refused, or too short a run to
-/// compare a first and a last minute.
+/// compare a first, a middle and a last minute.
 pub fn run(o: &SoakOptions) -> Result<(), String> {
     let o = SoakOptions {
         load: Options {
@@ -58,8 +59,10 @@ pub fn run(o: &SoakOptions) -> Result<(), String> {
         },
         sample_seconds: o.sample_seconds.max(1),
     };
-    if o.load.seconds < 120 {
-        return Err("bench soak: --minutes must be at least 2 (a first and a last minute)".into());
+    if o.load.seconds < 180 {
+        return Err(
+            "bench soak: --minutes must be at least 3 (a first, a middle and a last minute)".into(),
+        );
     }
     let t = Throwaway::create(&o.load.out, None, &["bench"])?;
     t.ceremony("bench.toml", &super::ceremony(o.load.issuer))?;
@@ -115,9 +118,11 @@ pub fn run(o: &SoakOptions) -> Result<(), String> {
         "errors": errors,
         "samples": samples.len(),
         "rss_mib_first_minute_median": super::round(verdict.first / 1024.0),
+        "rss_mib_middle_minute_median": super::round(verdict.middle / 1024.0),
         "rss_mib_last_minute_median": super::round(verdict.last / 1024.0),
         "rss_mib_max": super::round(verdict.max / 1024.0),
         "last_over_first": super::round3(verdict.last / verdict.first),
+        "last_over_middle": super::round3(verdict.last / verdict.middle),
         "memory_flat": verdict.flat,
     });
     println!(
@@ -171,42 +176,39 @@ fn sample(pid: u32, every: Duration, stop: &AtomicBool) -> Vec<Sample> {
     samples
 }
 
-/// First- and last-minute medians and the maximum, KiB.
+/// First-, middle- and last-minute medians and the maximum, KiB.
 struct Verdict {
     first: f64,
+    middle: f64,
     last: f64,
     max: f64,
     flat: bool,
 }
 
 fn verdict(samples: &[Sample], elapsed: f64) -> Result<Verdict, String> {
-    let median = |mut v: Vec<u64>| -> Option<f64> {
+    // The median RSS of the samples taken in the minute starting at `from` seconds.
+    let minute = |from: f64| -> Option<f64> {
+        let mut v: Vec<u64> = samples
+            .iter()
+            .filter(|s| s.at >= from && s.at <= from + 60.0)
+            .map(|s| s.rss_kib)
+            .collect();
         v.sort_unstable();
         v.get(v.len() / 2).map(|m| *m as f64)
     };
-    let first = median(
-        samples
-            .iter()
-            .filter(|s| s.at <= 60.0)
-            .map(|s| s.rss_kib)
-            .collect(),
-    );
-    let last = median(
-        samples
-            .iter()
-            .filter(|s| s.at >= elapsed - 60.0)
-            .map(|s| s.rss_kib)
-            .collect(),
-    );
+    let first = minute(0.0);
+    let middle = minute(elapsed / 2.0 - 30.0);
+    let last = minute(elapsed - 60.0);
     let max = samples.iter().map(|s| s.rss_kib).max();
-    match (first, last, max) {
-        (Some(first), Some(last), Some(max)) => Ok(Verdict {
+    match (first, middle, last, max) {
+        (Some(first), Some(middle), Some(last), Some(max)) => Ok(Verdict {
             first,
+            middle,
             last,
             max: max as f64,
-            flat: last <= first * (1.0 + FLAT_TOLERANCE),
+            flat: last <= middle * (1.0 + FLAT_TOLERANCE),
         }),
-        _ => Err("bench soak: too few RSS samples for a first and a last minute".into()),
+        _ => Err("bench soak: too few RSS samples for a first, a middle and a last minute".into()),
     }
 }
 
@@ -250,19 +252,33 @@ mod tests {
     }
 
     #[test]
-    fn verdict_compares_first_and_last_minute() {
-        let flat: Vec<_> = (0..120)
-            .map(|i| s(f64::from(i) * 5.0, 50_000 + (i % 3) as u64))
+    fn verdict_compares_the_last_minute_with_the_middle_one() {
+        let flat: Vec<_> = (0..120u32)
+            .map(|i| s(f64::from(i) * 5.0, 50_000 + u64::from(i % 3)))
             .collect();
         let v = verdict(&flat, 600.0).unwrap();
         assert!(v.flat);
         assert_eq!(v.max, 50_002.0);
 
-        let growing: Vec<_> = (0..120)
-            .map(|i| s(f64::from(i) * 5.0, 50_000 + 200 * i as u64))
+        // Warm-up growth in the first minutes, then level: flat.
+        let warm: Vec<_> = (0..120u32)
+            .map(|i| s(f64::from(i) * 5.0, 40_000 + 200 * u64::from(i.min(40))))
+            .collect();
+        let v = verdict(&warm, 600.0).unwrap();
+        assert!(
+            v.flat && v.first < v.last,
+            "{} {} {}",
+            v.first,
+            v.middle,
+            v.last
+        );
+
+        // Still growing at the end: not flat.
+        let growing: Vec<_> = (0..120u32)
+            .map(|i| s(f64::from(i) * 5.0, 50_000 + 200 * u64::from(i)))
             .collect();
         let v = verdict(&growing, 600.0).unwrap();
-        assert!(!v.flat, "{} -> {}", v.first, v.last);
+        assert!(!v.flat, "{} -> {}", v.middle, v.last);
 
         assert!(verdict(&[], 600.0).is_err());
     }
