@@ -23,6 +23,8 @@ mod crl;
 
 pub use self::crl::{CrlOptions, run_crl};
 
+pub mod soak;
+
 /// What to measure.
 #[derive(Clone, Debug)]
 pub struct Options {

@@ -148,6 +148,27 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         shard: u32,
     },
+    /// The service at saturation for a long time, its RSS sampled: is memory flat?
+    Soak {
+        /// A new directory for the token, certificates and audit store.
+        #[arg(long)]
+        out: PathBuf,
+        /// The issuing CA's key type: ec-p256, ec-p384, rsa-2048, ...
+        #[arg(long, default_value = "ec-p256")]
+        issuer: crate::alg::KeyType,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        /// HSM sessions.
+        #[arg(long, default_value_t = 2)]
+        sessions: usize,
+        /// Minutes of load (at least 3).
+        #[arg(long, default_value_t = 10)]
+        minutes: u64,
+        /// Seconds between RSS samples.
+        #[arg(long, default_value_t = 5)]
+        sample_seconds: u64,
+    },
     /// The raw signing rate of a service configuration's first issuer key (used by `bench issue`).
     Raw {
         /// The service configuration.
@@ -267,6 +288,24 @@ pub fn run(cli: Cli) -> ExitCode {
             issuer,
             entries,
             shard,
+        }),
+        Command::Bench(BenchCommand::Soak {
+            out,
+            issuer,
+            clients,
+            sessions,
+            minutes,
+            sample_seconds,
+        }) => crate::bench::soak::run(&crate::bench::soak::SoakOptions {
+            load: crate::bench::Options {
+                out,
+                issuer,
+                clients,
+                sessions,
+                seconds: minutes.saturating_mul(60),
+                workload: crate::bench::Workload::Issue,
+            },
+            sample_seconds,
         }),
         Command::Bench(BenchCommand::Raw { config, seconds }) => {
             crate::bench::raw(&config, seconds)

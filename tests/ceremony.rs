@@ -319,6 +319,23 @@ fn demo_keys_are_sensitive_never_extractable_sign_only() {
             if token == "strongroom-demo" { 6 } else { 1 },
             "{listing}"
         );
+        if token == "strongroom-demo" {
+            // The signing service's issuer keys are among those checked below.
+            let config = std::fs::read_to_string(d.join("service/strongroom.toml")).unwrap();
+            let issuer_keys: Vec<&str> = config
+                .lines()
+                .filter_map(|l| l.strip_prefix("key = \"")?.split(";object=").nth(1))
+                .map(|o| o.trim_end_matches('"'))
+                .collect();
+            assert_eq!(issuer_keys, ["demo-int-r10", "demo-int-e10"], "{config}");
+            for label in issuer_keys {
+                assert!(
+                    keys.iter()
+                        .any(|k| k.contains(&format!("label:      {label}\n"))),
+                    "issuer key {label} not listed:\n{listing}"
+                );
+            }
+        }
         for key in keys {
             assert!(
                 key.contains("Usage:      sign\n"),
@@ -776,5 +793,72 @@ fn production_scripts_validate() {
             let out = strongroom("run");
             assert!(out.status.success(), "{}", text(&out));
         }
+    }
+}
+
+#[test]
+fn the_pin_is_not_in_a_ceremony_s_argv_environment_output_or_files() {
+    let s = Sandbox::new(&["argv"]);
+    // An RSA-4096 key takes about a second to generate: long enough to read the live process.
+    let script = root_script(&s, "argv", "argv-root", "rsa-4096", "");
+    let path = s.tmp.path().join("argv.toml");
+    std::fs::write(&path, script).unwrap();
+    let mut child = Command::new(strongroom_bin())
+        .args(["ceremony", "run"])
+        .arg(&path)
+        .arg("--dir")
+        .arg(&s.dir)
+        .arg("--module")
+        .arg(module())
+        .arg("--yes")
+        .env("SOFTHSM2_CONF", &s.conf)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut seen = 0;
+    while child.try_wait().unwrap().is_none() {
+        // Read as long as the process lives; a read racing its exit finds nothing.
+        if let (Ok(cmdline), Ok(environ)) = (
+            std::fs::read(format!("/proc/{pid}/cmdline")),
+            std::fs::read(format!("/proc/{pid}/environ")),
+        ) {
+            if !cmdline.is_empty() {
+                seen += 1;
+                let all = [cmdline, environ].concat();
+                assert!(
+                    all.windows(8).any(|w| w == b"ceremony"),
+                    "read the ceremony's argv"
+                );
+                assert!(
+                    !all.windows(TEST_PIN.len())
+                        .any(|w| w == TEST_PIN.as_bytes()),
+                    "PIN in the ceremony's argv or environment"
+                );
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(seen > 0, "never saw the ceremony process running");
+    let out = child.wait_with_output().unwrap();
+    let output = text(&out);
+    assert!(out.status.success(), "{output}");
+    assert!(!output.contains(TEST_PIN), "PIN in the ceremony's output");
+    let files = s.files();
+    assert!(
+        files.iter().any(|f| f.ends_with("transcript.jsonl")),
+        "{files:?}"
+    );
+    assert!(files.iter().any(|f| f.ends_with("root.pem")), "{files:?}");
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !bytes
+                .windows(TEST_PIN.len())
+                .any(|w| w == TEST_PIN.as_bytes()),
+            "PIN in {}",
+            file.display()
+        );
     }
 }

@@ -86,6 +86,12 @@ struct Service {
 impl Service {
     /// Starts a service; `edit` may change the config text first.
     fn start(edit: impl FnOnce(String) -> String) -> Service {
+        Service::spawn(Service::prepare(edit))
+    }
+
+    /// A copy of the demo with its own token store and an empty audit store; `edit` may change
+    /// the config text.
+    fn prepare(edit: impl FnOnce(String) -> String) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new("cp")
             .arg("-a")
@@ -106,18 +112,23 @@ impl Service {
         let config = dir.path().join("service/strongroom.toml");
         let _ = std::fs::remove_file(dir.path().join("service/audit.db"));
         std::fs::write(&config, edit(std::fs::read_to_string(&config).unwrap())).unwrap();
-        Service::spawn(dir)
+        dir
     }
 
     /// Starts a service on an existing copy (for restarts).
     fn spawn(dir: tempfile::TempDir) -> Service {
+        Service::spawn_with(dir, std::process::Stdio::null())
+    }
+
+    /// Starts a service on an existing copy, its stdout going to `stdout`.
+    fn spawn_with(dir: tempfile::TempDir, stdout: std::process::Stdio) -> Service {
         let hsm = dir.path().join("hsm");
         let config = dir.path().join("service/strongroom.toml");
         let child = Command::new(strongroom_bin())
             .args(["serve", "--config"])
             .arg(&config)
             .env("SOFTHSM2_CONF", hsm.join("softhsm2.conf"))
-            .stdout(std::process::Stdio::null())
+            .stdout(stdout)
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
@@ -1584,4 +1595,256 @@ async fn a_crl_body_over_the_limit_is_refused_and_nothing_is_signed() {
     assert!(headers.contains("crl-number: 2"), "{headers}");
     let crl = <x509_cert::crl::CertificateList>::from_der(&response[split + 4..]).unwrap();
     assert_eq!(crl.tbs_cert_list.revoked_certificates.unwrap().len(), 10);
+}
+
+/// Every file under `dir`, except the token store and the PIN files under `hsm/` (SoftHSM's,
+/// and the operator's input).
+fn written_files(dir: &Path) -> Vec<PathBuf> {
+    fn walk(p: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(p).unwrap() {
+            let path = e.unwrap().path();
+            if path.file_name().is_some_and(|n| n == "hsm") {
+                continue;
+            }
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut out);
+    out
+}
+
+/// `/proc/PID/cmdline` and `/proc/PID/environ` of a live process.
+fn argv_and_environ(pid: u32) -> Vec<u8> {
+    let mut all = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(!all.is_empty(), "process {pid} has exited");
+    all.extend(std::fs::read(format!("/proc/{pid}/environ")).unwrap());
+    all
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pin_never_appears_in_output_errors_argv_or_files() {
+    let dir = Service::prepare(|c| c);
+    let pin = std::fs::read_to_string(dir.path().join("hsm/user-pin")).unwrap();
+    let pin = pin.trim().to_string();
+    let so_pin = std::fs::read_to_string(dir.path().join("hsm/so-pin")).unwrap();
+    let so_pin = so_pin.trim().to_string();
+    assert!(pin.len() >= 8, "a PIN distinctive enough to search for");
+
+    // A wrong PIN at start: refused, and neither PIN is in what it prints.
+    let wrong = "wrong-pin-5d0c81e2";
+    std::fs::write(dir.path().join("hsm/wrong-pin"), wrong).unwrap();
+    let config = dir.path().join("service/strongroom.toml");
+    let good_config = std::fs::read_to_string(&config).unwrap();
+    assert!(good_config.contains("../hsm/user-pin"));
+    std::fs::write(
+        &config,
+        good_config.replace("../hsm/user-pin", "../hsm/wrong-pin"),
+    )
+    .unwrap();
+    let out = Command::new(strongroom_bin())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("SOFTHSM2_CONF", dir.path().join("hsm/softhsm2.conf"))
+        .output()
+        .unwrap();
+    let refused = text(&out);
+    assert!(!out.status.success(), "started with a wrong PIN: {refused}");
+    assert!(
+        refused.contains("PIN"),
+        "the refusal names the PIN: {refused}"
+    );
+    for secret in [pin.as_str(), so_pin.as_str(), wrong] {
+        assert!(
+            !refused.contains(secret),
+            "PIN in the wrong-PIN refusal: {refused}"
+        );
+    }
+    std::fs::write(&config, good_config).unwrap();
+
+    // The real service: argv and environment, responses to good and bad requests, its output.
+    let mut s = Service::spawn_with(dir, std::process::Stdio::piped());
+    let proc_text = argv_and_environ(s.child.id());
+    assert!(contains(&proc_text, "serve"), "read the service's own argv");
+    for secret in [&pin, &so_pin] {
+        assert!(
+            !contains(&proc_text, secret),
+            "PIN in the service's argv or environment"
+        );
+    }
+    let [(p256, _, _), _] = subscriber_keys();
+    let mut replies = Vec::new();
+    let (status, reply) = s
+        .post("/v1/certificates", &request(p256, &["pin.example.com"]))
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    replies.push(reply);
+    for body in [
+        request(p256, &["localhost"]),
+        request("AAAA", &["pin.example.com"]),
+        json!({"profile": "tls-server", "public_key": p256, "dns_names": ["x.example.com"], "pin": pin}),
+        json!({"profile": "no-such-profile", "public_key": p256, "dns_names": ["x.example.com"]}),
+        json!({"issuer": "r10", "shard": 99, "this_update": "2026-01-01T00:00:00Z"}),
+    ] {
+        for path in ["/v1/certificates", "/v1/crls", "/v1/ocsp"] {
+            let (status, reply) = s.post(path, &body).await;
+            assert!(status >= 400, "{path} {body}: {status} {reply}");
+            replies.push(reply);
+        }
+    }
+    let (status, body) = s.get("/v1/certificates/00/final").await;
+    assert!(status >= 400, "{status} {body}");
+    let (_, metrics) = s.get("/metrics").await;
+    let (_, issuers) = s.get("/v1/issuers").await;
+    let replies = format!("{replies:?}{body}{metrics}{issuers}");
+    // The request that carried the PIN as an unknown field is echoed nowhere.
+    for secret in [&pin, &so_pin] {
+        assert!(
+            !replies.contains(secret.as_str()),
+            "PIN in a response: {replies}"
+        );
+    }
+
+    // Output under normal and failing requests, after a clean shutdown.
+    let child = &mut s.child;
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    use std::io::Read;
+    let _ = child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let _ = child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "{stderr}");
+    assert!(
+        stderr.contains("serving on"),
+        "captured the service's stderr: {stderr}"
+    );
+    for secret in [&pin, &so_pin] {
+        assert!(!stdout.contains(secret.as_str()), "PIN on stdout: {stdout}");
+        assert!(!stderr.contains(secret.as_str()), "PIN on stderr: {stderr}");
+    }
+
+    // Every file strongroom wrote: the audit store (and its WAL), demo outputs and config.
+    let files = written_files(s.dir.path());
+    assert!(
+        files.iter().any(|f| f.ends_with("service/audit.db")),
+        "{files:?}"
+    );
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap();
+        for secret in [&pin, &so_pin] {
+            assert!(!contains(&bytes, secret), "PIN in {}", file.display());
+        }
+    }
+}
+
+/// The gid running this test can hand the socket to: any other gid as root, otherwise a
+/// supplementary group other than our own.
+fn other_gid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let me = std::fs::metadata("/proc/self").unwrap();
+    if me.uid() == 0 {
+        return Some(4243);
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with("Groups:"))?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|g| g.parse::<u32>().ok())
+        .find(|g| *g != me.gid())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn socket_mode_and_group_are_as_configured() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Some(gid) = other_gid() else {
+        eprintln!("skipped: no group other than our own to give the socket to");
+        return;
+    };
+    let s = Service::start(|c| {
+        c.replace(
+            "socket-mode = \"0660\"",
+            &format!("socket-mode = \"0640\"\nsocket-gid = {gid}"),
+        )
+    });
+    let meta = std::fs::metadata(s.socket()).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+    assert_eq!(meta.gid(), gid);
+    let (status, _) = s.get("/v1/health").await;
+    assert_eq!(status, 200);
+}
+
+/// Sends request headers announcing a 4 KiB body, never sends the body, and returns what came
+/// back within `wait` (None: no complete response head).
+async fn headers_only(socket: &Path, wait: Duration) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::UnixStream::connect(socket).await.unwrap();
+    stream
+        .write_all(
+            b"POST /v1/certificates HTTP/1.1\r\nhost: strongroom\r\ncontent-type: application/json\r\ncontent-length: 4096\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 1024];
+    let read = tokio::time::timeout(wait, async {
+        while !reply.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            reply.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    read.ok()
+        .map(|()| String::from_utf8_lossy(&reply).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unlisted_caller_gets_403_before_sending_its_body() {
+    let refusing = Service::start(|c| {
+        let uid_line = c
+            .lines()
+            .find(|l| l.starts_with("uid = "))
+            .unwrap()
+            .to_string();
+        c.replace(&uid_line, "uid = 4242")
+    });
+    let allowed = Service::start(|c| c);
+    // The unlisted caller is answered while its body is still outstanding.
+    let reply = headers_only(&refusing.socket(), Duration::from_secs(10)).await;
+    let reply = reply.expect("no response while the body was outstanding");
+    assert!(reply.starts_with("HTTP/1.1 403"), "{reply}");
+    // An allowed caller sending the same headers is not answered until its body arrives: the
+    // handler reads the body, so the 403 above really came before it.
+    let reply = headers_only(&allowed.socket(), Duration::from_secs(2)).await;
+    assert_eq!(
+        reply, None,
+        "an allowed caller was answered without its body"
+    );
 }

@@ -5,6 +5,8 @@
 
 use sha2::{Digest, Sha256};
 
+use super::verify::Break;
+
 /// The `prev_hash` of the first record: 32 zero bytes.
 pub(crate) const GENESIS: [u8; 32] = [0; 32];
 
@@ -71,6 +73,30 @@ impl Fields<'_> {
         hasher.update(self.canonical_bytes());
         hasher.finalize().into()
     }
+}
+
+/// Checks one link of the chain: the record is number `expected_seq`, its `prev_hash` is `head`
+/// (the previous record's hash, or [`GENESIS`]) and its `hash` is the link hash of its fields.
+/// The first rule broken is returned.
+pub(crate) fn check_link(
+    expected_seq: u64,
+    head: &[u8; 32],
+    fields: &Fields<'_>,
+    prev_hash: &[u8; 32],
+    hash: &[u8; 32],
+) -> Result<(), Break> {
+    if fields.seq != expected_seq {
+        return Err(Break::Gap {
+            expected: expected_seq,
+        });
+    }
+    if prev_hash != head {
+        return Err(Break::PrevHash);
+    }
+    if fields.link_hash(prev_hash) != *hash {
+        return Err(Break::Hash);
+    }
+    Ok(())
 }
 
 /// Appends one framed field: `0x00`, or `0x01 || u64 BE length || bytes`.
@@ -228,6 +254,199 @@ mod tests {
         fn different_records_hash_differently(a in owned(), b in owned()) {
             prop_assume!(a != b);
             prop_assert_ne!(a.fields().link_hash(&GENESIS), b.fields().link_hash(&GENESIS));
+        }
+    }
+
+    /// A stored row: the record and its two hash columns.
+    #[derive(Debug, Clone)]
+    struct Row {
+        record: Owned,
+        prev_hash: [u8; 32],
+        hash: [u8; 32],
+    }
+
+    /// Links records into a chain, numbering them 1, 2, ...
+    fn chain(records: Vec<Owned>) -> Vec<Row> {
+        let mut head = GENESIS;
+        records
+            .into_iter()
+            .zip(1..)
+            .map(|(mut record, seq)| {
+                record.seq = seq;
+                let hash = record.fields().link_hash(&head);
+                let row = Row {
+                    record,
+                    prev_hash: head,
+                    hash,
+                };
+                head = hash;
+                row
+            })
+            .collect()
+    }
+
+    /// Walks a chain as `audit verify` does; the first break and its (1-based) position.
+    fn walk(rows: &[Row]) -> Result<(), (usize, Break)> {
+        let mut head = GENESIS;
+        for (i, row) in rows.iter().enumerate() {
+            check_link(
+                i as u64 + 1,
+                &head,
+                &row.record.fields(),
+                &row.prev_hash,
+                &row.hash,
+            )
+            .map_err(|b| (i + 1, b))?;
+            head = row.hash;
+        }
+        Ok(())
+    }
+
+    /// An ASCII-only record (so that a changed text byte is still text, as SQLite would hold it).
+    fn ascii_owned() -> impl Strategy<Value = Owned> {
+        owned().prop_map(|mut r| {
+            let ascii = |s: &mut String| *s = s.chars().filter(char::is_ascii).collect();
+            ascii(&mut r.kind);
+            ascii(&mut r.summary);
+            for s in [&mut r.issuer, &mut r.code, &mut r.field, &mut r.message]
+                .into_iter()
+                .flatten()
+            {
+                ascii(s);
+            }
+            r
+        })
+    }
+
+    /// Changes one byte of one stored column of `row`: `pick` chooses the byte among all bytes
+    /// of all columns (integers as their big-endian bytes, as hashed), `delta` is XORed in
+    /// (1..=127, so ASCII stays ASCII). Returns false if the row has no byte at `pick`.
+    fn flip(row: &mut Row, pick: usize, delta: u8) -> bool {
+        fn bytes_of(v: &mut [u8], pick: &mut usize, delta: u8) -> bool {
+            if *pick < v.len() {
+                v[*pick] ^= delta;
+                true
+            } else {
+                *pick -= v.len();
+                false
+            }
+        }
+        fn text_of(s: &mut String, pick: &mut usize, delta: u8) -> bool {
+            let mut v = std::mem::take(s).into_bytes();
+            let hit = bytes_of(&mut v, pick, delta);
+            *s = String::from_utf8(v).expect("ASCII stays ASCII");
+            hit
+        }
+        let mut pick = pick;
+        let r = &mut row.record;
+        let mut seq = r.seq.to_be_bytes();
+        let mut time = r.time_ms.to_be_bytes();
+        let mut uid = r.uid.to_be_bytes();
+        let mut gid = r.gid.to_be_bytes();
+        let hit = bytes_of(&mut seq, &mut pick, delta)
+            || bytes_of(&mut time, &mut pick, delta)
+            || text_of(&mut r.kind, &mut pick, delta)
+            || r.issuer
+                .as_mut()
+                .is_some_and(|s| text_of(s, &mut pick, delta))
+            || r.serial
+                .as_mut()
+                .is_some_and(|v| bytes_of(v, &mut pick, delta))
+            || r.der
+                .as_mut()
+                .is_some_and(|v| bytes_of(v, &mut pick, delta))
+            || bytes_of(&mut uid, &mut pick, delta)
+            || bytes_of(&mut gid, &mut pick, delta)
+            || r.code
+                .as_mut()
+                .is_some_and(|s| text_of(s, &mut pick, delta))
+            || r.field
+                .as_mut()
+                .is_some_and(|s| text_of(s, &mut pick, delta))
+            || r.message
+                .as_mut()
+                .is_some_and(|s| text_of(s, &mut pick, delta))
+            || text_of(&mut r.summary, &mut pick, delta)
+            || bytes_of(&mut row.prev_hash, &mut pick, delta)
+            || bytes_of(&mut row.hash, &mut pick, delta);
+        r.seq = u64::from_be_bytes(seq);
+        r.time_ms = i64::from_be_bytes(time);
+        r.uid = u32::from_be_bytes(uid);
+        r.gid = u32::from_be_bytes(gid);
+        hit
+    }
+
+    proptest! {
+        #[test]
+        fn an_intact_chain_verifies(records in proptest::collection::vec(ascii_owned(), 0..6)) {
+            prop_assert_eq!(walk(&chain(records)), Ok(()));
+        }
+
+        // Any single-byte change to any stored column of any record breaks the chain at that
+        // record (its hash no longer matches) or, for a changed hash column, at the next one
+        // (or the head, which `audit verify` prints for comparison, differs).
+        #[test]
+        fn any_single_byte_change_breaks_the_chain(
+            records in proptest::collection::vec(ascii_owned(), 1..6),
+            which in any::<prop::sample::Index>(),
+            pick in any::<prop::sample::Index>(),
+            delta in 1u8..=127,
+        ) {
+            let rows = chain(records);
+            let head = rows.last().expect("one record").hash;
+            let i = which.index(rows.len());
+            let mut changed = rows.clone();
+            let r = &changed[i].record;
+            let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+            let blob = |v: &Option<Vec<u8>>| v.as_ref().map_or(0, Vec::len);
+            let total = 8 + 8 + r.kind.len() + text(&r.issuer) + blob(&r.serial) + blob(&r.der)
+                + 4 + 4 + text(&r.code) + text(&r.field) + text(&r.message) + r.summary.len()
+                + 32 + 32;
+            prop_assert!(flip(&mut changed[i], pick.index(total), delta));
+            let hash_changed = changed[i].hash != rows[i].hash;
+            match walk(&changed) {
+                Err((at, _)) => {
+                    prop_assert!(at == i + 1 || (hash_changed && at == i + 2));
+                }
+                Ok(()) => {
+                    // Only possible if the last record's hash column was changed: then the
+                    // head no longer matches the one kept elsewhere.
+                    prop_assert!(hash_changed && i + 1 == rows.len());
+                    prop_assert_ne!(changed.last().expect("one record").hash, head);
+                }
+            }
+        }
+
+        #[test]
+        fn any_reorder_is_detected(
+            records in proptest::collection::vec(ascii_owned(), 2..7),
+            a in any::<prop::sample::Index>(),
+            b in any::<prop::sample::Index>(),
+        ) {
+            let rows = chain(records);
+            let (a, b) = (a.index(rows.len()), b.index(rows.len()));
+            prop_assume!(a != b);
+            let mut swapped = rows.clone();
+            swapped.swap(a, b);
+            let (at, _) = walk(&swapped).expect_err("a reordered chain does not verify");
+            prop_assert_eq!(at, a.min(b) + 1);
+            // Renumbering the moved records does not help: their links no longer match.
+            for (row, seq) in swapped.iter_mut().zip(1..) {
+                row.record.seq = seq;
+            }
+            prop_assert!(walk(&swapped).is_err());
+        }
+
+        #[test]
+        fn any_deletion_is_detected(
+            records in proptest::collection::vec(ascii_owned(), 2..7),
+            gone in any::<prop::sample::Index>(),
+        ) {
+            let mut rows = chain(records);
+            let gone = gone.index(rows.len() - 1); // deleting the last is truncation: the head shows it
+            let _ = rows.remove(gone);
+            let (at, _) = walk(&rows).expect_err("a chain with a record removed does not verify");
+            prop_assert_eq!(at, gone + 1);
         }
     }
 

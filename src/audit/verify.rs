@@ -9,7 +9,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, Row};
 
 use super::StoreError;
-use super::chain::{Fields, GENESIS};
+use super::chain::{Fields, GENESIS, check_link};
 use super::store::check_header;
 
 /// What [`verify`] found in a store whose chain is intact.
@@ -163,12 +163,14 @@ pub fn verify(path: &Path) -> Result<Summary, VerifyError> {
             return Err(broken(Break::Gap { expected }));
         }
         let record = Columns::read(row).map_err(|column| broken(Break::Malformed { column }))?;
-        if record.prev_hash != summary.head {
-            return Err(broken(Break::PrevHash));
-        }
-        if record.fields.link_hash(&record.prev_hash) != record.hash {
-            return Err(broken(Break::Hash));
-        }
+        check_link(
+            expected,
+            &summary.head,
+            &record.fields,
+            &record.prev_hash,
+            &record.hash,
+        )
+        .map_err(broken)?;
         *summary
             .kinds
             .entry(record.fields.kind.to_owned())
