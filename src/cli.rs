@@ -122,7 +122,7 @@ enum BenchCommand {
         /// Concurrent clients.
         #[arg(long, default_value_t = 8)]
         clients: usize,
-        /// HSM sessions (and raw-signing threads).
+        /// HSM sessions in the pool (the raw measurement signs with two threads per session).
         #[arg(long, default_value_t = 2)]
         sessions: usize,
         /// Seconds per measurement.
