@@ -90,7 +90,7 @@ pub struct RawHsm {
     pub pin: toml::Value,
     /// Logged-in sessions in the pool; default 2.
     pub sessions: Option<usize>,
-    /// Deadline of every HSM call, in milliseconds (1..=600000); default 5000.
+    /// Deadline of every HSM call, in milliseconds (1..=600000); default 2000.
     pub call_timeout_ms: Option<u64>,
     /// SoftHSM only: the `softhsm2.conf` to use (strongroom restarts itself with
     /// `SOFTHSM2_CONF` set to it, since SoftHSM reads that variable once, at start).
@@ -332,7 +332,7 @@ impl Config {
             }
         }
         let hsm_call_timeout = match raw.hsm.call_timeout_ms {
-            None => Duration::from_secs(5),
+            None => Duration::from_secs(2),
             Some(ms @ 1..=600_000) => Duration::from_millis(ms),
             Some(ms) => {
                 return Err(format!(

@@ -90,7 +90,7 @@ use crate::secret::Pin;
 /// Deadlines and recovery behaviour of an [`Hsm`].
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// The longest a caller waits for a call the HSM has started (default 5 s); a call that takes
+    /// The longest a caller waits for a call the HSM has started (default 2 s); a call that takes
     /// longer marks the HSM unavailable.
     pub call_timeout: Duration,
     /// The deadline for `C_GenerateKeyPair` (default 300 s: RSA-4096 generation varies widely).
@@ -102,7 +102,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            call_timeout: Duration::from_secs(5),
+            call_timeout: Duration::from_secs(2),
             keygen_timeout: Duration::from_secs(300),
             recover: true,
         }
@@ -1051,10 +1051,12 @@ fn recover(inner: Arc<Inner>) {
 impl Hsm {
     /// Opens one read-write session on the token chosen by `selector` and logs the user in. A
     /// wrong PIN gives [`Error::WrongPin`] after one attempt. No background recovery (for
-    /// ceremonies: a fault stops the ceremony).
+    /// ceremonies: a fault stops the ceremony), and a call deadline of 30 s: a ceremony waits
+    /// on its operator anyway, and some hardware HSMs take seconds for one RSA-4096 signature.
     pub fn open(module: &Path, selector: &TokenSelector, pin: &Pin) -> Result<Hsm, Error> {
         let options = Options {
             recover: false,
+            call_timeout: Duration::from_secs(30),
             ..Options::default()
         };
         Hsm::open_with(module, selector, pin, 1, options)

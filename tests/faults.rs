@@ -708,7 +708,7 @@ fn sigkill_of_the_hsm_server_under_load_gives_quick_503s_and_recovers() {
             .count(),
         recoveries.len()
     );
-    // No hang: a generous bound (the default call deadline is 5 s), not a speed target.
+    // No hang: a generous bound (the default call deadline is 2 s), not a speed target.
     assert!(max_503 < Duration::from_secs(8), "a 503 took {max_503:?}");
 }
 
