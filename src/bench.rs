@@ -87,24 +87,8 @@ pub fn run(o: &Options) -> Result<(), String> {
         "== {:?} over the socket: {} clients, {} s",
         o.workload, o.clients, o.seconds
     );
-    let mut service = t
-        .command(&["serve", "--config", &config.display().to_string()])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let socket = t.dir.join("service/strongroom.sock");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !socket.exists() {
-        if Instant::now() > deadline {
-            let _ = service.kill();
-            return Err("the service did not start".into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let public_key =
-        std::fs::read_to_string(t.dir.join("subscriber.pub.pem")).map_err(|e| e.to_string())?;
-    let (_, der) = pem_rfc7468::decode_vec(public_key.as_bytes()).map_err(|e| e.to_string())?;
-    let public_key = <base64ct::Base64 as base64ct::Encoding>::encode_string(&der);
+    let (mut service, socket) = start_service(&t, &config)?;
+    let public_key = subscriber_key(&t)?;
     let cpu_before = cpu_seconds(service.id()).unwrap_or_default();
     let client_cpu_before = cpu_seconds(std::process::id()).unwrap_or_default();
     let result = load(&socket, public_key, o);
@@ -163,8 +147,8 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-/// User plus system CPU time a process has used so far, in seconds (`/proc/PID/stat` fields 14
-/// and 15, in clock ticks of 1/100 s on Linux).
+/// User plus system CPU time a process has used so far, in seconds (proc(5): `/proc/PID/stat`
+/// fields 14 and 15, in clock ticks of 1/100 s on Linux).
 fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
@@ -175,6 +159,52 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
+/// A `/proc/PID/status` field given in kB (`VmRSS:`, `VmHWM:`), KiB.
+fn status_kib(pid: u32, key: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with(key))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// The process's current resident set (VmRSS), KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// Starts `strongroom serve` on the throwaway store and waits (up to 30 s) for its socket.
+fn start_service(t: &Throwaway, config: &Path) -> Result<(std::process::Child, PathBuf), String> {
+    let mut service = t
+        .command(&["serve", "--config", &config.display().to_string()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let socket = t.dir.join("service/strongroom.sock");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !socket.exists() {
+        if Instant::now() > deadline {
+            let _ = service.kill();
+            return Err("the service did not start".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok((service, socket))
+}
+
+/// The benchmark subscriber's public key (made by the bench ceremony), as base64 SPKI DER.
+fn subscriber_key(t: &Throwaway) -> Result<String, String> {
+    let pem =
+        std::fs::read_to_string(t.dir.join("subscriber.pub.pem")).map_err(|e| e.to_string())?;
+    let (_, der) = pem_rfc7468::decode_vec(pem.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(<base64ct::Base64 as base64ct::Encoding>::encode_string(
+        &der,
+    ))
+}
+
 /// The number of CPUs this process may run on.
 fn cores() -> f64 {
     std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)
@@ -182,14 +212,7 @@ fn cores() -> f64 {
 
 /// The service's peak resident set (VmHWM), KiB.
 fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    status_kib(pid, "VmHWM:")
 }
 
 /// N clients, each on its own connection, issuing until the time is up. Returns (issued,

@@ -19,7 +19,9 @@ use base64ct::{Base64, Encoding};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{ceremony, peak_rss_kib, round, round3, write_config};
+use super::{
+    ceremony, cpu_seconds, peak_rss_kib, round, round3, rss_kib, start_service, write_config,
+};
 use crate::alg::KeyType;
 use crate::demo::Throwaway;
 
@@ -85,29 +87,6 @@ fn body(o: &CrlOptions, now: SystemTime) -> Result<Vec<u8>, String> {
     Ok(text.into_bytes())
 }
 
-/// The service's current resident set (VmRSS), KiB.
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-/// The CPU time a process has used (utime + stime from /proc/PID/stat; USER_HZ is 100 on
-/// Linux), seconds.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 / 100.0)
-}
-
 /// Sets up, sends the one request, checks the CRL and prints the report.
 pub fn run_crl(o: &CrlOptions) -> Result<(), String> {
     if o.shard >= SHARDS {
@@ -135,20 +114,7 @@ pub fn run_crl(o: &CrlOptions) -> Result<(), String> {
         body.len() as f64 / 1048576.0,
         started.elapsed().as_secs_f64()
     );
-    let mut service = t
-        .command(&["serve", "--config", &config.display().to_string()])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let socket = t.dir.join("service/strongroom.sock");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !socket.exists() {
-        if Instant::now() > deadline {
-            let _ = service.kill();
-            return Err("the service did not start".into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (mut service, socket) = start_service(&t, &config)?;
     let idle_rss_kib = rss_kib(service.id());
     let cpu_before = cpu_seconds(service.id());
     let body_bytes = body.len();

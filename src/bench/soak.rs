@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{Options, Workload};
+use super::{Options, Workload, cpu_seconds, rss_kib};
 use crate::demo::Throwaway;
 
 /// How much the last minute's median RSS may exceed the middle minute's and still count as
@@ -67,25 +67,9 @@ pub fn run(o: &SoakOptions) -> Result<(), String> {
     let t = Throwaway::create(&o.load.out, None, &["bench"])?;
     t.ceremony("bench.toml", &super::ceremony(o.load.issuer))?;
     let config = super::write_config(&t, o.load.sessions)?;
-    let mut service = t
-        .command(&["serve", "--config", &config.display().to_string()])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string())?;
+    let (mut service, socket) = super::start_service(&t, &config)?;
     let pid = service.id();
-    let socket = t.dir.join("service/strongroom.sock");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !socket.exists() {
-        if Instant::now() > deadline {
-            let _ = service.kill();
-            return Err("the service did not start".into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let public_key =
-        std::fs::read_to_string(t.dir.join("subscriber.pub.pem")).map_err(|e| e.to_string())?;
-    let (_, der) = pem_rfc7468::decode_vec(public_key.as_bytes()).map_err(|e| e.to_string())?;
-    let public_key = <base64ct::Base64 as base64ct::Encoding>::encode_string(&der);
+    let public_key = super::subscriber_key(&t)?;
 
     println!(
         "== soak: {} clients, {} sessions, {} s, RSS every {} s",
@@ -139,9 +123,8 @@ pub fn run(o: &SoakOptions) -> Result<(), String> {
 fn sample(pid: u32, every: Duration, stop: &AtomicBool) -> Vec<Sample> {
     let started = Instant::now();
     let mut samples = Vec::new();
-    let mut last_cpu = cpu_ticks(pid).unwrap_or(0);
+    let mut last_cpu = cpu_seconds(pid).unwrap_or(0.0);
     let mut last_at = started;
-    let ticks_per_second = 100.0; // USER_HZ on Linux
     while !stop.load(Ordering::Relaxed) {
         // Sleep in short steps so the end of the load is noticed promptly.
         let next = last_at + every;
@@ -154,15 +137,13 @@ fn sample(pid: u32, every: Duration, stop: &AtomicBool) -> Vec<Sample> {
             break;
         }
         let now = Instant::now();
-        let (Some(rss_kib), Some(cpu)) = (rss_kib(pid), cpu_ticks(pid)) else {
+        let (Some(rss_kib), Some(cpu)) = (rss_kib(pid), cpu_seconds(pid)) else {
             break;
         };
         let s = Sample {
             at: now.duration_since(started).as_secs_f64(),
             rss_kib,
-            cpu: (cpu.saturating_sub(last_cpu)) as f64
-                / ticks_per_second
-                / now.duration_since(last_at).as_secs_f64(),
+            cpu: (cpu - last_cpu).max(0.0) / now.duration_since(last_at).as_secs_f64(),
         };
         println!(
             "t={:>6.1}s  rss={:>8.1} MiB  cpu={:>4.0}%",
@@ -210,33 +191,6 @@ fn verdict(samples: &[Sample], elapsed: f64) -> Result<Verdict, String> {
         }),
         _ => Err("bench soak: too few RSS samples for a first, a middle and a last minute".into()),
     }
-}
-
-/// VmRSS of `pid`, KiB.
-fn rss_kib(pid: u32) -> Option<u64> {
-    status_kib(pid, "VmRSS:")
-}
-
-fn status_kib(pid: u32, key: &str) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find(|l| l.starts_with(key))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-/// utime + stime of `pid`, in clock ticks (proc(5), /proc/PID/stat fields 14 and 15).
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces: count after its end.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
 }
 
 #[cfg(test)]
@@ -287,6 +241,6 @@ mod tests {
     fn proc_readers_read_this_process() {
         let me = std::process::id();
         assert!(rss_kib(me).unwrap() > 0);
-        assert!(cpu_ticks(me).is_some());
+        assert!(cpu_seconds(me).is_some());
     }
 }
