@@ -186,6 +186,8 @@ pub fn run(out: &Path, module: Option<PathBuf>) -> Result<(), String> {
     let module_arg = t.module.display().to_string();
     let p = |rel: &str| out.join(rel).display().to_string();
     let serve_config = write_serve_config(&out, &module_arg)?;
+    println!("\n== signing service: one TLS server certificate from E10 over the socket");
+    let leaf = issue_leaf(&t, &serve_config, &out.join("leaf-www.pem"))?;
     let manifest = json!({
         "roots": {"root-r1": p("root-r1.pem"), "root-e1": p("root-e1.pem")},
         "intermediates": {
@@ -210,6 +212,7 @@ pub fn run(out: &Path, module: Option<PathBuf>) -> Result<(), String> {
         },
         "scripts": p("scripts"),
         "serve_config": serve_config.display().to_string(),
+        "leaf": {"certificate": leaf.display().to_string(), "issuer": "e10", "dns_name": LEAF_NAME},
     });
     let manifest_path = out.join("manifest.json");
     std::fs::write(
@@ -234,11 +237,98 @@ pub fn run(out: &Path, module: Option<PathBuf>) -> Result<(), String> {
     println!("   CRL: {}", p("root-r1-crl-1.pem"));
     println!("   OCSP responder for R10: {}", p("ocsp-r10.pem"));
     println!(
+        "   TLS server certificate for {LEAF_NAME} from E10, issued by the service: {}",
+        p("leaf-www.pem")
+    );
+    println!(
         "   transcript: {} (check it with: strongroom ceremony transcript {})",
         p("transcript.jsonl"),
         p("transcript.jsonl")
     );
     Ok(())
+}
+
+/// The name on the demo's TLS server certificate.
+const LEAF_NAME: &str = "www.example.com";
+
+/// Runs the signing service on the demo's configuration, asks it over its socket for one TLS
+/// server certificate from E10 (as the CA core would), writes it to `path` (PEM), and stops the
+/// service with SIGTERM. The subscriber key is made here in software; its private half is
+/// never written anywhere.
+fn issue_leaf(t: &Throwaway, config: &Path, path: &Path) -> Result<PathBuf, String> {
+    use base64ct::Encoding;
+    use p256::pkcs8::EncodePublicKey;
+    use zeroize::Zeroize;
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| format!("random subscriber key: {e}"))?;
+    let key = p256::SecretKey::from_slice(&secret).map_err(|e| format!("subscriber key: {e}"));
+    secret.zeroize();
+    let spki = key?
+        .public_key()
+        .to_public_key_der()
+        .map_err(|e| format!("subscriber key: {e}"))?;
+    let public_key = base64ct::Base64::encode_string(spki.as_bytes());
+
+    let mut service = t
+        .command(&["serve", "--config", &config.display().to_string()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start the service: {e}"))?;
+    let socket = config.with_file_name("strongroom.sock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let reply = loop {
+        if let Ok(Some(status)) = service.try_wait() {
+            return Err(format!("the service stopped at start ({status})"));
+        }
+        if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            let body = json!({
+                "issuer": "e10",
+                "profile": "tls-server",
+                "public_key": public_key,
+                "dns_names": [LEAF_NAME],
+            });
+            break rt.block_on(async {
+                let mut client = crate::client::Client::connect(&socket).await?;
+                client
+                    .request("POST", "/v1/certificates", Some(&body))
+                    .await
+            });
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = service.kill();
+            let _ = service.wait();
+            return Err("the service did not open its socket within 30 s".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // SIGTERM: the service finishes what is in flight and exits.
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(service.id().to_string())
+        .status();
+    let stopped = service.wait().map_err(|e| e.to_string())?;
+    let reply = reply?;
+    let json = reply.json()?;
+    if reply.status != 201 {
+        return Err(format!("the service refused the demo certificate: {json}"));
+    }
+    if !stopped.success() {
+        return Err(format!("the service did not stop cleanly ({stopped})"));
+    }
+    let pem = json["pem"]
+        .as_str()
+        .ok_or("the service's answer has no pem")?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, pem.as_bytes()))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path.to_path_buf())
 }
 
 /// Writes `DIR/service/strongroom.toml`: a signing-service configuration for the demo's

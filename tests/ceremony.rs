@@ -46,7 +46,14 @@ fn demo_outputs_verify_with_openssl() {
     let (d, _) = demo();
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(d.join("manifest.json")).unwrap()).unwrap();
-    for key in ["roots", "intermediates", "cross_sign", "crl", "transcript"] {
+    for key in [
+        "roots",
+        "intermediates",
+        "cross_sign",
+        "crl",
+        "transcript",
+        "leaf",
+    ] {
         assert!(manifest.get(key).is_some(), "manifest lacks {key}");
     }
     let p = |rel: &str| d.join(rel);
@@ -55,6 +62,14 @@ fn demo_outputs_verify_with_openssl() {
     }
     openssl_verify(&p("root-r1.pem"), None, &[], &p("int-r10.pem")).unwrap();
     openssl_verify(&p("root-e1.pem"), None, &[], &p("int-e10.pem")).unwrap();
+    // The TLS server certificate the demo asked the signing service for, through E10.
+    openssl_verify(
+        &p("root-e1.pem"),
+        Some(&p("int-e10.pem")),
+        &["-purpose", "sslserver"],
+        &p("leaf-www.pem"),
+    )
+    .unwrap();
     // R10's delegated OCSP responder chains to the RSA root through R10, for OCSP signing.
     openssl_verify(
         &p("root-r1.pem"),
