@@ -10,27 +10,12 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use base64ct::{Base64, Encoding};
+use common::daemon::copy_demo;
 use common::*;
 use der::Decode;
 use serde_json::{Value, json};
 use strongroom::client::Client;
 use x509_cert::Certificate;
-
-/// The demo, run once for this test binary; every test copies it.
-fn demo() -> &'static PathBuf {
-    static DEMO: OnceLock<PathBuf> = OnceLock::new();
-    DEMO.get_or_init(|| {
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("service-demo");
-        let _ = std::fs::remove_dir_all(&out);
-        let run = Command::new(strongroom_bin())
-            .args(["demo", "--out"])
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(run.status.success(), "demo failed:\n{}", text(&run));
-        out
-    })
-}
 
 /// Subscriber keys made with openssl: (P-256 SPKI DER, RSA-2048 SPKI DER), and their PEM paths.
 fn subscriber_keys() -> &'static [(String, Vec<u8>, PathBuf); 2] {
@@ -92,27 +77,7 @@ impl Service {
     /// A copy of the demo with its own token store and an empty audit store; `edit` may change
     /// the config text.
     fn prepare(edit: impl FnOnce(String) -> String) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("cp")
-            .arg("-a")
-            .arg(format!("{}/.", demo().display()))
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out));
-        let hsm = dir.path().join("hsm");
-        std::fs::write(
-            hsm.join("softhsm2.conf"),
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
-                hsm.join("tokens").display()
-            ),
-        )
-        .unwrap();
-        let config = dir.path().join("service/strongroom.toml");
-        let _ = std::fs::remove_file(dir.path().join("service/audit.db"));
-        std::fs::write(&config, edit(std::fs::read_to_string(&config).unwrap())).unwrap();
-        dir
+        copy_demo(edit)
     }
 
     /// Starts a service on an existing copy (for restarts).
@@ -1069,29 +1034,15 @@ async fn ocsp_responses_verify_with_openssl_and_refuse_what_breaks_the_rules() {
 /// Copies the demo, edits its config, runs `strongroom serve`, and returns what it printed when it
 /// refused to start (it must exit with an error, without binding the socket, within a minute).
 fn start_refused(edit: impl FnOnce(String) -> String) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", demo().display()))
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    let mut changed = false;
+    let dir = copy_demo(|original| {
+        let edited = edit(original.clone());
+        changed = edited != original;
+        edited
+    });
+    assert!(changed, "the edit changed nothing");
     let hsm = dir.path().join("hsm");
-    std::fs::write(
-        hsm.join("softhsm2.conf"),
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
-            hsm.join("tokens").display()
-        ),
-    )
-    .unwrap();
     let config = dir.path().join("service/strongroom.toml");
-    let _ = std::fs::remove_file(dir.path().join("service/audit.db"));
-    let original = std::fs::read_to_string(&config).unwrap();
-    let edited = edit(original.clone());
-    assert_ne!(edited, original, "the edit changed nothing");
-    std::fs::write(&config, edited).unwrap();
     let mut child = Command::new(strongroom_bin())
         .args(["serve", "--config"])
         .arg(&config)
