@@ -6,6 +6,7 @@
 //!   setup: throwaway token, root + issuing CA of the chosen key type, service config
 //!   raw:   child `strongroom bench raw`: two threads per pool session calling C_Sign for S seconds
 //!   issue: child `strongroom serve`; N concurrent clients POST /v1/certificates for S seconds
+//!   raw:   again, after the load; the two raw rates are averaged
 //!   report: both rates, ratio, p50/p99 latency, the service's peak RSS (VmHWM)
 //! ```
 
@@ -58,6 +59,94 @@ pub fn run(o: &Options) -> Result<(), String> {
     t.ceremony("bench.toml", &ceremony(o.issuer))?;
     let config = write_config(&t, o.sessions)?;
 
+    // The raw rate is measured before and after the load and averaged, so that a change in
+    // the machine's speed during the run (these machines are shared) moves both sides alike.
+    let raw_before = measure_raw(&t, &config, o)?;
+    println!(
+        "== {:?} over the socket: {} clients, {} s",
+        o.workload, o.clients, o.seconds
+    );
+    let (mut service, socket) = start_service(&t, &config)?;
+    let public_key = subscriber_key(&t)?;
+    let cpu_before = cpu_seconds(service.id()).unwrap_or_default();
+    let client_cpu_before = cpu_seconds(std::process::id()).unwrap_or_default();
+    let result = load(&socket, public_key, o);
+    let service_cpu = cpu_seconds(service.id()).unwrap_or_default() - cpu_before;
+    let client_cpu = cpu_seconds(std::process::id()).unwrap_or_default() - client_cpu_before;
+    let peak_rss_kib = peak_rss_kib(service.id());
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(service.id().to_string())
+        .status();
+    let _ = service.wait();
+    let Load {
+        ok: issued,
+        failed: errors,
+        elapsed,
+        mut latencies,
+        commits,
+    } = result?;
+    let raw_after = measure_raw(&t, &config, o)?;
+    let raw_rate = f64::midpoint(raw_before.rate, raw_after.rate);
+    let raw_cpu = f64::midpoint(raw_before.cpu_us, raw_after.cpu_us);
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    let rate = issued as f64 / elapsed;
+    // One audit record per request (certificate, OCSP batch or refusal), plus the 64
+    // certificates an OCSP run issues first.
+    let setup = if let Workload::OcspBatch(_) = o.workload {
+        64
+    } else {
+        0
+    };
+    let records = latencies.len() as u64 + errors + setup;
+    let per = |cpu: f64| round(cpu * 1e6 / issued.max(1) as f64);
+    let report = json!({
+        "issuer_key": o.issuer.to_string(),
+        "sessions": o.sessions,
+        "clients": o.clients,
+        "seconds": o.seconds,
+        "raw_sign_per_second": round(raw_rate),
+        "raw_sign_per_second_before": round(raw_before.rate),
+        "raw_sign_per_second_after": round(raw_after.rate),
+        "workload": format!("{:?}", o.workload),
+        "signed_per_second": round(rate),
+        "ratio": round3(rate / raw_rate),
+        "signed": issued,
+        "errors": errors,
+        "latency_ms_p50": round3(pct(0.50).as_secs_f64() * 1000.0),
+        "latency_ms_p99": round3(pct(0.99).as_secs_f64() * 1000.0),
+        "audit_commits": commits,
+        "audit_records_per_commit": commits.map(|c| round(records as f64 / c.max(1) as f64)),
+        "service_peak_rss_mib": peak_rss_kib.map(|k| round(k as f64 / 1024.0)),
+        "raw_cpu_us_per_signature": round(raw_cpu),
+        "service_cpu_us_per_signed": per(service_cpu),
+        "client_cpu_us_per_signed": per(client_cpu),
+        "machine_busy_fraction": round3((service_cpu + client_cpu) / elapsed / cores()),
+    });
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+    );
+    if errors > 0 {
+        return Err(format!("{errors} requests failed"));
+    }
+    Ok(())
+}
+
+/// One raw measurement: signatures per second and CPU µs per signature.
+struct Raw {
+    rate: f64,
+    cpu_us: f64,
+}
+
+/// Runs `strongroom bench raw` on the bench's token for `o.seconds`.
+fn measure_raw(t: &Throwaway, config: &Path, o: &Options) -> Result<Raw, String> {
     println!(
         "\n== raw C_Sign rate: {} sessions, two threads each, {} s",
         o.sessions, o.seconds
@@ -81,62 +170,10 @@ pub fn run(o: &Options) -> Result<(), String> {
     }
     let raw: serde_json::Value =
         serde_json::from_slice(&raw.stdout).map_err(|e| format!("bench raw output: {e}"))?;
-    let raw_rate = raw["rate"].as_f64().unwrap_or(0.0);
-
-    println!(
-        "== {:?} over the socket: {} clients, {} s",
-        o.workload, o.clients, o.seconds
-    );
-    let (mut service, socket) = start_service(&t, &config)?;
-    let public_key = subscriber_key(&t)?;
-    let cpu_before = cpu_seconds(service.id()).unwrap_or_default();
-    let client_cpu_before = cpu_seconds(std::process::id()).unwrap_or_default();
-    let result = load(&socket, public_key, o);
-    let service_cpu = cpu_seconds(service.id()).unwrap_or_default() - cpu_before;
-    let client_cpu = cpu_seconds(std::process::id()).unwrap_or_default() - client_cpu_before;
-    let peak_rss_kib = peak_rss_kib(service.id());
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(service.id().to_string())
-        .status();
-    let _ = service.wait();
-    let (issued, errors, elapsed, mut latencies) = result?;
-    latencies.sort_unstable();
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
-    let rate = issued as f64 / elapsed;
-    let per = |cpu: f64| round(cpu * 1e6 / issued.max(1) as f64);
-    let report = json!({
-        "issuer_key": o.issuer.to_string(),
-        "sessions": o.sessions,
-        "clients": o.clients,
-        "seconds": o.seconds,
-        "raw_sign_per_second": round(raw_rate),
-        "workload": format!("{:?}", o.workload),
-        "signed_per_second": round(rate),
-        "ratio": round3(rate / raw_rate),
-        "signed": issued,
-        "errors": errors,
-        "latency_ms_p50": round3(pct(0.50).as_secs_f64() * 1000.0),
-        "latency_ms_p99": round3(pct(0.99).as_secs_f64() * 1000.0),
-        "service_peak_rss_mib": peak_rss_kib.map(|k| round(k as f64 / 1024.0)),
-        "raw_cpu_us_per_signature": raw["cpu_us_per_signature"].as_f64(),
-        "service_cpu_us_per_signed": per(service_cpu),
-        "client_cpu_us_per_signed": per(client_cpu),
-        "machine_busy_fraction": round3((service_cpu + client_cpu) / elapsed / cores()),
-    });
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-    );
-    if errors > 0 {
-        return Err(format!("{errors} requests failed"));
-    }
-    Ok(())
+    Ok(Raw {
+        rate: raw["rate"].as_f64().unwrap_or(0.0),
+        cpu_us: raw["cpu_us_per_signature"].as_f64().unwrap_or(0.0),
+    })
 }
 
 fn round(x: f64) -> f64 {
@@ -217,11 +254,7 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 
 /// N clients, each on its own connection, issuing until the time is up. Returns (issued,
 /// failed, elapsed seconds, latencies of the successful requests).
-fn load(
-    socket: &Path,
-    public_key: String,
-    o: &Options,
-) -> Result<(u64, u64, f64, Vec<Duration>), String> {
+fn load(socket: &Path, public_key: String, o: &Options) -> Result<Load, String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -295,8 +328,24 @@ fn load(
             failed += f;
             latencies.extend(l);
         }
-        Ok((ok, failed, started.elapsed().as_secs_f64(), latencies))
+        let elapsed = started.elapsed().as_secs_f64();
+        let mut client = crate::client::Client::connect(socket).await?;
+        let metrics = client.request("GET", "/metrics", None).await?;
+        let commits = String::from_utf8_lossy(&metrics.body)
+            .lines()
+            .find_map(|l| l.strip_prefix("strongroom_audit_commits_total ")?.parse().ok());
+        Ok(Load { ok, failed, elapsed, latencies, commits })
     })
+}
+
+/// What [`load`] measured.
+struct Load {
+    ok: u64,
+    failed: u64,
+    elapsed: f64,
+    latencies: Vec<Duration>,
+    /// The service's audit commits since it started (from /metrics).
+    commits: Option<u64>,
 }
 
 /// The raw signing rate, in this process: two threads per HSM session sign a 1 KiB message (the

@@ -28,7 +28,9 @@
 //! ```
 //!
 //! Each logged-in `Session` is owned by one worker thread for its whole life (a cryptoki
-//! `Session` is `Send` but not `Sync`), and callers hand it work over a queue. A caller waits for
+//! `Session` is `Send` but not `Sync`), and callers hand it work over a queue: a thread that blocks
+//! on the reply, or an async task that awaits it ([`Hsm::sign_async`], the signing service's
+//! path, so that no thread is handed the request just to wait). A caller waits for
 //! its reply at most [`Options::call_timeout`] after a worker started the call; a call that does
 //! not return in time marks the HSM unavailable, and the stuck worker is left behind: it holds
 //! nothing anyone else needs (no lock, no other session), and whatever it returns later is
@@ -618,6 +620,13 @@ struct Job {
     started: Arc<AtomicU64>,
 }
 
+/// A queued call, as its caller sees it while waiting.
+struct Pending {
+    started: Arc<AtomicU64>,
+    /// The generation it was queued in.
+    generation: u64,
+}
+
 struct Inner {
     module: PathBuf,
     selector: TokenSelector,
@@ -758,6 +767,42 @@ struct Fresh {
 }
 
 impl Inner {
+    /// How long a caller waits for `pending`'s reply before looking again: a tick while no
+    /// worker has started it, else what is left of its deadline. Fails when the deadline has
+    /// passed (marking the HSM unavailable), and at once when an outage was declared meanwhile
+    /// by another call (this result would be discarded anyway).
+    fn next_wait(
+        self: &Arc<Self>,
+        pending: &Pending,
+        op: &'static str,
+        timeout: Duration,
+    ) -> Result<Duration, Error> {
+        if self.generation.load(Ordering::SeqCst) != pending.generation {
+            return Err(self.down_error());
+        }
+        let t0 = pending.started.load(Ordering::SeqCst);
+        if t0 == 0 {
+            return Ok(TICK);
+        }
+        let elapsed = Duration::from_millis(self.now_ms().saturating_sub(t0));
+        if elapsed >= timeout {
+            let e = Error::Timeout { op, after: timeout };
+            self.mark_unavailable(&e);
+            return Err(e);
+        }
+        Ok((timeout - elapsed).min(TICK))
+    }
+
+    /// A worker's reply, as its caller returns it: an "unavailable" error marks the HSM so.
+    fn finish<R>(self: &Arc<Self>, result: Result<R, Error>) -> Result<R, Error> {
+        if let Err(e) = &result {
+            if e.is_unavailable() {
+                self.mark_unavailable(e);
+            }
+        }
+        result
+    }
+
     fn now_ms(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
     }
@@ -1281,23 +1326,65 @@ impl Hsm {
     }
 
     /// Runs `f` on a worker's session, with `timeout` from the moment a worker starts it (see the
-    /// module doc). Fails at once while the HSM is unavailable.
+    /// module doc). Fails at once while the HSM is unavailable. Blocks the calling thread.
     fn call<R: Send + 'static>(
         &self,
         op: &'static str,
         timeout: Duration,
         f: impl FnOnce(&Ops<'_>) -> Result<R, Error> + Send + 'static,
     ) -> Result<R, Error> {
-        let inner = &self.inner;
         let (tx, rx) = mpsc::sync_channel(1);
+        let pending = self.submit(f, move |result| {
+            let _ = tx.send(result);
+        })?;
+        loop {
+            match rx.recv_timeout(self.inner.next_wait(&pending, op, timeout)?) {
+                Ok(result) => return self.inner.finish(result),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Err(self.inner.down_error()),
+            }
+        }
+    }
+
+    /// [`Hsm::call`] for async callers: the task waits for the worker's reply without holding a
+    /// thread, under the same deadline. The session stays with its worker thread; nothing is held
+    /// across the await but the reply channel.
+    async fn call_async<R: Send + 'static>(
+        &self,
+        op: &'static str,
+        timeout: Duration,
+        f: impl FnOnce(&Ops<'_>) -> Result<R, Error> + Send + 'static,
+    ) -> Result<R, Error> {
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let pending = self.submit(f, move |result| {
+            let _ = tx.send(result);
+        })?;
+        loop {
+            let wait = self.inner.next_wait(&pending, op, timeout)?;
+            match tokio::time::timeout(wait, &mut rx).await {
+                Ok(Ok(result)) => return self.inner.finish(result),
+                Ok(Err(_closed)) => return Err(self.inner.down_error()),
+                Err(_elapsed) => {}
+            }
+        }
+    }
+
+    /// Queues `f` for a worker; the worker hands its result to `reply`, unless the generation
+    /// has moved on meanwhile (a late result of an abandoned generation is discarded, never
+    /// used).
+    fn submit<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Ops<'_>) -> Result<R, Error> + Send + 'static,
+        reply: impl FnOnce(Result<R, Error>) + Send + 'static,
+    ) -> Result<Pending, Error> {
+        let inner = &self.inner;
         let started = Arc::new(AtomicU64::new(0));
         let job = Job {
             started: started.clone(),
             run: Box::new(move |ops: &Ops<'_>| {
                 let result = f(ops);
-                // A late result of an abandoned generation is discarded, never used.
                 if ops.inner.generation.load(Ordering::SeqCst) == ops.generation {
-                    let _ = tx.send(result);
+                    reply(result);
                 }
             }),
         };
@@ -1311,37 +1398,10 @@ impl Hsm {
             inner.generation.load(Ordering::SeqCst)
         };
         inner.work.notify_one();
-        loop {
-            // An outage declared meanwhile (by another call) means this result would be
-            // discarded anyway: answer now instead of waiting out the deadline.
-            if inner.generation.load(Ordering::SeqCst) != generation {
-                return Err(inner.down_error());
-            }
-            let t0 = started.load(Ordering::SeqCst);
-            let wait = if t0 == 0 {
-                TICK
-            } else {
-                let elapsed = Duration::from_millis(inner.now_ms().saturating_sub(t0));
-                if elapsed >= timeout {
-                    let e = Error::Timeout { op, after: timeout };
-                    inner.mark_unavailable(&e);
-                    return Err(e);
-                }
-                (timeout - elapsed).min(TICK)
-            };
-            match rx.recv_timeout(wait) {
-                Ok(result) => {
-                    if let Err(e) = &result {
-                        if e.is_unavailable() {
-                            inner.mark_unavailable(e);
-                        }
-                    }
-                    return result;
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => return Err(inner.down_error()),
-            }
-        }
+        Ok(Pending {
+            started,
+            generation,
+        })
     }
 
     /// Records a key so that recovery finds it again; returns its index.
@@ -1419,6 +1479,26 @@ impl Hsm {
         message: &[u8],
     ) -> Result<Vec<u8>, Error> {
         let signature = self.sign_unverified(key, alg, message)?;
+        verify_signature(key, alg, message, &signature)?;
+        Ok(signature)
+    }
+
+    /// [`Hsm::sign`] for async callers (the signing service): the task waits for the session's
+    /// worker without tying up a thread of its own, under the same deadline, and hashing and
+    /// verification run on the caller's thread. Same checks, same errors.
+    pub async fn sign_async(
+        &self,
+        key: &KeyHandle,
+        alg: SignatureAlgorithm,
+        message: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        check_algorithm(key, alg)?;
+        let (worker_key, input) = (key.clone(), token_input(alg, message));
+        let signature = self
+            .call_async("C_Sign", self.inner.options.call_timeout, move |o| {
+                o.sign_input(&worker_key, alg, &input)
+            })
+            .await?;
         verify_signature(key, alg, message, &signature)?;
         Ok(signature)
     }

@@ -523,24 +523,22 @@ pub async fn issue(
         ..
     } = approved;
     let serial_bytes = serial.as_bytes().to_vec();
-    let signer_issuer = issuer.clone();
-    let signatures = p.metrics.certificate_signatures.clone();
-    let signed = tokio::task::spawn_blocking(move || {
-        x509::sign_certificate(
-            profile,
-            serial,
-            validity,
-            spki,
-            kind,
-            &signer_issuer.signer,
-            |tbs| {
-                let _ = signatures.inc();
-                hsm.sign(&signer_issuer.key, signer_issuer.signer.alg, tbs)
-            },
-        )
-    })
-    .await
-    .map_err(internal)?;
+    // Built and linted here, signed by a session's worker while this task awaits (no thread
+    // waits for the HSM on this request's behalf), verified here.
+    let signed =
+        match x509::prepare_certificate(profile, serial, validity, spki, kind, &issuer.signer) {
+            Ok(tbs) => {
+                let _ = p.metrics.certificate_signatures.inc();
+                match hsm
+                    .sign_async(&issuer.key, issuer.signer.alg, tbs.der())
+                    .await
+                {
+                    Ok(signature) => tbs.assemble(&signature, &issuer.signer),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e),
+        };
     let signed = match signed {
         Ok(s) => s,
         Err(e) => {
@@ -620,18 +618,16 @@ pub async fn finalize(
     }
     p.audit.check_writable().await.map_err(audit_error)?;
     let precert: Certificate = der::Decode::from_der(&precert_der).map_err(internal)?;
-    let hsm = p.hsm.clone();
-    let signer_issuer = issuer.clone();
-    let signatures = p.metrics.certificate_signatures.clone();
-    let signed = tokio::task::spawn_blocking(move || {
-        x509::final_from_precertificate(&precert, &sct_list, &signer_issuer.signer, |tbs| {
-            let _ = signatures.inc();
-            hsm.sign(&signer_issuer.key, signer_issuer.signer.alg, tbs)
-        })
-    })
-    .await
-    .map_err(internal)?
-    .map_err(signing_error)?;
+    let tbs = x509::prepare_final(&precert, &sct_list).map_err(signing_error)?;
+    let _ = p.metrics.certificate_signatures.inc();
+    let signature = p
+        .hsm
+        .sign_async(&issuer.key, issuer.signer.alg, tbs.der())
+        .await
+        .map_err(|e| signing_error(e.into()))?;
+    let signed = tbs
+        .assemble(&signature, &issuer.signer)
+        .map_err(signing_error)?;
     let summary = json!({"final_of_precertificate": hex::encode(&serial)});
     let recorded = p
         .audit

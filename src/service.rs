@@ -473,7 +473,7 @@ async fn get_metrics(State(p): State<Arc<Pipeline>>) -> Response {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        p.metrics.render(),
+        p.metrics.render(p.audit.commits()),
     )
         .into_response()
 }

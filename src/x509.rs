@@ -168,31 +168,78 @@ pub fn sign_certificate<P: BuilderProfile>(
     signer: &SignerInfo,
     sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, crate::hsm::Error>,
 ) -> Result<Signed<Certificate>, Error> {
+    let tbs = prepare_certificate(profile, serial, validity, subject_spki, kind, signer)?;
+    let signature = sign(tbs.der())?;
+    tbs.assemble(&signature, signer)
+}
+
+/// A TBSCertificate that has been built and has passed the lints: all it needs is a signature
+/// over [`LintedTbs::der`]. The service signs it asynchronously, ceremonies through
+/// [`sign_certificate`].
+#[derive(Debug)]
+pub struct LintedTbs {
+    der: Vec<u8>,
+}
+
+impl LintedTbs {
+    /// Lints the TBSCertificate `der` as the kind of certificate it is to become.
+    fn lint(der: Vec<u8>, kind: CertKind) -> Result<Self, Error> {
+        let tbs = x509_cert::TbsCertificate::from_der(&der)?;
+        let report = lint::lint_certificate(&tbs, kind);
+        if !report.is_clean() {
+            return Err(Error::Lint {
+                what: "certificate",
+                report: report.to_string(),
+            });
+        }
+        Ok(LintedTbs { der })
+    }
+
+    /// The bytes to sign.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The certificate (RFC 5280 4.1): these TBS bytes unchanged, the signer's algorithm and
+    /// `signature`, a signature over exactly these bytes that the caller has verified
+    /// ([`crate::hsm::Hsm::sign`] does). Checked by parsing the result back: same TBS bytes,
+    /// same signature, and the algorithm both inside and outside the TBS is the signer's.
+    pub fn assemble(
+        self,
+        signature: &[u8],
+        signer: &SignerInfo,
+    ) -> Result<Signed<Certificate>, Error> {
+        let alg = signer.alg.algorithm_identifier();
+        let der = RawCertificate {
+            tbs: der::asn1::AnyRef::try_from(self.der.as_slice())?,
+            algorithm: alg.clone(),
+            signature: BitString::from_bytes(signature)?,
+        }
+        .to_der()?;
+        let reparsed = Certificate::from_der(&der)?;
+        if reparsed.tbs_certificate().to_der()? != self.der
+            || reparsed.signature().raw_bytes() != signature
+            || reparsed.signature_algorithm() != &alg
+            || reparsed.tbs_certificate().signature() != &alg
+        {
+            return Err(Error::TbsMismatch("certificate"));
+        }
+        Ok(Signed::new(reparsed, der))
+    }
+}
+
+/// Builds the TBSCertificate for `profile` and lints it (the first half of
+/// [`sign_certificate`]).
+pub fn prepare_certificate<P: BuilderProfile>(
+    profile: P,
+    serial: SerialNumber,
+    validity: Validity,
+    subject_spki: SubjectPublicKeyInfoOwned,
+    kind: CertKind,
+    signer: &SignerInfo,
+) -> Result<LintedTbs, Error> {
     let mut builder = CertificateBuilder::new(profile, serial, validity, subject_spki)?;
-    let tbs_der = builder.finalize(signer)?;
-    let tbs = x509_cert::TbsCertificate::from_der(&tbs_der)?;
-    let report = lint::lint_certificate(&tbs, kind);
-    if !report.is_clean() {
-        return Err(Error::Lint {
-            what: "certificate",
-            report: report.to_string(),
-        });
-    }
-    let signature = sign(&tbs_der)?;
-    let cert = builder.assemble(BitString::from_bytes(&signature)?, signer)?;
-    let der = cert.to_der()?;
-    let reparsed = Certificate::from_der(&der)?;
-    if reparsed.tbs_certificate().to_der()? != tbs_der {
-        return Err(Error::TbsMismatch("certificate"));
-    }
-    // `sign` returned a signature it verified over exactly `tbs_der` (Hsm::sign); what remains
-    // is that the assembled certificate carries that signature and algorithm unchanged.
-    if reparsed.signature().raw_bytes() != signature.as_slice()
-        || reparsed.signature_algorithm() != &signer.alg.algorithm_identifier()
-    {
-        return Err(Error::TbsMismatch("certificate"));
-    }
-    Ok(Signed::new(reparsed, der))
+    LintedTbs::lint(builder.finalize(signer)?, kind)
 }
 
 /// Builds a PKCS#10 request (RFC 2986) carrying only `subject` and the signer's public key, no
@@ -430,6 +477,14 @@ pub fn final_from_precertificate(
     signer: &SignerInfo,
     sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, crate::hsm::Error>,
 ) -> Result<Signed<Certificate>, Error> {
+    let tbs = prepare_final(precert, sct_list)?;
+    let signature = sign(tbs.der())?;
+    tbs.assemble(&signature, signer)
+}
+
+/// The final certificate's TBS for `precert`, linted (the first half of
+/// [`final_from_precertificate`]).
+pub fn prepare_final(precert: &Certificate, sct_list: &[u8]) -> Result<LintedTbs, Error> {
     let mismatch = |why: &str| Error::Verify(format!("not a precertificate: {why}"));
     // TBSCertificate as a SEQUENCE of raw elements: only the last, [3] extensions, changes.
     let mut elements: Vec<der::Any> = Vec::from_der(&precert.tbs_certificate().to_der()?)?;
@@ -456,27 +511,5 @@ pub fn final_from_precertificate(
         .ok_or_else(|| mismatch("SCT extension"))?;
     elements.push(der::Any::new(tag, extensions.to_der()?)?);
     let tbs_der = elements.to_der()?;
-    let tbs = x509_cert::TbsCertificate::from_der(&tbs_der)?;
-    let report = lint::lint_certificate(&tbs, CertKind::Subscriber);
-    if !report.is_clean() {
-        return Err(Error::Lint {
-            what: "certificate",
-            report: report.to_string(),
-        });
-    }
-    let signature = sign(&tbs_der)?;
-    let der = RawCertificate {
-        tbs: der::asn1::AnyRef::try_from(tbs_der.as_slice())?,
-        algorithm: signer.alg.algorithm_identifier(),
-        signature: BitString::from_bytes(&signature)?,
-    }
-    .to_der()?;
-    let reparsed = Certificate::from_der(&der)?;
-    if reparsed.tbs_certificate().to_der()? != tbs_der
-        || reparsed.signature().raw_bytes() != signature.as_slice()
-        || reparsed.tbs_certificate().signature() != &signer.alg.algorithm_identifier()
-    {
-        return Err(Error::TbsMismatch("certificate"));
-    }
-    Ok(Signed::new(reparsed, der))
+    LintedTbs::lint(tbs_der, CertKind::Subscriber)
 }

@@ -577,6 +577,12 @@ async fn parallel_requests_get_unique_serials_and_a_verifiable_audit_chain() {
         metrics.contains("strongroom_request_seconds_bucket"),
         "{metrics}"
     );
+    // 64 concurrent certificates: at least one commit, never more commits than records.
+    let commits: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("strongroom_audit_commits_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no audit commit count in {metrics}"));
     let dir = s.stop();
     let store = dir.path().join("service/audit.db");
     let out = Command::new(strongroom_bin())
@@ -585,6 +591,16 @@ async fn parallel_requests_get_unique_serials_and_a_verifiable_audit_chain() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
+    // Every record was committed, at most one commit per record (group commit shares them).
+    let records: u64 = text(&out)
+        .split("audit chain verified: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no record count in {}", text(&out)));
+    assert!(
+        records >= 64 && (1..=records).contains(&commits),
+        "{commits} commits for {records} records"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

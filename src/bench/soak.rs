@@ -90,7 +90,12 @@ pub fn run(o: &SoakOptions) -> Result<(), String> {
         .arg(pid.to_string())
         .status();
     let _ = service.wait();
-    let (issued, errors, elapsed, _) = result?;
+    let super::Load {
+        ok: issued,
+        failed: errors,
+        elapsed,
+        ..
+    } = result?;
     let verdict = verdict(&samples, elapsed)?;
     let report = json!({
         "issuer_key": o.load.issuer.to_string(),

@@ -35,6 +35,8 @@ pub struct Metrics {
     pub hsm_up: Gauge,
     /// Times the HSM became unavailable.
     pub hsm_outages: Counter,
+    /// Audit store commits (each one fsync, shared by every record in its batch).
+    pub audit_commits: Counter,
     /// Request latency in seconds.
     pub latency: Histogram,
 }
@@ -49,6 +51,7 @@ impl Default for Metrics {
         let hsm_up = Gauge::default();
         let _ = hsm_up.set(1);
         let hsm_outages = Counter::default();
+        let audit_commits = Counter::default();
         let latency = Histogram::new([
             0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
         ]);
@@ -79,6 +82,11 @@ impl Default for Metrics {
             hsm_outages.clone(),
         );
         registry.register(
+            "strongroom_audit_commits",
+            "Audit store commits (one fsync each, shared by the records of a batch)",
+            audit_commits.clone(),
+        );
+        registry.register(
             "strongroom_request_seconds",
             "Request latency",
             latency.clone(),
@@ -91,6 +99,7 @@ impl Default for Metrics {
             certificate_signatures,
             hsm_up,
             hsm_outages,
+            audit_commits,
             latency,
         }
     }
@@ -123,8 +132,12 @@ impl Metrics {
             .inc();
     }
 
-    /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
+    /// The Prometheus text exposition, with the audit store's commit count as of now.
+    pub fn render(&self, audit_commits: u64) -> String {
+        // The store counts its commits itself; the counter shows its latest value.
+        self.audit_commits
+            .inner()
+            .store(audit_commits, std::sync::atomic::Ordering::Relaxed);
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
