@@ -360,6 +360,26 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
+/// The service's runtime: its threads (workers and blocking pool) run at nice `nice`, below
+/// the HSM session workers and the audit writer, which keep the process's priority
+/// (`service.request-threads-nice`). On Linux a nice value belongs to a thread (setpriority(2),
+/// "BUGS"); raising it needs no privilege.
+fn request_runtime(nice: i32) -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_start(move || {
+            if nice != 0 {
+                if let Err(e) = rustix::process::setpriority_process(None, nice) {
+                    eprintln!(
+                        "strongroom: cannot set a request thread's nice value to {nice}: {e}"
+                    );
+                }
+            }
+        })
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
 /// Whether this process runs as root (the owner of /proc/self is the effective uid).
 fn running_as_root() -> bool {
     use std::os::unix::fs::MetadataExt;
@@ -395,7 +415,7 @@ fn serve(
     crate::service::check_socket_free(&config.socket)?;
     let pipeline = crate::service::start(config, options)?;
     let listener_config = pipeline.config.clone();
-    let rt = runtime()?;
+    let rt = request_runtime(listener_config.request_threads_nice)?;
     rt.block_on(async move {
         let listener = crate::service::bind(&listener_config)?;
         eprintln!(

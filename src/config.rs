@@ -74,6 +74,10 @@ pub struct RawService {
     /// Connections served at once; default 256. Further connections wait in the socket's
     /// backlog until one closes.
     pub max_connections: Option<usize>,
+    /// The nice value (0..=19, default 10) of the threads that handle requests (the async
+    /// runtime's), so that on a machine where the token shares the CPU (SoftHSM) the HSM
+    /// session workers and the audit writer, which keep the process's priority, go first.
+    pub request_threads_nice: Option<i32>,
 }
 
 /// `[hsm]`.
@@ -236,6 +240,8 @@ pub struct Config {
     pub body_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// Nice value of the request threads.
+    pub request_threads_nice: i32,
     /// PKCS#11 module.
     pub module: PathBuf,
     /// Token.
@@ -303,6 +309,10 @@ impl Config {
         let max_connections = s.max_connections.unwrap_or(256);
         if max_connections == 0 {
             return Err("service.max-connections: must be at least 1".into());
+        }
+        let request_threads_nice = s.request_threads_nice.unwrap_or(10);
+        if !(0..=19).contains(&request_threads_nice) {
+            return Err("service.request-threads-nice: must be 0..=19".into());
         }
         let token = match (raw.hsm.token, raw.hsm.token_serial) {
             (Some(l), None) => TokenSelector::Label(l),
@@ -439,6 +449,7 @@ impl Config {
             header_timeout,
             body_timeout,
             max_connections,
+            request_threads_nice,
             module: raw.hsm.module,
             token,
             pin,
@@ -458,6 +469,10 @@ mod tests {
     use super::*;
 
     fn config(hsm_extra: &str) -> Result<Config, String> {
+        config_with("", hsm_extra)
+    }
+
+    fn config_with(service_extra: &str, hsm_extra: &str) -> Result<Config, String> {
         let text = format!(
             r#"issuer = []
 
@@ -465,6 +480,7 @@ mod tests {
 socket = "s.sock"
 store = "audit.db"
 instance-prefix = 1
+{service_extra}
 
 [hsm]
 module = "/usr/lib/softhsm/libsofthsm2.so"
@@ -494,6 +510,21 @@ validity-hours = 2160
         }
         for good in ["", "call-timeout-ms = 1", "call-timeout-ms = 600000"] {
             let e = config(good).err().unwrap_or_default();
+            assert!(e.starts_with("issuer: at least one"), "{good}: {e}");
+        }
+    }
+
+    #[test]
+    fn request_threads_nice_has_a_default_and_a_range() {
+        for bad in ["request-threads-nice = -1", "request-threads-nice = 20"] {
+            let e = config_with(bad, "").err().unwrap_or_default();
+            assert!(
+                e.starts_with("service.request-threads-nice: "),
+                "{bad}: {e}"
+            );
+        }
+        for good in ["", "request-threads-nice = 0", "request-threads-nice = 19"] {
+            let e = config_with(good, "").err().unwrap_or_default();
             assert!(e.starts_with("issuer: at least one"), "{good}: {e}");
         }
     }

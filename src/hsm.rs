@@ -648,6 +648,8 @@ struct Inner {
     state: Mutex<State>,
     keys: Mutex<Vec<Registered>>,
     observer: Mutex<Option<Observer>>,
+    /// Asks the supervisor thread to recover (see [`Inner::mark_unavailable`]).
+    supervisor: Mutex<Option<mpsc::Sender<()>>>,
 }
 
 /// Between two looks at a job that no worker has started yet.
@@ -858,10 +860,13 @@ impl Inner {
         );
         self.notify(false);
         if self.options.recover && !st.recovering {
-            let inner = self.clone();
-            match spawn("hsm-recovery".to_string(), move || recover(inner)) {
-                Ok(_detached) => st.recovering = true,
-                Err(e) => eprintln!("strongroom: cannot start HSM recovery: {e}"),
+            // The supervisor thread runs the recovery: it was started with the pool, so the
+            // recovery and the workers it starts have the scheduling priority the pool was
+            // opened with, not that of whichever thread found the fault (the service runs its
+            // request threads at a lower priority: `service.request-threads-nice`).
+            match lock(&self.supervisor).as_ref().map(|s| s.send(())) {
+                Some(Ok(())) => st.recovering = true,
+                _ => eprintln!("strongroom: cannot start HSM recovery: the supervisor is gone"),
             }
         }
     }
@@ -1185,7 +1190,20 @@ impl Hsm {
             }),
             keys: Mutex::new(Vec::new()),
             observer: Mutex::new(None),
+            supervisor: Mutex::new(None),
         });
+        let (supervisor, requests) = mpsc::channel::<()>();
+        let weak = Arc::downgrade(&inner);
+        let _detached = spawn("hsm-supervisor".to_string(), move || {
+            // Ends when the pool is gone (its sender with it).
+            while requests.recv().is_ok() {
+                match weak.upgrade() {
+                    Some(inner) => recover(inner),
+                    None => return,
+                }
+            }
+        })?;
+        *lock(&inner.supervisor) = Some(supervisor);
         let workers = start_workers(&inner, 1, epoch, sessions)?;
         lock(&inner.state).workers = workers;
         Ok(Hsm { inner })

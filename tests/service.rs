@@ -1765,6 +1765,48 @@ async fn socket_mode_and_group_are_as_configured() {
     assert_eq!(status, 200);
 }
 
+/// The nice value of each of a process's threads, by thread name (proc(5): field 19 of
+/// `/proc/PID/task/TID/stat`).
+fn thread_nice_values(pid: u32) -> Vec<(String, i32)> {
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let stat = std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap();
+        let (open, close) = (stat.find('(').unwrap(), stat.rfind(')').unwrap());
+        let nice = stat[close + 2..].split_whitespace().nth(16).unwrap();
+        threads.push((stat[open + 1..close].to_string(), nice.parse().unwrap()));
+    }
+    threads
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_threads_run_below_the_hsm_workers_and_the_audit_writer() {
+    let s = Service::start(|c| c.replace("[service]", "[service]\nrequest-threads-nice = 7"));
+    let [(p256, _, _), _] = subscriber_keys();
+    let (status, reply) = s
+        .post("/v1/certificates", &request(p256, &["nice.example.com"]))
+        .await;
+    assert_eq!(status, 201, "{reply}");
+    let threads = thread_nice_values(s.child.id());
+    let nice = |prefix: &str| -> Vec<i32> {
+        threads
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .map(|(_, n)| *n)
+            .collect()
+    };
+    let (requests, hsm, audit) = (nice("tokio-"), nice("hsm-"), nice("audit-writer"));
+    assert!(
+        !requests.is_empty() && !hsm.is_empty() && !audit.is_empty(),
+        "{threads:?}"
+    );
+    // The main thread has the nice value the service was started with.
+    let base = nice("strongroom")[0];
+    assert!(hsm.iter().chain(&audit).all(|n| *n == base), "{threads:?}");
+    if base < 7 {
+        assert!(requests.iter().all(|n| *n == 7), "{threads:?}");
+    }
+}
+
 /// Sends request headers announcing a 4 KiB body, never sends the body, and returns what came
 /// back within `wait` (None: no complete response head).
 async fn headers_only(socket: &Path, wait: Duration) -> Option<String> {
