@@ -6,7 +6,8 @@
 //!   setup: throwaway token, root + issuing CA of the chosen key type, service config
 //!   raw:   child `strongroom bench raw`: two threads per pool session calling C_Sign for S seconds
 //!   issue: child `strongroom serve`; N concurrent clients POST /v1/certificates for S seconds
-//!   raw:   again, after the load; the two raw rates are averaged
+//!   raw:   again after each of R rounds of issue; a round's ratio is against the mean of
+//!          the raw rates either side of it, and the report gives the median round
 //!   report: both rates, ratio, p50/p99 latency, the service's peak RSS (VmHWM)
 //! ```
 
@@ -39,6 +40,8 @@ pub struct Options {
     pub sessions: usize,
     /// Seconds per measurement.
     pub seconds: u64,
+    /// Service phases, each between two raw phases (the report gives the median round).
+    pub rounds: usize,
     /// What the clients ask for.
     pub workload: Workload,
 }
@@ -59,36 +62,34 @@ pub fn run(o: &Options) -> Result<(), String> {
     t.ceremony("bench.toml", &ceremony(o.issuer))?;
     let config = write_config(&t, o.sessions)?;
 
-    // The raw rate is measured before and after the load and averaged, so that a change in
-    // the machine's speed during the run (these machines are shared) moves both sides alike.
-    let raw_before = measure_raw(&t, &config, o)?;
-    println!(
-        "== {:?} over the socket: {} clients, {} s",
-        o.workload, o.clients, o.seconds
-    );
-    let (mut service, socket) = start_service(&t, &config)?;
+    // Raw and service phases alternate, starting and ending with raw: each round's ratio is
+    // taken against the mean of the raw rates just before and just after it, so that a change
+    // in the machine's speed (these machines are shared) moves both sides alike, and the
+    // report gives the median round.
     let public_key = subscriber_key(&t)?;
-    let cpu_before = cpu_seconds(service.id()).unwrap_or_default();
-    let client_cpu_before = cpu_seconds(std::process::id()).unwrap_or_default();
-    let result = load(&socket, public_key, o);
-    let service_cpu = cpu_seconds(service.id()).unwrap_or_default() - cpu_before;
-    let client_cpu = cpu_seconds(std::process::id()).unwrap_or_default() - client_cpu_before;
-    let peak_rss_kib = peak_rss_kib(service.id());
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(service.id().to_string())
-        .status();
-    let _ = service.wait();
-    let Load {
-        ok: issued,
-        failed: errors,
-        elapsed,
-        mut latencies,
-        commits,
-    } = result?;
-    let raw_after = measure_raw(&t, &config, o)?;
-    let raw_rate = f64::midpoint(raw_before.rate, raw_after.rate);
-    let raw_cpu = f64::midpoint(raw_before.cpu_us, raw_after.cpu_us);
+    let mut raws = vec![measure_raw(&t, &config, o)?];
+    let mut rounds = Vec::new();
+    for round in 1..=o.rounds {
+        println!(
+            "== {:?} over the socket: {} clients, {} s (round {round} of {})",
+            o.workload, o.clients, o.seconds, o.rounds
+        );
+        rounds.push(measure_service(&t, &config, &public_key, o)?);
+        raws.push(measure_raw(&t, &config, o)?);
+    }
+    let ratios: Vec<f64> = rounds
+        .iter()
+        .zip(raws.windows(2))
+        .map(|(r, raw)| r.rate() / f64::midpoint(raw[0].rate, raw[1].rate))
+        .collect();
+    let median = {
+        let mut order: Vec<usize> = (0..ratios.len()).collect();
+        order.sort_by(|&a, &b| ratios[a].total_cmp(&ratios[b]));
+        order[order.len() / 2]
+    };
+    let (r, raw) = (&rounds[median], &raws[median..=median + 1]);
+    let raw_rate = f64::midpoint(raw[0].rate, raw[1].rate);
+    let mut latencies = r.load.latencies.clone();
     latencies.sort_unstable();
     let pct = |p: f64| {
         latencies
@@ -96,7 +97,6 @@ pub fn run(o: &Options) -> Result<(), String> {
             .copied()
             .unwrap_or_default()
     };
-    let rate = issued as f64 / elapsed;
     // One audit record per request (certificate, OCSP batch or refusal), plus the 64
     // certificates an OCSP run issues first.
     let setup = if let Workload::OcspBatch(_) = o.workload {
@@ -104,30 +104,34 @@ pub fn run(o: &Options) -> Result<(), String> {
     } else {
         0
     };
-    let records = latencies.len() as u64 + errors + setup;
-    let per = |cpu: f64| round(cpu * 1e6 / issued.max(1) as f64);
+    let records = latencies.len() as u64 + r.load.failed + setup;
+    let per = |cpu: f64| round(cpu * 1e6 / r.load.ok.max(1) as f64);
+    let errors: u64 = rounds.iter().map(|r| r.load.failed).sum();
     let report = json!({
         "issuer_key": o.issuer.to_string(),
         "sessions": o.sessions,
         "clients": o.clients,
         "seconds": o.seconds,
+        "rounds": o.rounds,
+        "ratios": ratios.iter().map(|x| round3(*x)).collect::<Vec<_>>(),
+        "median_round": median + 1,
         "raw_sign_per_second": round(raw_rate),
-        "raw_sign_per_second_before": round(raw_before.rate),
-        "raw_sign_per_second_after": round(raw_after.rate),
+        "raw_sign_per_second_before": round(raw[0].rate),
+        "raw_sign_per_second_after": round(raw[1].rate),
         "workload": format!("{:?}", o.workload),
-        "signed_per_second": round(rate),
-        "ratio": round3(rate / raw_rate),
-        "signed": issued,
+        "signed_per_second": round(r.rate()),
+        "ratio": round3(ratios[median]),
+        "signed": r.load.ok,
         "errors": errors,
         "latency_ms_p50": round3(pct(0.50).as_secs_f64() * 1000.0),
         "latency_ms_p99": round3(pct(0.99).as_secs_f64() * 1000.0),
-        "audit_commits": commits,
-        "audit_records_per_commit": commits.map(|c| round(records as f64 / c.max(1) as f64)),
-        "service_peak_rss_mib": peak_rss_kib.map(|k| round(k as f64 / 1024.0)),
-        "raw_cpu_us_per_signature": round(raw_cpu),
-        "service_cpu_us_per_signed": per(service_cpu),
-        "client_cpu_us_per_signed": per(client_cpu),
-        "machine_busy_fraction": round3((service_cpu + client_cpu) / elapsed / cores()),
+        "audit_commits": r.load.commits,
+        "audit_records_per_commit": r.load.commits.map(|c| round(records as f64 / c.max(1) as f64)),
+        "service_peak_rss_mib": r.peak_rss_kib.map(|k| round(k as f64 / 1024.0)),
+        "raw_cpu_us_per_signature": round(f64::midpoint(raw[0].cpu_us, raw[1].cpu_us)),
+        "service_cpu_us_per_signed": per(r.service_cpu),
+        "client_cpu_us_per_signed": per(r.client_cpu),
+        "machine_busy_fraction": round3((r.service_cpu + r.client_cpu) / r.load.elapsed / cores()),
     });
     println!(
         "{}",
@@ -137,6 +141,47 @@ pub fn run(o: &Options) -> Result<(), String> {
         return Err(format!("{errors} requests failed"));
     }
     Ok(())
+}
+
+/// One service phase: the load and what the service used for it.
+struct Round {
+    load: Load,
+    service_cpu: f64,
+    client_cpu: f64,
+    peak_rss_kib: Option<u64>,
+}
+
+impl Round {
+    fn rate(&self) -> f64 {
+        self.load.ok as f64 / self.load.elapsed
+    }
+}
+
+/// Starts the service, runs the clients for `o.seconds`, stops it.
+fn measure_service(
+    t: &Throwaway,
+    config: &Path,
+    public_key: &str,
+    o: &Options,
+) -> Result<Round, String> {
+    let (mut service, socket) = start_service(t, config)?;
+    let cpu_before = cpu_seconds(service.id()).unwrap_or_default();
+    let client_cpu_before = cpu_seconds(std::process::id()).unwrap_or_default();
+    let result = load(&socket, public_key.to_string(), o);
+    let service_cpu = cpu_seconds(service.id()).unwrap_or_default() - cpu_before;
+    let client_cpu = cpu_seconds(std::process::id()).unwrap_or_default() - client_cpu_before;
+    let peak_rss_kib = peak_rss_kib(service.id());
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(service.id().to_string())
+        .status();
+    let _ = service.wait();
+    Ok(Round {
+        load: result?,
+        service_cpu,
+        client_cpu,
+        peak_rss_kib,
+    })
 }
 
 /// One raw measurement: signatures per second and CPU µs per signature.

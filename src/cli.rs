@@ -131,6 +131,9 @@ enum BenchCommand {
         /// Measure OCSP pre-signing instead: this many responses per /v1/ocsp/batch request.
         #[arg(long)]
         ocsp_batch: Option<usize>,
+        /// Service phases, each between two raw phases; the report gives the median round.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=99))]
+        rounds: u64,
     },
     /// One large CRL (a million entries by default) signed over the socket: wall time, CRL
     /// size, the service's peak RSS and their ratio, on a throwaway token.
@@ -267,12 +270,14 @@ pub fn run(cli: Cli) -> ExitCode {
             sessions,
             seconds,
             ocsp_batch,
+            rounds,
         }) => crate::bench::run(&crate::bench::Options {
             out,
             issuer,
             clients,
             sessions,
             seconds,
+            rounds: usize::try_from(rounds).unwrap_or(1),
             workload: match ocsp_batch {
                 Some(n) => crate::bench::Workload::OcspBatch(n.max(1)),
                 None => crate::bench::Workload::Issue,
@@ -303,6 +308,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 clients,
                 sessions,
                 seconds: minutes.saturating_mul(60),
+                rounds: 1,
                 workload: crate::bench::Workload::Issue,
             },
             sample_seconds,

@@ -1857,3 +1857,35 @@ async fn an_unlisted_caller_gets_403_before_sending_its_body() {
         "an allowed caller was answered without its body"
     );
 }
+
+/// The benchmark runs end to end on its own throwaway token: raw and service phases alternate,
+/// and the report's figures are consistent with each other (one second per phase: a smoke test,
+/// not a measurement).
+#[test]
+fn bench_issue_reports_rounds_against_raw_phases_either_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(strongroom_bin())
+        .args(["bench", "issue", "--issuer", "ec-p256", "--sessions", "1"])
+        .args(["--clients", "2", "--seconds", "1", "--rounds", "2", "--out"])
+        .arg(dir.path().join("bench"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(&stdout[stdout.rfind("\n{").unwrap()..]).unwrap();
+    let ratios = report["ratios"].as_array().unwrap();
+    assert_eq!(ratios.len(), 2, "{report}");
+    assert_eq!(report["errors"], 0);
+    assert!(report["signed"].as_u64().unwrap() > 0, "{report}");
+    let median = report["median_round"].as_u64().unwrap() as usize;
+    assert_eq!(report["ratio"], ratios[median - 1], "{report}");
+    let raw = report["raw_sign_per_second"].as_f64().unwrap();
+    let rate = report["signed_per_second"].as_f64().unwrap();
+    let ratio = report["ratio"].as_f64().unwrap();
+    assert!(raw > 0.0 && (rate / raw - ratio).abs() < 0.01, "{report}");
+    let commits = report["audit_commits"].as_u64().unwrap();
+    assert!(
+        (1..=report["signed"].as_u64().unwrap() + 1).contains(&commits),
+        "{report}"
+    );
+}
