@@ -42,6 +42,8 @@ pub struct Options {
     pub seconds: u64,
     /// Service phases, each between two raw phases (the report gives the median round).
     pub rounds: usize,
+    /// `service.request-threads-nice` for the service (None: the default).
+    pub request_threads_nice: Option<i32>,
     /// What the clients ask for.
     pub workload: Workload,
 }
@@ -60,7 +62,7 @@ pub enum Workload {
 pub fn run(o: &Options) -> Result<(), String> {
     let t = Throwaway::create(&o.out, None, &["bench"])?;
     t.ceremony("bench.toml", &ceremony(o.issuer))?;
-    let config = write_config(&t, o.sessions)?;
+    let config = write_config(&t, o.sessions, o.request_threads_nice)?;
 
     // Raw and service phases alternate, starting and ending with raw: each round's ratio is
     // taken against the mean of the raw rates just before and just after it, so that a change
@@ -113,6 +115,7 @@ pub fn run(o: &Options) -> Result<(), String> {
         "clients": o.clients,
         "seconds": o.seconds,
         "rounds": o.rounds,
+        "request_threads_nice": o.request_threads_nice.unwrap_or(10),
         "ratios": ratios.iter().map(|x| round3(*x)).collect::<Vec<_>>(),
         "median_round": median + 1,
         "raw_sign_per_second": round(raw_rate),
@@ -506,7 +509,9 @@ public-key-out = "subscriber.pub.pem"
     )
 }
 
-fn write_config(t: &Throwaway, sessions: usize) -> Result<PathBuf, String> {
+/// The service configuration for a bench: `nice` sets `service.request-threads-nice` (None: the
+/// default).
+fn write_config(t: &Throwaway, sessions: usize, nice: Option<i32>) -> Result<PathBuf, String> {
     use std::os::unix::fs::MetadataExt;
     let uid = std::fs::metadata("/proc/self")
         .map_err(|e| e.to_string())?
@@ -519,6 +524,7 @@ socket = "strongroom.sock"
 allow-root = {root}
 store = "audit.db"
 instance-prefix = 1
+{nice}
 
 [hsm]
 module = "{module}"
@@ -543,6 +549,9 @@ name = "tls-server"
 validity-hours = 2160
 "#,
         root = uid == 0,
+        nice = nice
+            .map(|n| format!("request-threads-nice = {n}"))
+            .unwrap_or_default(),
         module = t.module.display(),
         sessions = sessions,
     );

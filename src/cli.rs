@@ -134,6 +134,9 @@ enum BenchCommand {
         /// Service phases, each between two raw phases; the report gives the median round.
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=99))]
         rounds: u64,
+        /// The service's `service.request-threads-nice` (default: the configuration default).
+        #[arg(long, value_parser = clap::value_parser!(i32).range(0..=19))]
+        request_threads_nice: Option<i32>,
     },
     /// One large CRL (a million entries by default) signed over the socket: wall time, CRL
     /// size, the service's peak RSS and their ratio, on a throwaway token.
@@ -271,6 +274,7 @@ pub fn run(cli: Cli) -> ExitCode {
             seconds,
             ocsp_batch,
             rounds,
+            request_threads_nice,
         }) => crate::bench::run(&crate::bench::Options {
             out,
             issuer,
@@ -278,6 +282,7 @@ pub fn run(cli: Cli) -> ExitCode {
             sessions,
             seconds,
             rounds: usize::try_from(rounds).unwrap_or(1),
+            request_threads_nice,
             workload: match ocsp_batch {
                 Some(n) => crate::bench::Workload::OcspBatch(n.max(1)),
                 None => crate::bench::Workload::Issue,
@@ -309,6 +314,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 sessions,
                 seconds: minutes.saturating_mul(60),
                 rounds: 1,
+                request_threads_nice: None,
                 workload: crate::bench::Workload::Issue,
             },
             sample_seconds,
