@@ -507,7 +507,6 @@ pub async fn issue(
         )
         .await);
     }
-    let hsm = p.hsm.clone();
     let kind = if approved.precertificate {
         CertKind::Precertificate
     } else {
@@ -523,20 +522,9 @@ pub async fn issue(
         ..
     } = approved;
     let serial_bytes = serial.as_bytes().to_vec();
-    // Built and linted here, signed by a session's worker while this task awaits (no thread
-    // waits for the HSM on this request's behalf), verified here.
     let signed =
         match x509::prepare_certificate(profile, serial, validity, spki, kind, &issuer.signer) {
-            Ok(tbs) => {
-                let _ = p.metrics.certificate_signatures.inc();
-                match hsm
-                    .sign_async(&issuer.key, issuer.signer.alg, tbs.der())
-                    .await
-                {
-                    Ok(signature) => tbs.assemble(&signature, &issuer.signer),
-                    Err(e) => Err(e.into()),
-                }
-            }
+            Ok(tbs) => sign_tbs(&p, &issuer, tbs).await,
             Err(e) => Err(e),
         };
     let signed = match signed {
@@ -569,6 +557,22 @@ pub async fn issue(
     let recorded = p.audit.append(entry).await.map_err(audit_error)?;
     p.metrics.issued(&issuer.config.name, precertificate);
     Ok(recorded)
+}
+
+/// Signs a built and linted TBS with the issuer's key (counted in the signature metric): a
+/// session's worker signs while this task awaits, so no thread waits on the HSM for the request;
+/// the signature is verified and the certificate assembled and checked here.
+async fn sign_tbs(
+    p: &Pipeline,
+    issuer: &Issuer,
+    tbs: x509::LintedTbs,
+) -> Result<x509::Signed<Certificate>, x509::Error> {
+    let _ = p.metrics.certificate_signatures.inc();
+    let signature = p
+        .hsm
+        .sign_async(&issuer.key, issuer.signer.alg, tbs.der())
+        .await?;
+    tbs.assemble(&signature, &issuer.signer)
 }
 
 /// Turns a stored precertificate into its final certificate, once (RFC 6962 3.1).
@@ -619,15 +623,7 @@ pub async fn finalize(
     p.audit.check_writable().await.map_err(audit_error)?;
     let precert: Certificate = der::Decode::from_der(&precert_der).map_err(internal)?;
     let tbs = x509::prepare_final(&precert, &sct_list).map_err(signing_error)?;
-    let _ = p.metrics.certificate_signatures.inc();
-    let signature = p
-        .hsm
-        .sign_async(&issuer.key, issuer.signer.alg, tbs.der())
-        .await
-        .map_err(|e| signing_error(e.into()))?;
-    let signed = tbs
-        .assemble(&signature, &issuer.signer)
-        .map_err(signing_error)?;
+    let signed = sign_tbs(&p, &issuer, tbs).await.map_err(signing_error)?;
     let summary = json!({"final_of_precertificate": hex::encode(&serial)});
     let recorded = p
         .audit
