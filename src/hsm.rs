@@ -649,7 +649,7 @@ struct Inner {
     keys: Mutex<Vec<Registered>>,
     observer: Mutex<Option<Observer>>,
     /// Asks the supervisor thread to recover (see [`Inner::mark_unavailable`]).
-    supervisor: Mutex<Option<mpsc::Sender<()>>>,
+    supervisor: Mutex<mpsc::Sender<()>>,
 }
 
 /// Between two looks at a job that no worker has started yet.
@@ -864,9 +864,11 @@ impl Inner {
             // recovery and the workers it starts have the scheduling priority the pool was
             // opened with, not that of whichever thread found the fault (the service runs its
             // request threads at a lower priority: `service.request-threads-nice`).
-            match lock(&self.supervisor).as_ref().map(|s| s.send(())) {
-                Some(Ok(())) => st.recovering = true,
-                _ => eprintln!("strongroom: cannot start HSM recovery: the supervisor is gone"),
+            match lock(&self.supervisor).send(()) {
+                Ok(()) => st.recovering = true,
+                Err(_) => {
+                    eprintln!("strongroom: cannot start HSM recovery: the supervisor is gone")
+                }
             }
         }
     }
@@ -1163,6 +1165,7 @@ impl Hsm {
             manufacturer: info.manufacturer_id().trim_end().to_string(),
             model: info.model().trim_end().to_string(),
         };
+        let (supervisor, requests) = mpsc::channel::<()>();
         let inner = Arc::new(Inner {
             module: module.to_path_buf(),
             selector: selector.clone(),
@@ -1190,9 +1193,8 @@ impl Hsm {
             }),
             keys: Mutex::new(Vec::new()),
             observer: Mutex::new(None),
-            supervisor: Mutex::new(None),
+            supervisor: Mutex::new(supervisor),
         });
-        let (supervisor, requests) = mpsc::channel::<()>();
         let weak = Arc::downgrade(&inner);
         let _detached = spawn("hsm-supervisor".to_string(), move || {
             // Ends when the pool is gone (its sender with it).
@@ -1203,7 +1205,6 @@ impl Hsm {
                 }
             }
         })?;
-        *lock(&inner.supervisor) = Some(supervisor);
         let workers = start_workers(&inner, 1, epoch, sessions)?;
         lock(&inner.state).workers = workers;
         Ok(Hsm { inner })
@@ -1510,12 +1511,9 @@ impl Hsm {
         alg: SignatureAlgorithm,
         message: &[u8],
     ) -> Result<Vec<u8>, Error> {
-        check_algorithm(key, alg)?;
-        let (worker_key, input) = (key.clone(), token_input(alg, message));
+        let job = sign_job(key, alg, message)?;
         let signature = self
-            .call_async("C_Sign", self.inner.options.call_timeout, move |o| {
-                o.sign_input(&worker_key, alg, &input)
-            })
+            .call_async("C_Sign", self.inner.options.call_timeout, job)
             .await?;
         verify_signature(key, alg, message, &signature)?;
         Ok(signature)
@@ -1528,13 +1526,11 @@ impl Hsm {
         alg: SignatureAlgorithm,
         message: &[u8],
     ) -> Result<Vec<u8>, Error> {
-        check_algorithm(key, alg)?;
-        // Hash here, on the caller's thread: only the digest travels to the session's worker
-        // and to the token, however large the message (a CRL of a million entries).
-        let (key, input) = (key.clone(), token_input(alg, message));
-        self.call("C_Sign", self.inner.options.call_timeout, move |o| {
-            o.sign_input(&key, alg, &input)
-        })
+        self.call(
+            "C_Sign",
+            self.inner.options.call_timeout,
+            sign_job(key, alg, message)?,
+        )
     }
 }
 
@@ -1554,6 +1550,19 @@ impl Drop for Hsm {
             std::thread::sleep(Duration::from_millis(2));
         }
     }
+}
+
+/// A session worker's half of a signature of `message` with `key`: the algorithm checked and the
+/// message hashed here, on the caller's thread, so that only the digest travels to the worker
+/// and to the token, however large the message (a CRL of a million entries).
+fn sign_job(
+    key: &KeyHandle,
+    alg: SignatureAlgorithm,
+    message: &[u8],
+) -> Result<impl FnOnce(&Ops<'_>) -> Result<Vec<u8>, Error> + Send + 'static, Error> {
+    check_algorithm(key, alg)?;
+    let (key, input) = (key.clone(), token_input(alg, message));
+    Ok(move |o: &Ops<'_>| o.sign_input(&key, alg, &input))
 }
 
 /// The key type must allow the algorithm (BR 7.1.3.2).
