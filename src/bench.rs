@@ -133,6 +133,11 @@ pub fn run(o: &Options) -> Result<(), String> {
         "service_peak_rss_mib": r.peak_rss_kib.map(|k| round(k as f64 / 1024.0)),
         "raw_cpu_us_per_signature": round(f64::midpoint(raw[0].cpu_us, raw[1].cpu_us)),
         "service_cpu_us_per_signed": per(r.service_cpu),
+        "service_cpu_us_per_signed_by_thread": r
+            .by_thread
+            .iter()
+            .map(|(group, cpu)| (group.key().to_owned(), json!(per(*cpu))))
+            .collect::<serde_json::Map<_, _>>(),
         "client_cpu_us_per_signed": per(r.client_cpu),
         "machine_busy_fraction": round3((r.service_cpu + r.client_cpu) / r.load.elapsed / cores()),
     });
@@ -150,6 +155,8 @@ pub fn run(o: &Options) -> Result<(), String> {
 struct Round {
     load: Load,
     service_cpu: f64,
+    /// The service's CPU seconds by thread group.
+    by_thread: [(ThreadGroup, f64); 4],
     client_cpu: f64,
     peak_rss_kib: Option<u64>,
 }
@@ -169,9 +176,11 @@ fn measure_service(
 ) -> Result<Round, String> {
     let (mut service, socket) = start_service(t, config)?;
     let cpu_before = cpu_seconds(service.id()).unwrap_or_default();
+    let threads_before = ThreadCpu::read(service.id());
     let client_cpu_before = cpu_seconds(std::process::id()).unwrap_or_default();
     let result = load(&socket, public_key.to_string(), o);
     let service_cpu = cpu_seconds(service.id()).unwrap_or_default() - cpu_before;
+    let by_thread = ThreadCpu::read(service.id()).by_group(&threads_before, service_cpu);
     let client_cpu = cpu_seconds(std::process::id()).unwrap_or_default() - client_cpu_before;
     let peak_rss_kib = peak_rss_kib(service.id());
     let _ = std::process::Command::new("kill")
@@ -182,6 +191,7 @@ fn measure_service(
     Ok(Round {
         load: result?,
         service_cpu,
+        by_thread,
         client_cpu,
         peak_rss_kib,
     })
@@ -232,10 +242,105 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
+/// Where a service thread's CPU time is counted in the report, by the thread's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ThreadGroup {
+    /// `hsm-S-N`: the workers that own the HSM sessions (the token's signing runs here).
+    HsmSessions,
+    /// `audit-writer`: SQLite inserts, commits and fsyncs.
+    AuditWriter,
+    /// `tokio-*`: HTTP, policy, TBS building and linting, software verification, responses.
+    RequestThreads,
+    /// Everything else, and threads that ended during the phase.
+    Other,
+}
+
+impl ThreadGroup {
+    const ALL: [ThreadGroup; 4] = [
+        ThreadGroup::HsmSessions,
+        ThreadGroup::AuditWriter,
+        ThreadGroup::RequestThreads,
+        ThreadGroup::Other,
+    ];
+
+    fn of(name: &str) -> ThreadGroup {
+        if name == "audit-writer" {
+            ThreadGroup::AuditWriter
+        } else if name.starts_with("tokio-") {
+            ThreadGroup::RequestThreads
+        } else if name.starts_with("hsm-") && name != "hsm-supervisor" {
+            ThreadGroup::HsmSessions
+        } else {
+            ThreadGroup::Other
+        }
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            ThreadGroup::HsmSessions => "hsm_sessions",
+            ThreadGroup::AuditWriter => "audit_writer",
+            ThreadGroup::RequestThreads => "request_threads",
+            ThreadGroup::Other => "other",
+        }
+    }
+}
+
+/// CPU seconds of a process's threads, by thread id (name and seconds).
+#[derive(Debug)]
+struct ThreadCpu(std::collections::BTreeMap<u32, (String, f64)>);
+
+impl ThreadCpu {
+    /// The process's threads as they are now (proc(5): `/proc/PID/task/TID/{comm,stat}`). A
+    /// thread that ends while being read is left out.
+    fn read(pid: u32) -> ThreadCpu {
+        let mut threads = std::collections::BTreeMap::new();
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return ThreadCpu(threads);
+        };
+        for task in tasks.flatten() {
+            let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) else {
+                continue;
+            };
+            let dir = task.path();
+            let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            if let Some(cpu) = stat_cpu_seconds(&dir.join("stat")) {
+                let _ = threads.insert(tid, (name.trim_end().to_owned(), cpu));
+            }
+        }
+        ThreadCpu(threads)
+    }
+
+    /// Each group's CPU seconds from `before` to `self`. A thread that ended in between is not
+    /// in `self`, so its time is counted under `Other` as the rest of `total` (the process's CPU
+    /// seconds over the same span, from `/proc/PID/stat`), and the groups add up to `total`.
+    fn by_group(&self, before: &ThreadCpu, total: f64) -> [(ThreadGroup, f64); 4] {
+        let mut counted = 0.0;
+        ThreadGroup::ALL.map(|group| {
+            let cpu: f64 = self
+                .0
+                .iter()
+                .filter(|(_, (name, _))| ThreadGroup::of(name) == group)
+                .map(|(tid, (_, now))| now - before.0.get(tid).map_or(0.0, |(_, then)| *then))
+                .sum();
+            counted += cpu;
+            if group == ThreadGroup::Other {
+                (group, cpu + (total - counted).max(0.0))
+            } else {
+                (group, cpu)
+            }
+        })
+    }
+}
+
 /// User plus system CPU time a process has used so far, in seconds (proc(5): `/proc/PID/stat`
 /// fields 14 and 15, in clock ticks of 1/100 s on Linux).
 fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_cpu_seconds(Path::new(&format!("/proc/{pid}/stat")))
+}
+
+/// User plus system CPU seconds from a process's or a thread's `stat` file.
+fn stat_cpu_seconds(path: &Path) -> Option<f64> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
     let rest = &stat[stat.rfind(')')? + 2..];
     let mut fields = rest.split_whitespace().skip(11);

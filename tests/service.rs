@@ -1888,4 +1888,21 @@ fn bench_issue_reports_rounds_against_raw_phases_either_side() {
         (1..=report["signed"].as_u64().unwrap() + 1).contains(&commits),
         "{report}"
     );
+    // The service's CPU by thread group: the session workers sign, the writer commits, the
+    // request threads do the rest, and the groups add up to the process's total.
+    let by_thread = report["service_cpu_us_per_signed_by_thread"]
+        .as_object()
+        .unwrap();
+    let group = |k: &str| by_thread[k].as_f64().unwrap();
+    for k in ["hsm_sessions", "audit_writer", "request_threads"] {
+        assert!(group(k) > 0.0, "{k}: {report}");
+    }
+    let sum: f64 = by_thread.values().map(|v| v.as_f64().unwrap()).sum();
+    let total = report["service_cpu_us_per_signed"].as_f64().unwrap();
+    // Each figure is counted in clock ticks of 10 ms and rounded to 0.1 µs per certificate.
+    let slack = 4.0 * 10_000.0 / report["signed"].as_f64().unwrap() + 0.5;
+    assert!(
+        (sum - total).abs() <= slack,
+        "{sum} against {total}: {report}"
+    );
 }
