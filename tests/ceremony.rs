@@ -782,15 +782,34 @@ fn production_scripts_validate() {
             ],
         ),
     ];
+    // The scripts carry the dates of a planned ceremony; the demo's certificates start when the
+    // demo ran. Each fixed `not-before` moves to a day after now, inside the demo's validity.
+    let tomorrow = strongroom::ceremony::transcript::rfc3339(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(86_400),
+    );
+    let copies = tempfile::tempdir().unwrap();
     for (name, inputs) in cases {
         let dir = tempfile::tempdir().unwrap();
         for (from, to) in inputs {
             let _ = std::fs::copy(d.join(from), dir.path().join(to)).unwrap();
         }
+        let script: String = std::fs::read_to_string(scripts.join(name))
+            .unwrap()
+            .lines()
+            .map(|line| {
+                if line.starts_with("not-before = ") {
+                    format!("not-before = \"{tomorrow}\"\n")
+                } else {
+                    format!("{line}\n")
+                }
+            })
+            .collect();
+        let script_path = copies.path().join(name);
+        std::fs::write(&script_path, script).unwrap();
         let strongroom = |verb: &str| {
             Command::new(strongroom_bin())
                 .args(["ceremony", verb])
-                .arg(scripts.join(name))
+                .arg(&script_path)
                 .arg("--dir")
                 .arg(dir.path())
                 .output()
