@@ -527,8 +527,8 @@ pub async fn issue(
             Ok(tbs) => sign_tbs(&p, &issuer, tbs).await,
             Err(e) => Err(e),
         };
-    let signed = match signed {
-        Ok(s) => s,
+    let der = match signed {
+        Ok(der) => der,
         Err(e) => {
             let e = signing_error(e);
             if e.code == "hsm.unavailable" {
@@ -541,7 +541,7 @@ pub async fn issue(
         Entry::precertificate(
             issuer.config.name.as_str(),
             serial_bytes,
-            signed.der,
+            der,
             caller,
             &summary,
         )
@@ -549,7 +549,7 @@ pub async fn issue(
         Entry::certificate(
             issuer.config.name.as_str(),
             serial_bytes,
-            signed.der,
+            der,
             caller,
             &summary,
         )
@@ -566,7 +566,7 @@ async fn sign_tbs(
     p: &Pipeline,
     issuer: &Issuer,
     tbs: x509::LintedTbs,
-) -> Result<x509::Signed<Certificate>, x509::Error> {
+) -> Result<Vec<u8>, x509::Error> {
     let _ = p.metrics.certificate_signatures.inc();
     let signature = p
         .hsm
@@ -623,14 +623,14 @@ pub async fn finalize(
     p.audit.check_writable().await.map_err(audit_error)?;
     let precert: Certificate = der::Decode::from_der(&precert_der).map_err(internal)?;
     let tbs = x509::prepare_final(&precert, &sct_list).map_err(signing_error)?;
-    let signed = sign_tbs(&p, &issuer, tbs).await.map_err(signing_error)?;
+    let der = sign_tbs(&p, &issuer, tbs).await.map_err(signing_error)?;
     let summary = json!({"final_of_precertificate": hex::encode(&serial)});
     let recorded = p
         .audit
         .append(Entry::certificate(
             name.as_str(),
             serial.clone(),
-            signed.der,
+            der,
             caller,
             &summary,
         ))
@@ -735,14 +735,11 @@ pub fn response(
     let der = recorded
         .der()
         .ok_or_else(|| internal("recorded entry has no certificate"))?;
-    let cert: Certificate = der::Decode::from_der(der).map_err(internal)?;
-    let tbs = cert.tbs_certificate();
+    let (serial, validity) = x509::serial_and_validity(der).map_err(internal)?;
     Ok(crate::service::wire::CertificateResponse {
-        serial: hex::encode(tbs.serial_number().as_bytes()),
-        not_before: crate::ceremony::transcript::rfc3339(
-            tbs.validity().not_before.to_system_time(),
-        ),
-        not_after: crate::ceremony::transcript::rfc3339(tbs.validity().not_after.to_system_time()),
+        serial: hex::encode(serial.as_bytes()),
+        not_before: crate::ceremony::transcript::rfc3339(validity.not_before.to_system_time()),
+        not_after: crate::ceremony::transcript::rfc3339(validity.not_after.to_system_time()),
         certificate: Base64::encode_string(der),
         pem: x509::to_pem("CERTIFICATE", der).map_err(internal)?,
     })

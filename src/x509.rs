@@ -170,7 +170,8 @@ pub fn sign_certificate<P: BuilderProfile>(
 ) -> Result<Signed<Certificate>, Error> {
     let tbs = prepare_certificate(profile, serial, validity, subject_spki, kind, signer)?;
     let signature = sign(tbs.der())?;
-    tbs.assemble(&signature, signer)
+    let der = tbs.assemble(&signature, signer)?;
+    Ok(Signed::new(Certificate::from_der(&der)?, der))
 }
 
 /// A TBSCertificate that has been built and has passed the lints: all it needs is a signature
@@ -179,6 +180,8 @@ pub fn sign_certificate<P: BuilderProfile>(
 #[derive(Debug)]
 pub struct LintedTbs {
     der: Vec<u8>,
+    /// The TBS's own `signature` field (RFC 5280 4.1.2.3), as the lint decoded it.
+    algorithm: AlgorithmIdentifierOwned,
 }
 
 impl LintedTbs {
@@ -192,7 +195,8 @@ impl LintedTbs {
                 report: report.to_string(),
             });
         }
-        Ok(LintedTbs { der })
+        let algorithm = tbs.signature().clone();
+        Ok(LintedTbs { der, algorithm })
     }
 
     /// The bytes to sign.
@@ -200,32 +204,64 @@ impl LintedTbs {
         &self.der
     }
 
-    /// The certificate (RFC 5280 4.1): these TBS bytes unchanged, the signer's algorithm and
-    /// `signature`, a signature over exactly these bytes that the caller has verified
-    /// ([`crate::hsm::Hsm::sign`] does). Checked by parsing the result back: same TBS bytes,
-    /// same signature, and the algorithm both inside and outside the TBS is the signer's.
-    pub fn assemble(
-        self,
-        signature: &[u8],
-        signer: &SignerInfo,
-    ) -> Result<Signed<Certificate>, Error> {
+    /// The certificate's DER (RFC 5280 4.1): these TBS bytes unchanged, the signer's algorithm
+    /// and `signature`, a signature over exactly these bytes that the caller has verified
+    /// ([`crate::hsm::Hsm::sign`] does). The algorithm inside the TBS (4.1.2.3) must be the
+    /// signer's too, as 4.1.1.2 requires. Checked by reading the result back as a certificate
+    /// of three elements: the same TBS bytes (which the lint decoded in full), algorithm and
+    /// signature.
+    pub fn assemble(self, signature: &[u8], signer: &SignerInfo) -> Result<Vec<u8>, Error> {
         let alg = signer.alg.algorithm_identifier();
+        if self.algorithm != alg {
+            return Err(Error::TbsMismatch("certificate"));
+        }
         let der = RawCertificate {
             tbs: der::asn1::AnyRef::try_from(self.der.as_slice())?,
             algorithm: alg.clone(),
             signature: BitString::from_bytes(signature)?,
         }
         .to_der()?;
-        let reparsed = Certificate::from_der(&der)?;
-        if reparsed.tbs_certificate().to_der()? != self.der
-            || reparsed.signature().raw_bytes() != signature
-            || reparsed.signature_algorithm() != &alg
-            || reparsed.tbs_certificate().signature() != &alg
+        let reread = RawCertificate::from_der(&der)?;
+        if reread.tbs.to_der()? != self.der
+            || reread.signature.raw_bytes() != signature
+            || reread.algorithm != alg
         {
             return Err(Error::TbsMismatch("certificate"));
         }
-        Ok(Signed::new(reparsed, der))
+        Ok(der)
     }
+}
+
+/// A certificate's serial number and validity (RFC 5280 4.1.2.2, 4.1.2.5), read without decoding
+/// its names, key or extensions: what a response reports about a certificate just issued.
+pub fn serial_and_validity(der: &[u8]) -> Result<(SerialNumber, Validity), Error> {
+    let cert = ShallowCertificate::from_der(der)?;
+    Ok((cert.tbs.serial, cert.tbs.validity))
+}
+
+/// Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue } (RFC 5280
+/// 4.1), with only the TBS's serial and validity decoded.
+#[derive(der::Sequence)]
+struct ShallowCertificate<'a> {
+    tbs: ShallowTbs<'a>,
+    algorithm: der::asn1::AnyRef<'a>,
+    signature: der::asn1::AnyRef<'a>,
+}
+
+/// TBSCertificate (RFC 5280 4.1) with every field but the serial and validity left as raw
+/// elements. Unique identifiers (4.1.2.8), which CAs must not generate, are not accepted.
+#[derive(der::Sequence)]
+struct ShallowTbs<'a> {
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    version: Option<der::asn1::AnyRef<'a>>,
+    serial: SerialNumber,
+    signature: der::asn1::AnyRef<'a>,
+    issuer: der::asn1::AnyRef<'a>,
+    validity: Validity,
+    subject: der::asn1::AnyRef<'a>,
+    subject_public_key_info: der::asn1::AnyRef<'a>,
+    #[asn1(context_specific = "3", tag_mode = "EXPLICIT", optional = "true")]
+    extensions: Option<der::asn1::AnyRef<'a>>,
 }
 
 /// Builds the TBSCertificate for `profile` and lints it (the first half of
@@ -479,7 +515,8 @@ pub fn final_from_precertificate(
 ) -> Result<Signed<Certificate>, Error> {
     let tbs = prepare_final(precert, sct_list)?;
     let signature = sign(tbs.der())?;
-    tbs.assemble(&signature, signer)
+    let der = tbs.assemble(&signature, signer)?;
+    Ok(Signed::new(Certificate::from_der(&der)?, der))
 }
 
 /// The final certificate's TBS for `precert`, linted (the first half of
@@ -512,4 +549,110 @@ pub fn prepare_final(precert: &Certificate, sct_list: &[u8]) -> Result<LintedTbs
     elements.push(der::Any::new(tag, extensions.to_der()?)?);
     let tbs_der = elements.to_der()?;
     LintedTbs::lint(tbs_der, CertKind::Subscriber)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use p256::ecdsa::{DerSignature, SigningKey};
+    use p256::pkcs8::EncodePublicKey;
+    use signature::Signer;
+    use x509_cert::ext::pkix::KeyUsages;
+    use x509_cert::ext::pkix::name::GeneralName;
+
+    use super::*;
+
+    fn signer(key: &SigningKey, alg: SignatureAlgorithm) -> SignerInfo {
+        let spki = key.verifying_key().to_public_key_der().unwrap();
+        SignerInfo {
+            spki: SubjectPublicKeyInfoOwned::from_der(spki.as_bytes()).unwrap(),
+            alg,
+        }
+    }
+
+    /// A linted subscriber TBS for `www.example.com`, issued by `issuer`.
+    fn leaf_tbs(issuer: &SignerInfo, serial: &[u8], not_before: SystemTime) -> LintedTbs {
+        let subject = SigningKey::from_slice(&[0x17; 32]).unwrap();
+        let profile = TlsServerProfile {
+            issuer: Name::from_str("CN=Test Issuing CA,O=strongroom test,C=US").unwrap(),
+            subject: Name::default(),
+            key_usage: x509_cert::ext::pkix::KeyUsage(KeyUsages::DigitalSignature.into()),
+            names: vec![GeneralName::DnsName(
+                der::asn1::Ia5String::new("www.example.com").unwrap(),
+            )],
+            aki: vec![0x11; 20],
+            ca_issuers_url: "http://ca.example/issuer.der".into(),
+            crl_url: "http://ca.example/0.crl".into(),
+            ct: Ct::None,
+        };
+        prepare_certificate(
+            profile,
+            SerialNumber::new(serial).unwrap(),
+            validity(not_before, 90).unwrap(),
+            signer(&subject, SignatureAlgorithm::EcdsaSha256).spki,
+            CertKind::Subscriber,
+            issuer,
+        )
+        .unwrap()
+    }
+
+    fn sign(key: &SigningKey, tbs: &[u8]) -> Vec<u8> {
+        let sig: DerSignature = key.sign(tbs);
+        sig.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn assembled_certificate_carries_the_linted_tbs_bytes_and_the_signature() {
+        let key = SigningKey::from_slice(&[0x42; 32]).unwrap();
+        let issuer = signer(&key, SignatureAlgorithm::EcdsaSha256);
+        let tbs = leaf_tbs(&issuer, &[0x51; 17], SystemTime::now());
+        let tbs_der = tbs.der().to_vec();
+        let signature = sign(&key, &tbs_der);
+        let der = tbs.assemble(&signature, &issuer).unwrap();
+        let cert = Certificate::from_der(&der).unwrap();
+        assert_eq!(cert.tbs_certificate().to_der().unwrap(), tbs_der);
+        assert_eq!(cert.signature().raw_bytes(), signature.as_slice());
+        assert_eq!(
+            cert.signature_algorithm(),
+            &issuer.alg.algorithm_identifier()
+        );
+    }
+
+    #[test]
+    fn assemble_refuses_a_signer_whose_algorithm_is_not_the_tbs_algorithm() {
+        let key = SigningKey::from_slice(&[0x42; 32]).unwrap();
+        let issuer = signer(&key, SignatureAlgorithm::EcdsaSha256);
+        let tbs = leaf_tbs(&issuer, &[0x52; 17], SystemTime::now());
+        let signature = sign(&key, tbs.der());
+        let other = signer(&key, SignatureAlgorithm::EcdsaSha384);
+        assert!(matches!(
+            tbs.assemble(&signature, &other),
+            Err(Error::TbsMismatch("certificate"))
+        ));
+    }
+
+    #[test]
+    fn serial_and_validity_read_what_a_full_parse_reads() {
+        let key = SigningKey::from_slice(&[0x42; 32]).unwrap();
+        let issuer = signer(&key, SignatureAlgorithm::EcdsaSha256);
+        let not_before = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+        let serial = [
+            0x7f, 0xee, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+        ];
+        let tbs = leaf_tbs(&issuer, &serial, not_before);
+        let signature = sign(&key, tbs.der());
+        let der = tbs.assemble(&signature, &issuer).unwrap();
+        let full = Certificate::from_der(&der).unwrap();
+        let (s, v) = serial_and_validity(&der).unwrap();
+        assert_eq!(&s, full.tbs_certificate().serial_number());
+        assert_eq!(s.as_bytes(), serial.as_slice());
+        assert_eq!(&v, full.tbs_certificate().validity());
+        assert_eq!(v.not_before.to_system_time(), not_before);
+        // Not a certificate, or a certificate with bytes after it: an error, not a guess.
+        assert!(serial_and_validity(&der[..der.len() - 1]).is_err());
+        let mut longer = der.clone();
+        longer.push(0);
+        assert!(serial_and_validity(&longer).is_err());
+    }
 }
