@@ -132,6 +132,13 @@ impl<T> Signed<T> {
     }
 }
 
+impl Signed<Certificate> {
+    /// An assembled certificate ([`LintedTbs::assemble`]), parsed in full for its caller.
+    fn certificate(der: Vec<u8>) -> Result<Self, Error> {
+        Ok(Signed::new(Certificate::from_der(&der)?, der))
+    }
+}
+
 /// The subjectKeyIdentifier of a public key: the leftmost 160 bits of the SHA-256 of the
 /// subjectPublicKey BIT STRING value (RFC 7093 section 2, method 1), as Let's Encrypt's R10 and
 /// E5 do.
@@ -170,8 +177,7 @@ pub fn sign_certificate<P: BuilderProfile>(
 ) -> Result<Signed<Certificate>, Error> {
     let tbs = prepare_certificate(profile, serial, validity, subject_spki, kind, signer)?;
     let signature = sign(tbs.der())?;
-    let der = tbs.assemble(&signature, signer)?;
-    Ok(Signed::new(Certificate::from_der(&der)?, der))
+    Signed::certificate(tbs.assemble(&signature, signer)?)
 }
 
 /// A TBSCertificate that has been built and has passed the lints: all it needs is a signature
@@ -515,8 +521,7 @@ pub fn final_from_precertificate(
 ) -> Result<Signed<Certificate>, Error> {
     let tbs = prepare_final(precert, sct_list)?;
     let signature = sign(tbs.der())?;
-    let der = tbs.assemble(&signature, signer)?;
-    Ok(Signed::new(Certificate::from_der(&der)?, der))
+    Signed::certificate(tbs.assemble(&signature, signer)?)
 }
 
 /// The final certificate's TBS for `precert`, linted (the first half of
