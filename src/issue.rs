@@ -522,12 +522,11 @@ pub async fn issue(
         ..
     } = approved;
     let serial_bytes = serial.as_bytes().to_vec();
-    let signed =
-        match x509::prepare_certificate(profile, serial, validity, spki, kind, &issuer.signer) {
-            Ok(tbs) => sign_tbs(&p, &issuer, tbs).await,
-            Err(e) => Err(e),
-        };
-    let der = match signed {
+    let signed = async {
+        let tbs = x509::prepare_certificate(profile, serial, validity, spki, kind, &issuer.signer)?;
+        sign_tbs(&p, &issuer, tbs).await
+    };
+    let der = match signed.await {
         Ok(der) => der,
         Err(e) => {
             let e = signing_error(e);
