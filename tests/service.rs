@@ -414,6 +414,71 @@ async fn every_policy_rule_refuses_before_signing() {
     assert_eq!(s.issued().await, before + 1);
 }
 
+/// The value of the metric line that starts with `prefix` (name and labels), if present.
+fn metric(metrics: &str, prefix: &str) -> Option<u64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// A profile the configuration accepts (at most 398 days) but the BR 6.3.2 schedule does not:
+/// for a notBefore from 2026-03-15 a subscriber certificate may have at most 200 days (100 from
+/// 2027-03-15, 47 from 2029-03-15). The policy stage takes the lifetime from the profile; the
+/// lint of our own TBS refuses it: a 500, counted, recorded, and nothing signed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lint_finding_on_our_own_tbs_is_a_500_recorded_counted_and_unsigned() {
+    let s = Service::start(|c| c + "\n[[profile]]\nname = \"too-long\"\nvalidity-hours = 6000\n");
+    let [(p256, _, _), _] = subscriber_keys();
+    let body =
+        json!({"profile": "too-long", "public_key": p256, "dns_names": ["lint.example.com"]});
+    let (status, reply) = s.post("/v1/certificates", &body).await;
+    assert_eq!(status, 500, "{reply}");
+    assert_eq!(reply["error"]["code"], "internal.lint", "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("leaf.validity.too_long") && message.contains("BR 6.3.2"),
+        "{message}"
+    );
+    let (_, metrics) = s.get("/metrics").await;
+    assert_eq!(
+        metric(
+            &metrics,
+            "strongroom_rejected_total{code=\"internal.lint\"}"
+        ),
+        Some(1),
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(&metrics, "strongroom_certificate_signatures_total"),
+        Some(0),
+        "nothing may be signed: {metrics}"
+    );
+    let store = s.path("service/audit.db");
+    let dir = s.stop();
+    let conn = rusqlite::Connection::open(&store).unwrap();
+    let rows: Vec<(String, Option<String>, Option<Vec<u8>>)> = conn
+        .prepare(&format!(
+            "SELECT kind, code, der FROM {} ORDER BY seq",
+            audit_table(&store)
+        ))
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        rows,
+        [(
+            "refusal".to_string(),
+            Some("internal.lint".to_string()),
+            None
+        )],
+        "one refusal record and no certificate"
+    );
+    drop(dir);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn unlisted_caller_is_refused_and_socket_is_0660() {
     let s = Service::start(|c| {
