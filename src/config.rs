@@ -213,6 +213,39 @@ pub struct ProfileConfig {
     pub common_name: bool,
 }
 
+impl ProfileConfig {
+    /// What an operator should be told at start about this profile's lifetime against the BR
+    /// 6.3.2 schedule at `now`: over the limit in force (the lint refuses every certificate), or
+    /// over the next limit (the lint will refuse them from its date).
+    pub fn validity_warnings(&self, now: std::time::SystemTime) -> Vec<String> {
+        let now = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let seconds = self.validity.as_secs();
+        let over = |(period, max_days): (&str, u64), when: &str| {
+            (seconds > max_days * 86_400).then(|| {
+                format!(
+                    "profile {:?}: a lifetime of {} hours ({} days) is over the {max_days} days \
+                     BR 6.3.2 allows for a certificate issued {period}; {when} every request \
+                     for it is refused (500 internal.lint) and nothing is signed",
+                    self.name,
+                    seconds / 3600,
+                    seconds.div_ceil(86_400),
+                )
+            })
+        };
+        let mut warnings = Vec::new();
+        warnings.extend(over(crate::lint::subscriber_max_days(now), "now"));
+        if warnings.is_empty() {
+            if let Some(next) = crate::lint::next_subscriber_max_days(now) {
+                warnings.extend(over(next, "from then on"));
+            }
+        }
+        warnings
+    }
+}
+
 /// The checked configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -527,5 +560,69 @@ validity-hours = 2160
             let e = config_with(good, "").err().unwrap_or_default();
             assert!(e.starts_with("issuer: at least one"), "{good}: {e}");
         }
+    }
+
+    #[test]
+    fn profile_lifetimes_are_warned_against_the_br_schedule() {
+        let profile = |days: u64| ProfileConfig {
+            name: "p".into(),
+            validity: Duration::from_secs(days * 86_400),
+            max_backdate: MAX_BACKDATE,
+            rsa_key_encipherment: false,
+            common_name: true,
+        };
+        let at = |date: &str| {
+            std::time::UNIX_EPOCH
+                + Duration::from_secs(
+                    date.parse::<der::DateTime>()
+                        .unwrap()
+                        .unix_duration()
+                        .as_secs(),
+                )
+        };
+        let dec_2026 = at("2026-12-02T00:00:00Z");
+        // In force on 2026-12-02: 200 days; from 2027-03-15: 100.
+        assert_eq!(
+            profile(90).validity_warnings(dec_2026),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            profile(100).validity_warnings(dec_2026),
+            Vec::<String>::new()
+        );
+        let next = profile(101).validity_warnings(dec_2026);
+        assert_eq!(next.len(), 1);
+        assert!(
+            next[0].contains("over the 100 days BR 6.3.2 allows for a certificate issued from 2027-03-15; from then on"),
+            "{next:?}"
+        );
+        let now = profile(250).validity_warnings(dec_2026);
+        assert_eq!(now.len(), 1);
+        assert!(
+            now[0].contains("6000 hours (250 days) is over the 200 days BR 6.3.2 allows for a certificate issued from 2026-03-15; now"),
+            "{now:?}"
+        );
+        assert_eq!(
+            profile(200)
+                .validity_warnings(at("2026-03-15T00:00:00Z"))
+                .len(),
+            1
+        );
+        assert_eq!(
+            profile(398)
+                .validity_warnings(at("2026-03-14T23:59:59Z"))
+                .len(),
+            1
+        );
+        assert_eq!(
+            profile(47).validity_warnings(at("2030-01-01T00:00:00Z")),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            profile(48)
+                .validity_warnings(at("2030-01-01T00:00:00Z"))
+                .len(),
+            1
+        );
     }
 }

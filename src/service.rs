@@ -56,6 +56,14 @@ pub struct StartOptions {
 /// it appends an `audit.chain.break_accepted` event naming the break, so the acceptance is itself
 /// in the record.
 pub fn start(config: Config, options: StartOptions) -> Result<Arc<Pipeline>, String> {
+    let mut profiles: Vec<_> = config.profiles.values().collect();
+    profiles.sort_by(|a, b| a.name.cmp(&b.name));
+    for warning in profiles
+        .iter()
+        .flat_map(|p| p.validity_warnings(std::time::SystemTime::now()))
+    {
+        eprintln!("strongroom: WARNING: {warning}");
+    }
     let pin = config
         .pin
         .read(&format!("user PIN for {}", config.token))

@@ -151,6 +151,19 @@ impl Service {
             .sum()
     }
 
+    /// Stops the service with SIGTERM and returns its copy and everything it wrote to stderr.
+    fn stop_with_stderr(mut self) -> (tempfile::TempDir, String) {
+        use std::io::Read;
+        let mut stderr = String::new();
+        let mut pipe = self.child.stderr.take().unwrap();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = pipe.read_to_string(&mut stderr).unwrap();
+        (self.stop(), stderr)
+    }
+
     fn stop(mut self) -> tempfile::TempDir {
         let _ = Command::new("kill")
             .arg("-TERM")
@@ -425,7 +438,8 @@ fn metric(metrics: &str, prefix: &str) -> Option<u64> {
 /// A profile the configuration accepts (at most 398 days) but the BR 6.3.2 schedule does not:
 /// for a notBefore from 2026-03-15 a subscriber certificate may have at most 200 days (100 from
 /// 2027-03-15, 47 from 2029-03-15). The policy stage takes the lifetime from the profile; the
-/// lint of our own TBS refuses it: a 500, counted, recorded, and nothing signed.
+/// lint of our own TBS refuses it: a 500, counted, recorded, and nothing signed. The service
+/// warns about the profile when it starts.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lint_finding_on_our_own_tbs_is_a_500_recorded_counted_and_unsigned() {
     let s = Service::start(|c| c + "\n[[profile]]\nname = \"too-long\"\nvalidity-hours = 6000\n");
@@ -455,7 +469,17 @@ async fn a_lint_finding_on_our_own_tbs_is_a_500_recorded_counted_and_unsigned() 
         "nothing may be signed: {metrics}"
     );
     let store = s.path("service/audit.db");
-    let dir = s.stop();
+    let (dir, stderr) = s.stop_with_stderr();
+    // The operator was told at start.
+    assert!(
+        stderr.contains(
+            "WARNING: profile \"too-long\": a lifetime of 6000 hours (250 days) is over the"
+        ) && stderr.contains("BR 6.3.2")
+            && stderr.contains("500 internal.lint"),
+        "{stderr}"
+    );
+    // 160 hours is under every limit of the schedule (the shortest is 47 days).
+    assert!(!stderr.contains("profile \"tls-server-short\""), "{stderr}");
     let conn = rusqlite::Connection::open(&store).unwrap();
     let rows: Vec<(String, Option<String>, Option<Vec<u8>>)> = conn
         .prepare(&format!(

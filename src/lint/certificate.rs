@@ -30,6 +30,26 @@ const SUBSCRIBER_MAX_DAYS: [(u64, &str, u64); 4] = [
     (1_868_227_200, "from 2029-03-15", 47),
 ];
 
+/// The BR 6.3.2 limit for a subscriber certificate whose notBefore is `not_before` (Unix
+/// seconds): the row's period ("from 2026-03-15") and its maximum days.
+pub fn subscriber_max_days(not_before: u64) -> (&'static str, u64) {
+    let row = SUBSCRIBER_MAX_DAYS
+        .iter()
+        .rev()
+        .find(|(from, _, _)| *from <= not_before)
+        .unwrap_or(&SUBSCRIBER_MAX_DAYS[0]); // the first row starts at the epoch
+    (row.1, row.2)
+}
+
+/// The first BR 6.3.2 limit that takes effect after `now` (Unix seconds), if any: the row's
+/// period and its maximum days.
+pub fn next_subscriber_max_days(now: u64) -> Option<(&'static str, u64)> {
+    SUBSCRIBER_MAX_DAYS
+        .iter()
+        .find(|(from, _, _)| *from > now)
+        .map(|row| (row.1, row.2))
+}
+
 /// Runs every check on the non-extension fields of `tbs`.
 pub(super) fn lint_fields(tbs: &TbsCertificate, kind: CertKind, report: &mut Report) {
     lint_version(tbs, report);
@@ -246,13 +266,7 @@ fn lint_subscriber_validity(tbs: &TbsCertificate, report: &mut Report) {
         return;
     };
     let not_before = tbs.validity().not_before.to_unix_duration().as_secs();
-    let Some(&(_, period, max_days)) = SUBSCRIBER_MAX_DAYS
-        .iter()
-        .rev()
-        .find(|(from, _, _)| *from <= not_before)
-    else {
-        return; // the first row starts at the epoch, before any notBefore
-    };
+    let (period, max_days) = subscriber_max_days(not_before);
     if seconds > max_days * SECONDS_PER_DAY {
         report.error(
             "leaf.validity.too_long",
