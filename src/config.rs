@@ -1,8 +1,8 @@
 //! The signing service's configuration (`strongroom serve --config strongroom.toml`).
 //!
 //! [`RawConfig`] is what the TOML says (unknown keys are errors); [`Config`] is the checked
-//! result, with every issuer's certificate loaded. Every key is documented in
-//! `strongroom.example.toml`.
+//! result, with every issuer's certificate loaded. Every key is documented in the README
+//! ("The signing service", "Configuration").
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,6 +12,7 @@ use serde::Deserialize;
 use x509_cert::Certificate;
 
 use crate::hsm::{KeyUri, TokenSelector};
+use crate::lint::SubscriberLimit;
 use crate::policy::PolicyConfig;
 use crate::secret::PinSource;
 
@@ -223,22 +224,24 @@ impl ProfileConfig {
             .unwrap_or_default()
             .as_secs();
         let seconds = self.validity.as_secs();
-        let over = |(period, max_days): (&str, u64), when: &str| {
-            (seconds > max_days * 86_400).then(|| {
+        let over = |limit: SubscriberLimit, when: &str| {
+            (!limit.allows(seconds)).then(|| {
                 format!(
-                    "profile {:?}: a lifetime of {} hours ({} days) is over the {max_days} days \
-                     BR 6.3.2 allows for a certificate issued {period}; {when} every request \
-                     for it is refused (500 internal.lint) and nothing is signed",
+                    "profile {:?}: a lifetime of {} hours ({} days) is over the {} days BR 6.3.2 \
+                     allows for a certificate issued {}; {when} every request for it is \
+                     refused (500 internal.lint) and nothing is signed",
                     self.name,
                     seconds / 3600,
                     seconds.div_ceil(86_400),
+                    limit.max_days,
+                    limit.period,
                 )
             })
         };
         let mut warnings = Vec::new();
-        warnings.extend(over(crate::lint::subscriber_max_days(now), "now"));
+        warnings.extend(over(SubscriberLimit::for_not_before(now), "now"));
         if warnings.is_empty() {
-            if let Some(next) = crate::lint::next_subscriber_max_days(now) {
+            if let Some(next) = SubscriberLimit::next_after(now) {
                 warnings.extend(over(next, "from then on"));
             }
         }

@@ -341,7 +341,8 @@ fn write_serve_config(out: &Path, module: &str) -> Result<PathBuf, String> {
     let me = std::fs::metadata("/proc/self").map_err(|e| e.to_string())?;
     let uid = me.uid();
     let text = format!(
-        r#"# Signing-service configuration for the demo's throwaway tokens (see strongroom.example.toml).
+        r#"# Signing-service configuration for the demo's throwaway tokens.
+# Every key is described in the README ("The signing service", "Configuration").
 [service]
 socket = "strongroom.sock"
 socket-mode = "0660"

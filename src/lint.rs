@@ -37,7 +37,7 @@ mod name;
 mod ocsp_responder;
 mod subscriber;
 
-pub use certificate::{next_subscriber_max_days, subscriber_max_days};
+pub use certificate::SubscriberLimit;
 pub use ocsp_responder::MAX_RESPONDER_DAYS;
 
 use std::fmt;

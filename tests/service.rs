@@ -144,11 +144,7 @@ impl Service {
     /// Issued-certificate count from /metrics.
     async fn issued(&self) -> u64 {
         let (_, metrics) = self.get("/metrics").await;
-        metrics
-            .lines()
-            .filter(|l| l.starts_with("strongroom_issued_total"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum()
+        metric_values(&metrics, "strongroom_issued_total").sum()
     }
 
     /// Stops the service with SIGTERM and returns its copy and everything it wrote to stderr.
@@ -427,12 +423,17 @@ async fn every_policy_rule_refuses_before_signing() {
     assert_eq!(s.issued().await, before + 1);
 }
 
-/// The value of the metric line that starts with `prefix` (name and labels), if present.
-fn metric(metrics: &str, prefix: &str) -> Option<u64> {
+/// The values of the metric lines that start with `prefix` (a name, and labels if given).
+fn metric_values<'a>(metrics: &'a str, prefix: &'a str) -> impl Iterator<Item = u64> + 'a {
     metrics
         .lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .filter(move |l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// The value of the first metric line that starts with `prefix`, if there is one.
+fn metric(metrics: &str, prefix: &str) -> Option<u64> {
+    metric_values(metrics, prefix).next()
 }
 
 /// A profile the configuration accepts (at most 398 days) but the BR 6.3.2 schedule does not:

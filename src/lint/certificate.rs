@@ -30,24 +30,42 @@ const SUBSCRIBER_MAX_DAYS: [(u64, &str, u64); 4] = [
     (1_868_227_200, "from 2029-03-15", 47),
 ];
 
-/// The BR 6.3.2 limit for a subscriber certificate whose notBefore is `not_before` (Unix
-/// seconds): the row's period ("from 2026-03-15") and its maximum days.
-pub fn subscriber_max_days(not_before: u64) -> (&'static str, u64) {
-    let row = SUBSCRIBER_MAX_DAYS
-        .iter()
-        .rev()
-        .find(|(from, _, _)| *from <= not_before)
-        .unwrap_or(&SUBSCRIBER_MAX_DAYS[0]); // the first row starts at the epoch
-    (row.1, row.2)
+/// One row of the BR 6.3.2 schedule for subscriber certificates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubscriberLimit {
+    /// When the row applies, as the BR say it ("from 2026-03-15").
+    pub period: &'static str,
+    /// The longest validity period, in days.
+    pub max_days: u64,
 }
 
-/// The first BR 6.3.2 limit that takes effect after `now` (Unix seconds), if any: the row's
-/// period and its maximum days.
-pub fn next_subscriber_max_days(now: u64) -> Option<(&'static str, u64)> {
-    SUBSCRIBER_MAX_DAYS
-        .iter()
-        .find(|(from, _, _)| *from > now)
-        .map(|row| (row.1, row.2))
+impl SubscriberLimit {
+    /// The limit for a certificate whose notBefore is `not_before` (Unix seconds).
+    pub fn for_not_before(not_before: u64) -> SubscriberLimit {
+        let row = SUBSCRIBER_MAX_DAYS
+            .iter()
+            .rev()
+            .find(|(from, _, _)| *from <= not_before)
+            .unwrap_or(&SUBSCRIBER_MAX_DAYS[0]); // the first row starts at the epoch
+        SubscriberLimit::from_row(row)
+    }
+
+    /// The first limit that takes effect after `now` (Unix seconds), if any.
+    pub fn next_after(now: u64) -> Option<SubscriberLimit> {
+        SUBSCRIBER_MAX_DAYS
+            .iter()
+            .find(|(from, _, _)| *from > now)
+            .map(SubscriberLimit::from_row)
+    }
+
+    fn from_row(&(_, period, max_days): &(u64, &'static str, u64)) -> SubscriberLimit {
+        SubscriberLimit { period, max_days }
+    }
+
+    /// Whether a validity period of `seconds` (notBefore to notAfter inclusive) is within it.
+    pub fn allows(self, seconds: u64) -> bool {
+        seconds <= self.max_days * SECONDS_PER_DAY
+    }
 }
 
 /// Runs every check on the non-extension fields of `tbs`.
@@ -266,15 +284,17 @@ fn lint_subscriber_validity(tbs: &TbsCertificate, report: &mut Report) {
         return;
     };
     let not_before = tbs.validity().not_before.to_unix_duration().as_secs();
-    let (period, max_days) = subscriber_max_days(not_before);
-    if seconds > max_days * SECONDS_PER_DAY {
+    let limit = SubscriberLimit::for_not_before(not_before);
+    if !limit.allows(seconds) {
         report.error(
             "leaf.validity.too_long",
             "BR 6.3.2",
             format!(
-                "validity period is {} days, a subscriber certificate issued {period} may have \
-                 at most {max_days}",
-                seconds.div_ceil(SECONDS_PER_DAY)
+                "validity period is {} days, a subscriber certificate issued {} may have at \
+                 most {}",
+                seconds.div_ceil(SECONDS_PER_DAY),
+                limit.period,
+                limit.max_days
             ),
         );
     }
