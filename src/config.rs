@@ -216,9 +216,9 @@ pub struct ProfileConfig {
 
 impl ProfileConfig {
     /// What an operator should be told at start about this profile's lifetime against the BR
-    /// 6.3.2 schedule at `now`: over the limit in force (the lint refuses every certificate), or
-    /// over the next limit (the lint will refuse them from its date).
-    pub fn validity_warnings(&self, now: std::time::SystemTime) -> Vec<String> {
+    /// 6.3.2 schedule at `now`, if anything: over the limit in force (the lint refuses every
+    /// certificate), else over the next limit (the lint will refuse them from its date).
+    pub fn validity_warning(&self, now: std::time::SystemTime) -> Option<String> {
         let now = now
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
@@ -238,14 +238,8 @@ impl ProfileConfig {
                 )
             })
         };
-        let mut warnings = Vec::new();
-        warnings.extend(over(SubscriberLimit::for_not_before(now), "now"));
-        if warnings.is_empty() {
-            if let Some(next) = SubscriberLimit::next_after(now) {
-                warnings.extend(over(next, "from then on"));
-            }
-        }
-        warnings
+        over(SubscriberLimit::for_not_before(now), "now")
+            .or_else(|| over(SubscriberLimit::next_after(now)?, "from then on"))
     }
 }
 
@@ -585,47 +579,36 @@ validity-hours = 2160
         };
         let dec_2026 = at("2026-12-02T00:00:00Z");
         // In force on 2026-12-02: 200 days; from 2027-03-15: 100.
-        assert_eq!(
-            profile(90).validity_warnings(dec_2026),
-            Vec::<String>::new()
-        );
-        assert_eq!(
-            profile(100).validity_warnings(dec_2026),
-            Vec::<String>::new()
-        );
-        let next = profile(101).validity_warnings(dec_2026);
-        assert_eq!(next.len(), 1);
+        assert_eq!(profile(90).validity_warning(dec_2026), None);
+        assert_eq!(profile(100).validity_warning(dec_2026), None);
+        let next = profile(101).validity_warning(dec_2026);
         assert!(
-            next[0].contains("over the 100 days BR 6.3.2 allows for a certificate issued from 2027-03-15; from then on"),
+            next.as_deref().unwrap_or_default().contains("over the 100 days BR 6.3.2 allows for a certificate issued from 2027-03-15; from then on"),
             "{next:?}"
         );
-        let now = profile(250).validity_warnings(dec_2026);
-        assert_eq!(now.len(), 1);
+        let now = profile(250).validity_warning(dec_2026);
         assert!(
-            now[0].contains("6000 hours (250 days) is over the 200 days BR 6.3.2 allows for a certificate issued from 2026-03-15; now"),
+            now.as_deref().unwrap_or_default().contains("6000 hours (250 days) is over the 200 days BR 6.3.2 allows for a certificate issued from 2026-03-15; now"),
             "{now:?}"
         );
-        assert_eq!(
+        assert!(
             profile(200)
-                .validity_warnings(at("2026-03-15T00:00:00Z"))
-                .len(),
-            1
+                .validity_warning(at("2026-03-15T00:00:00Z"))
+                .is_some()
         );
-        assert_eq!(
+        assert!(
             profile(398)
-                .validity_warnings(at("2026-03-14T23:59:59Z"))
-                .len(),
-            1
+                .validity_warning(at("2026-03-14T23:59:59Z"))
+                .is_some()
         );
         assert_eq!(
-            profile(47).validity_warnings(at("2030-01-01T00:00:00Z")),
-            Vec::<String>::new()
+            profile(47).validity_warning(at("2030-01-01T00:00:00Z")),
+            None
         );
-        assert_eq!(
+        assert!(
             profile(48)
-                .validity_warnings(at("2030-01-01T00:00:00Z"))
-                .len(),
-            1
+                .validity_warning(at("2030-01-01T00:00:00Z"))
+                .is_some()
         );
     }
 }

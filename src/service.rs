@@ -60,7 +60,7 @@ pub fn start(config: Config, options: StartOptions) -> Result<Arc<Pipeline>, Str
     profiles.sort_by(|a, b| a.name.cmp(&b.name));
     for warning in profiles
         .iter()
-        .flat_map(|p| p.validity_warnings(std::time::SystemTime::now()))
+        .filter_map(|p| p.validity_warning(std::time::SystemTime::now()))
     {
         eprintln!("strongroom: WARNING: {warning}");
     }
