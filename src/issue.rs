@@ -472,6 +472,20 @@ pub(crate) fn audit_error(e: audit::Error) -> ApiError {
     )
 }
 
+/// Runs a look-up in the audit store on the blocking pool. The look-up connection sits behind a
+/// mutex that a CRL's or an OCSP batch's chunk of look-ups may hold for a while, and a tokio
+/// worker must not wait on it.
+pub(crate) async fn read_audit<T: Send + 'static>(
+    p: &Arc<Pipeline>,
+    read: impl FnOnce(&AuditLog) -> Result<T, audit::Error> + Send + 'static,
+) -> Result<T, ApiError> {
+    let p = Arc::clone(p);
+    tokio::task::spawn_blocking(move || read(&p.audit))
+        .await
+        .map_err(internal)?
+        .map_err(audit_error)
+}
+
 /// Issues a certificate or precertificate: policy, build, lint, sign, record. Refusals are
 /// recorded too (best effort: a refusal is returned even if its record cannot be written).
 pub async fn issue(
@@ -599,19 +613,24 @@ pub async fn finalize(
     })?;
     check_sct_list(&sct_list)?;
     let name = issuer.config.name.clone();
-    let precert_der = p
-        .audit
-        .find_precertificate(&name, &serial)
-        .map_err(audit_error)?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "request.serial.unknown",
-                "serial",
-                "no precertificate with this serial from this issuer",
-            )
-        })?;
-    if p.audit.has_final(&name, &serial).map_err(audit_error)? {
+    let (precert_der, has_final) = read_audit(&p, {
+        let (name, serial) = (name.clone(), serial.clone());
+        move |audit| {
+            let precert = audit.find_precertificate(&name, &serial)?;
+            let has_final = audit.has_final(&name, &serial)?;
+            Ok((precert, has_final))
+        }
+    })
+    .await?;
+    let precert_der = precert_der.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "request.serial.unknown",
+            "serial",
+            "no precertificate with this serial from this issuer",
+        )
+    })?;
+    if has_final {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "request.serial.already_final",

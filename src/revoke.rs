@@ -271,7 +271,7 @@ pub async fn sign_ocsp(
     issuer: &str,
     this_update: &str,
     next_update: &str,
-    statuses: &[OcspStatus],
+    statuses: Vec<OcspStatus>,
     batch: bool,
 ) -> Result<(Vec<Vec<u8>>, Recorded), ApiError> {
     if statuses.is_empty() {
@@ -284,17 +284,29 @@ pub async fn sign_ocsp(
     let issuer = p.issuer(&Some(issuer.to_string()))?;
     let (this_update, next_update) = window(this_update, next_update)?;
     let now = SystemTime::now();
-    let mut inputs = Vec::with_capacity(statuses.len());
-    for (i, s) in statuses.iter().enumerate() {
-        let field = if batch {
-            format!("statuses[{i}].")
-        } else {
-            String::new()
-        };
-        let input = ocsp_input(&p, &issuer.config.name, s, &field, this_update, next_update)?;
-        issuer.responder.check(&input, now).map_err(ocsp_error)?;
-        inputs.push(input);
-    }
+    let count = statuses.len();
+    // Each status is a look-up in the audit store and a certificate to decode: blocking work,
+    // kept off the tokio workers.
+    let inputs = tokio::task::spawn_blocking({
+        let (p, issuer) = (p.clone(), issuer.clone());
+        move || {
+            let mut inputs = Vec::with_capacity(statuses.len());
+            for (i, s) in statuses.iter().enumerate() {
+                let field = if batch {
+                    format!("statuses[{i}].")
+                } else {
+                    String::new()
+                };
+                let input =
+                    ocsp_input(&p, &issuer.config.name, s, &field, this_update, next_update)?;
+                issuer.responder.check(&input, now).map_err(ocsp_error)?;
+                inputs.push(input);
+            }
+            Ok::<_, ApiError>(inputs)
+        }
+    })
+    .await
+    .map_err(internal)??;
     p.audit.check_writable().await.map_err(audit_error)?;
     let listed: Vec<serde_json::Value> = inputs
         .iter()
@@ -329,7 +341,7 @@ pub async fn sign_ocsp(
                 .collect::<Result<Vec<_>, _>>()
         }));
     }
-    let mut out = Vec::with_capacity(statuses.len());
+    let mut out = Vec::with_capacity(count);
     for t in tasks {
         out.extend(t.await.map_err(internal)?.map_err(ocsp_error)?);
     }

@@ -366,7 +366,7 @@ async fn post_ocsp(
         &req.issuer,
         &req.this_update,
         &req.next_update,
-        &[req.status],
+        vec![req.status],
         false,
     )
     .await
@@ -393,7 +393,7 @@ async fn post_ocsp_batch(
         &req.issuer,
         &req.this_update,
         &req.next_update,
-        &req.statuses,
+        req.statuses,
         true,
     )
     .await

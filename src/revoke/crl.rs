@@ -40,7 +40,7 @@ use serde_json::json;
 use super::{DEFAULT_CRL_VALIDITY, MAX_CRL_VALIDITY, MAX_THIS_UPDATE_BACKDATE, reason};
 use crate::audit::{Caller, Entry, Recorded};
 use crate::ceremony::script::parse_time;
-use crate::issue::{Pipeline, audit_error, internal, shard_of};
+use crate::issue::{Pipeline, audit_error, internal, read_audit, shard_of};
 use crate::service::wire::ApiError;
 use crate::x509::{self, CompactRevocation};
 
@@ -706,11 +706,12 @@ pub async fn sign_crl(
 
     // One number sequence per issuer: take the lock, read the last number, sign, record.
     let _guard = p.crl_lock(&name).lock().await;
-    let number = p
-        .audit
-        .last_crl_number(&name)
-        .map_err(audit_error)?
-        .unwrap_or(0)
+    let number = read_audit(&p, {
+        let name = name.clone();
+        move |audit| audit.last_crl_number(&name)
+    })
+    .await?
+    .unwrap_or(0)
         + 1;
     let shard_url = (shards > 1).then(|| issuer.crl_url_for_shard(shard));
     let hsm = p.hsm.clone();
