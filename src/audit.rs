@@ -682,7 +682,8 @@ impl AuditLog {
     /// The DER of the precertificate `issuer` issued with `serial`, if there is one.
     ///
     /// Lookups read a separate connection (WAL lets it run beside the writer) and see every record
-    /// whose `append` has returned. They are single index look-ups.
+    /// whose `append` has returned. They are single index look-ups, but they block while another
+    /// look-up holds the connection, so async code runs them on the blocking pool.
     ///
     /// # Errors
     ///

@@ -284,7 +284,6 @@ pub async fn sign_ocsp(
     let issuer = p.issuer(&Some(issuer.to_string()))?;
     let (this_update, next_update) = window(this_update, next_update)?;
     let now = SystemTime::now();
-    let count = statuses.len();
     // Each status is a look-up in the audit store and a certificate to decode: blocking work,
     // kept off the tokio workers.
     let inputs = tokio::task::spawn_blocking({
@@ -341,7 +340,7 @@ pub async fn sign_ocsp(
                 .collect::<Result<Vec<_>, _>>()
         }));
     }
-    let mut out = Vec::with_capacity(count);
+    let mut out = Vec::with_capacity(listed.len());
     for t in tasks {
         out.extend(t.await.map_err(internal)?.map_err(ocsp_error)?);
     }
