@@ -28,6 +28,13 @@
 //! commits once (one fsync) and then answers every caller. Under load, many records share one fsync;
 //! [`AuditLog::commits`] counts the commits.
 //!
+//! A caller that will append soon can say so first ([`AuditLog::announce`]: the service does when
+//! it sends a certificate to the HSM). With a commit delay ([`AuditLog::open_with_commit_delay`]),
+//! a writer that has a batch waits, while any announced entry has not yet been queued, up to the
+//! delay from when it took the batch's first entry, so that those entries share the batch's fsync
+//! rather than each paying for one (as PostgreSQL's `commit_delay` does). A batch is never held back
+//! when nothing is announced, so a lone request is committed at once.
+//!
 //! # Store
 //!
 //! A SQLite database (WAL journal, `synchronous=FULL`, `STRICT` table), one row per record:
@@ -112,7 +119,7 @@ mod verify;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -521,6 +528,45 @@ pub enum Error {
     Stopped,
 }
 
+/// An entry the writer has been told to expect ([`AuditLog::announce`]); it stops counting as
+/// announced once it is queued, or when this is dropped.
+#[derive(Debug)]
+#[must_use = "an announced entry is appended with `Announced::append`"]
+pub struct Announced<'a> {
+    log: &'a AuditLog,
+}
+
+impl Announced<'_> {
+    /// [`AuditLog::append`] for the announced entry.
+    ///
+    /// # Errors
+    ///
+    /// As [`AuditLog::append`].
+    pub async fn append(self, entry: Entry) -> Result<Recorded, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.log
+            .sender()?
+            .send(store::Request::Append { entry, reply })
+            .await
+            .map_err(|_| Error::Stopped)?;
+        // Queued: the writer no longer needs to wait for it.
+        drop(self);
+        answer.await.map_err(|_| Error::Stopped)?
+    }
+}
+
+impl Drop for Announced<'_> {
+    fn drop(&mut self) {
+        let shared = &self.log.shared;
+        let _ = shared.announced.fetch_sub(1, Ordering::AcqRel);
+        // A writer holding its batch open looks at the queue again (and commits once nothing
+        // more is announced). Unparking a thread that is not parked costs no system call.
+        if let Some(writer) = shared.writer.get() {
+            writer.unpark();
+        }
+    }
+}
+
 /// State shared by the handles and the writer thread.
 #[derive(Debug)]
 struct Shared {
@@ -528,6 +574,12 @@ struct Shared {
     writable: AtomicBool,
     /// Transactions that committed records.
     commits: AtomicU64,
+    /// Entries announced ([`AuditLog::announce`]) and not yet queued.
+    announced: AtomicUsize,
+    /// How long the writer may hold a batch open for announced entries.
+    commit_delay: Duration,
+    /// The writer thread, which waits for announced entries parked (`park_timeout`).
+    writer: std::sync::OnceLock<std::thread::Thread>,
 }
 
 /// The open audit log. One per store; share it with `Arc`. Dropping it stops the writer after it
@@ -556,6 +608,16 @@ impl AuditLog {
     /// [`Error::Open`] if SQLite cannot open, configure or create it; [`Error::NotAStore`] if the
     /// file is some other database.
     pub fn open(path: &Path) -> Result<AuditLog, Error> {
+        AuditLog::open_with_commit_delay(path, Duration::ZERO)
+    }
+
+    /// [`AuditLog::open`], with a writer that holds a batch open for up to `commit_delay` while
+    /// announced entries are on their way (see [Group commit](self#group-commit)).
+    ///
+    /// # Errors
+    ///
+    /// As [`AuditLog::open`].
+    pub fn open_with_commit_delay(path: &Path, commit_delay: Duration) -> Result<AuditLog, Error> {
         let open_err = |source| Error::Open {
             path: path.display().to_string(),
             source,
@@ -571,6 +633,9 @@ impl AuditLog {
         let shared = Arc::new(Shared {
             writable: AtomicBool::new(true),
             commits: AtomicU64::new(0),
+            announced: AtomicUsize::new(0),
+            commit_delay,
+            writer: std::sync::OnceLock::new(),
         });
         let (requests, queue) = mpsc::channel(QUEUE);
         let writer = std::thread::Builder::new()
@@ -580,6 +645,7 @@ impl AuditLog {
                 move || store::run_writer(conn, queue, &shared)
             })
             .map_err(|e| open_err(StoreError::new("start writer thread", e)))?;
+        let _ = shared.writer.set(writer.thread().clone());
         Ok(AuditLog {
             requests: Some(requests),
             writer: Some(writer),
@@ -606,6 +672,14 @@ impl AuditLog {
             .await
             .map_err(|_| Error::Stopped)?;
         answer.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Says that an entry will be appended soon, so that a writer with a commit delay waits for it
+    /// (up to the delay) and commits it with the batch it is writing. The entry is appended with
+    /// [`Announced::append`]; dropping the `Announced` withdraws it.
+    pub fn announce(&self) -> Announced<'_> {
+        let _ = self.shared.announced.fetch_add(1, Ordering::AcqRel);
+        Announced { log: self }
     }
 
     /// [`AuditLog::append`] for callers outside async code: blocks the thread until committed.
@@ -1316,6 +1390,72 @@ mod tests {
 
         drop(log);
         assert_eq!(verify(&path).unwrap().records, u64::from(n) + 20);
+    }
+
+    /// Long enough that a test which waited for it would stand out; the tests below never do.
+    const LONG_DELAY: Duration = Duration::from_secs(30);
+    /// A guard against a writer that hangs: far longer than a commit takes, far shorter than
+    /// `LONG_DELAY`.
+    const NO_HANG: Duration = Duration::from_secs(10);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn announced_entries_share_the_batch_that_waits_for_them() {
+        let (_dir, path) = store();
+        let log = Arc::new(AuditLog::open_with_commit_delay(&path, LONG_DELAY).unwrap());
+        let first = {
+            let (a, b) = (log.announce(), log.announce());
+            // The unannounced entry opens a batch; the writer holds it for the two announced.
+            let early = {
+                let log = Arc::clone(&log);
+                tokio::spawn(async move { log.append(refusal(0)).await })
+            };
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert!(!early.is_finished(), "the batch did not wait");
+            assert_eq!(log.commits(), 0);
+            let (ra, rb) = tokio::time::timeout(NO_HANG, async {
+                tokio::join!(a.append(cert(1)), b.append(cert(2)))
+            })
+            .await
+            .expect("the batch should commit once nothing more is announced");
+            let early = early.await.unwrap().unwrap();
+            let (ra, rb) = (ra.unwrap(), rb.unwrap());
+            assert_eq!(early.seq(), 1);
+            assert_eq!([early.time(), ra.time()], [rb.time(), rb.time()]);
+            early
+        };
+        assert_eq!(log.commits(), 1, "three records, one commit");
+        assert_eq!(first.seq(), 1);
+
+        // Nothing announced: a lone append is committed at once, not after the delay.
+        let lone = tokio::time::timeout(NO_HANG, log.append(cert(3)))
+            .await
+            .expect("a lone append must not wait for the commit delay");
+        assert_eq!(lone.unwrap().seq(), 4);
+        assert_eq!(log.commits(), 2);
+        drop(log);
+        assert_eq!(verify(&path).unwrap().records, 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_withdrawn_announcement_releases_the_batch() {
+        let (_dir, path) = store();
+        let log = Arc::new(AuditLog::open_with_commit_delay(&path, LONG_DELAY).unwrap());
+        let announced = log.announce();
+        let waiting = {
+            let log = Arc::clone(&log);
+            tokio::spawn(async move { log.append(cert(1)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "the batch did not wait");
+        // The announced request failed before it had anything to record (an HSM error, say).
+        drop(announced);
+        let recorded = tokio::time::timeout(NO_HANG, waiting)
+            .await
+            .expect("withdrawing the announcement should release the batch")
+            .unwrap()
+            .unwrap();
+        assert_eq!(recorded.seq(), 1);
+        assert_eq!(log.commits(), 1);
     }
 
     #[test]

@@ -42,10 +42,19 @@ pub struct Options {
     pub seconds: u64,
     /// Service phases, each between two raw phases (the report gives the median round).
     pub rounds: usize,
-    /// `service.request-threads-nice` for the service (None: the default).
-    pub request_threads_nice: Option<i32>,
+    /// Settings of the service under test that differ from the configuration's defaults.
+    pub tuning: Tuning,
     /// What the clients ask for.
     pub workload: Workload,
+}
+
+/// Service settings a bench can set (None: the configuration's default).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tuning {
+    /// `service.request-threads-nice`.
+    pub request_threads_nice: Option<i32>,
+    /// `service.audit-commit-delay-us`.
+    pub audit_commit_delay_us: Option<u64>,
 }
 
 /// What the clients ask the service for.
@@ -62,7 +71,7 @@ pub enum Workload {
 pub fn run(o: &Options) -> Result<(), String> {
     let t = Throwaway::create(&o.out, None, &["bench"])?;
     t.ceremony("bench.toml", &ceremony(o.issuer))?;
-    let config = write_config(&t, o.sessions, o.request_threads_nice)?;
+    let config = write_config(&t, o.sessions, o.tuning)?;
 
     // Raw and service phases alternate, starting and ending with raw: each round's ratio is
     // taken against the mean of the raw rates just before and just after it, so that a change
@@ -115,7 +124,11 @@ pub fn run(o: &Options) -> Result<(), String> {
         "clients": o.clients,
         "seconds": o.seconds,
         "rounds": o.rounds,
-        "request_threads_nice": o.request_threads_nice.unwrap_or(10),
+        "request_threads_nice": o.tuning.request_threads_nice.unwrap_or(10),
+        "audit_commit_delay_us": o
+            .tuning
+            .audit_commit_delay_us
+            .unwrap_or(crate::config::DEFAULT_COMMIT_DELAY_US),
         "ratios": ratios.iter().map(|x| round3(*x)).collect::<Vec<_>>(),
         "median_round": median + 1,
         "raw_sign_per_second": round(raw_rate),
@@ -614,9 +627,8 @@ public-key-out = "subscriber.pub.pem"
     )
 }
 
-/// The service configuration for a bench: `nice` sets `service.request-threads-nice` (None: the
-/// default).
-fn write_config(t: &Throwaway, sessions: usize, nice: Option<i32>) -> Result<PathBuf, String> {
+/// The service configuration for a bench, with `tuning`'s settings where they are given.
+fn write_config(t: &Throwaway, sessions: usize, tuning: Tuning) -> Result<PathBuf, String> {
     use std::os::unix::fs::MetadataExt;
     let uid = std::fs::metadata("/proc/self")
         .map_err(|e| e.to_string())?
@@ -630,6 +642,7 @@ allow-root = {root}
 store = "audit.db"
 instance-prefix = 1
 {nice}
+{delay}
 
 [hsm]
 module = "{module}"
@@ -654,8 +667,13 @@ name = "tls-server"
 validity-hours = 2160
 "#,
         root = uid == 0,
-        nice = nice
+        nice = tuning
+            .request_threads_nice
             .map(|n| format!("request-threads-nice = {n}"))
+            .unwrap_or_default(),
+        delay = tuning
+            .audit_commit_delay_us
+            .map(|us| format!("audit-commit-delay-us = {us}"))
             .unwrap_or_default(),
         module = t.module.display(),
         sessions = sessions,

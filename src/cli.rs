@@ -137,6 +137,9 @@ enum BenchCommand {
         /// The service's `service.request-threads-nice` (default: the configuration default).
         #[arg(long, value_parser = clap::value_parser!(i32).range(0..=19))]
         request_threads_nice: Option<i32>,
+        /// The service's `service.audit-commit-delay-us` (default: the configuration default).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+        audit_commit_delay_us: Option<u64>,
     },
     /// One large CRL (a million entries by default) signed over the socket: wall time, CRL
     /// size, the service's peak RSS and their ratio, on a throwaway token.
@@ -275,6 +278,7 @@ pub fn run(cli: Cli) -> ExitCode {
             ocsp_batch,
             rounds,
             request_threads_nice,
+            audit_commit_delay_us,
         }) => crate::bench::run(&crate::bench::Options {
             out,
             issuer,
@@ -282,7 +286,10 @@ pub fn run(cli: Cli) -> ExitCode {
             sessions,
             seconds,
             rounds: usize::try_from(rounds).unwrap_or(1),
-            request_threads_nice,
+            tuning: crate::bench::Tuning {
+                request_threads_nice,
+                audit_commit_delay_us,
+            },
             workload: match ocsp_batch {
                 Some(n) => crate::bench::Workload::OcspBatch(n.max(1)),
                 None => crate::bench::Workload::Issue,
@@ -314,7 +321,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 sessions,
                 seconds: minutes.saturating_mul(60),
                 rounds: 1,
-                request_threads_nice: None,
+                tuning: crate::bench::Tuning::default(),
                 workload: crate::bench::Workload::Issue,
             },
             sample_seconds,

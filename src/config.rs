@@ -38,6 +38,9 @@ pub struct RawConfig {
     pub policy: PolicyConfig,
 }
 
+/// Default `service.audit-commit-delay-us`.
+pub const DEFAULT_COMMIT_DELAY_US: u64 = 1000;
+
 /// `[service]`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -79,6 +82,10 @@ pub struct RawService {
     /// runtime's), so that on a machine where the token shares the CPU (SoftHSM) the HSM
     /// session workers and the audit writer, which keep the process's priority, go first.
     pub request_threads_nice: Option<i32>,
+    /// Microseconds (0..=10000, default 1000) that the audit writer may hold
+    /// a batch open for records of certificates the HSM is signing, so that they share one fsync;
+    /// 0 commits each batch at once. A batch is never held when no such record is on its way.
+    pub audit_commit_delay_us: Option<u64>,
 }
 
 /// `[hsm]`.
@@ -272,6 +279,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Nice value of the request threads.
     pub request_threads_nice: i32,
+    /// How long the audit writer may hold a batch open for announced records.
+    pub audit_commit_delay: Duration,
     /// PKCS#11 module.
     pub module: PathBuf,
     /// Token.
@@ -344,6 +353,11 @@ impl Config {
         if !(0..=19).contains(&request_threads_nice) {
             return Err("service.request-threads-nice: must be 0..=19".into());
         }
+        let audit_commit_delay_us = s.audit_commit_delay_us.unwrap_or(DEFAULT_COMMIT_DELAY_US);
+        if audit_commit_delay_us > 10_000 {
+            return Err("service.audit-commit-delay-us: must be 0..=10000".into());
+        }
+        let audit_commit_delay = Duration::from_micros(audit_commit_delay_us);
         let token = match (raw.hsm.token, raw.hsm.token_serial) {
             (Some(l), None) => TokenSelector::Label(l),
             (None, Some(sn)) => TokenSelector::Serial(sn),
@@ -480,6 +494,7 @@ impl Config {
             body_timeout,
             max_connections,
             request_threads_nice,
+            audit_commit_delay,
             module: raw.hsm.module,
             token,
             pin,
@@ -554,6 +569,25 @@ validity-hours = 2160
             );
         }
         for good in ["", "request-threads-nice = 0", "request-threads-nice = 19"] {
+            let e = config_with(good, "").err().unwrap_or_default();
+            assert!(e.starts_with("issuer: at least one"), "{good}: {e}");
+        }
+    }
+
+    #[test]
+    fn audit_commit_delay_has_a_default_and_a_range() {
+        let e = config_with("audit-commit-delay-us = 10001", "")
+            .err()
+            .unwrap_or_default();
+        assert!(
+            e.starts_with("service.audit-commit-delay-us: must be 0..=10000"),
+            "{e}"
+        );
+        for good in [
+            "",
+            "audit-commit-delay-us = 0",
+            "audit-commit-delay-us = 10000",
+        ] {
             let e = config_with(good, "").err().unwrap_or_default();
             assert!(e.starts_with("issuer: at least one"), "{good}: {e}");
         }

@@ -536,6 +536,8 @@ pub async fn issue(
         ..
     } = approved;
     let serial_bytes = serial.as_bytes().to_vec();
+    // The record will follow the signature: let the audit writer hold its batch open for it.
+    let announced = p.audit.announce();
     let signed = async {
         let tbs = x509::prepare_certificate(profile, serial, validity, spki, kind, &issuer.signer)?;
         sign_tbs(&p, &issuer, tbs).await
@@ -543,6 +545,7 @@ pub async fn issue(
     let der = match signed.await {
         Ok(der) => der,
         Err(e) => {
+            drop(announced);
             let e = signing_error(e);
             if e.code == "hsm.unavailable" {
                 p.metrics.hsm_errors.inc();
@@ -567,7 +570,7 @@ pub async fn issue(
             &summary,
         )
     };
-    let recorded = p.audit.append(entry).await.map_err(audit_error)?;
+    let recorded = announced.append(entry).await.map_err(audit_error)?;
     p.metrics.issued(&issuer.config.name, precertificate);
     Ok(recorded)
 }

@@ -86,8 +86,9 @@ pub fn start(config: Config, options: StartOptions) -> Result<Arc<Pipeline>, Str
         .iter()
         .map(|c| issue::Issuer::load(&hsm, c.clone()).map(Arc::new))
         .collect::<Result<Vec<_>, _>>()?;
-    let audit = crate::audit::AuditLog::open(&config.store)
-        .map_err(|e| format!("audit store {}: {e}", config.store.display()))?;
+    let audit =
+        crate::audit::AuditLog::open_with_commit_delay(&config.store, config.audit_commit_delay)
+            .map_err(|e| format!("audit store {}: {e}", config.store.display()))?;
     // The writer has opened the store (and replayed its WAL after a crash); check every link.
     let accepted = match crate::audit::verify(&config.store) {
         Ok(_) => None,

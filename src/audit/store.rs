@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
@@ -171,23 +171,57 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
 
 /// The writer thread: collects queued requests into batches and commits each batch once.
 /// Returns when every `AuditLog` handle is gone and the queue is empty.
+/// What the writer has taken off the queue for its next transaction.
+struct Batch {
+    appends: Vec<(Entry, oneshot::Sender<Result<Recorded, Error>>)>,
+    probes: Vec<oneshot::Sender<Result<(), Error>>>,
+}
+
+impl Batch {
+    fn take(&mut self, request: Request, _conn: &Connection) {
+        match request {
+            Request::Append { entry, reply } => self.appends.push((entry, reply)),
+            Request::Probe { reply } => self.probes.push(reply),
+            #[cfg(test)]
+            Request::Run(f) => f(_conn),
+        }
+    }
+
+    /// Takes what is queued now, until the batch is full.
+    fn drain(&mut self, queue: &mut mpsc::Receiver<Request>, conn: &Connection) {
+        while self.appends.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(request) => self.take(request, conn),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
 pub(crate) fn run_writer(conn: Connection, mut queue: mpsc::Receiver<Request>, shared: &Shared) {
     while let Some(first) = queue.blocking_recv() {
-        let mut appends = Vec::new();
-        let mut probes = Vec::new();
-        let mut next = Some(first);
-        while let Some(request) = next {
-            match request {
-                Request::Append { entry, reply } => appends.push((entry, reply)),
-                Request::Probe { reply } => probes.push(reply),
-                #[cfg(test)]
-                Request::Run(f) => f(&conn),
-            }
-            if appends.len() >= MAX_BATCH {
+        let taken = Instant::now();
+        let mut batch = Batch {
+            appends: Vec::new(),
+            probes: Vec::new(),
+        };
+        batch.take(first, &conn);
+        batch.drain(&mut queue, &conn);
+        // Commit delay: while entries are announced but not yet queued, hold the batch open (up
+        // to the delay from its first entry) so that they share its fsync.
+        while !batch.appends.is_empty()
+            && batch.appends.len() < MAX_BATCH
+            && shared.announced.load(Ordering::Acquire) > 0
+        {
+            let left = shared.commit_delay.saturating_sub(taken.elapsed());
+            if left.is_zero() {
                 break;
             }
-            next = queue.try_recv().ok();
+            // Woken when an announced entry is queued or withdrawn (or spuriously).
+            std::thread::park_timeout(left);
+            batch.drain(&mut queue, &conn);
         }
+        let Batch { appends, probes } = batch;
         if appends.is_empty() && probes.is_empty() {
             continue;
         }
