@@ -82,9 +82,9 @@ pub struct RawService {
     /// runtime's), so that on a machine where the token shares the CPU (SoftHSM) the HSM
     /// session workers and the audit writer, which keep the process's priority, go first.
     pub request_threads_nice: Option<i32>,
-    /// Microseconds (0..=10000, default 1000) that the audit writer may hold
-    /// a batch open for records of certificates the HSM is signing, so that they share one fsync;
-    /// 0 commits each batch at once. A batch is never held when no such record is on its way.
+    /// Microseconds (0..=10000, default 1000) that the audit writer may hold a batch open for
+    /// the records of certificates the HSM is signing, so that they share one fsync; 0 commits
+    /// each batch at once. A batch is never held when no such record is on its way.
     pub audit_commit_delay_us: Option<u64>,
 }
 

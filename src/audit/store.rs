@@ -169,8 +169,6 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// The writer thread: collects queued requests into batches and commits each batch once.
-/// Returns when every `AuditLog` handle is gone and the queue is empty.
 /// What the writer has taken off the queue for its next transaction.
 struct Batch {
     appends: Vec<(Entry, oneshot::Sender<Result<Recorded, Error>>)>,
@@ -198,6 +196,9 @@ impl Batch {
     }
 }
 
+/// The writer thread: collects queued requests into batches and commits each batch once
+/// (holding it open for announced entries up to the commit delay).
+/// Returns when every `AuditLog` handle is gone and the queue is empty.
 pub(crate) fn run_writer(conn: Connection, mut queue: mpsc::Receiver<Request>, shared: &Shared) {
     while let Some(first) = queue.blocking_recv() {
         let taken = Instant::now();
