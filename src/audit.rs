@@ -543,12 +543,7 @@ impl Announced<'_> {
     ///
     /// As [`AuditLog::append`].
     pub async fn append(self, entry: Entry) -> Result<Recorded, Error> {
-        let (reply, answer) = oneshot::channel();
-        self.log
-            .sender()?
-            .send(store::Request::Append { entry, reply })
-            .await
-            .map_err(|_| Error::Stopped)?;
+        let answer = self.log.queue(entry).await?;
         // Queued: the writer no longer needs to wait for it.
         drop(self);
         answer.await.map_err(|_| Error::Stopped)?
@@ -666,12 +661,21 @@ impl AuditLog {
     /// [`Error::Unavailable`] if the store could not be written; [`Error::Stopped`] if the writer
     /// is gone.
     pub async fn append(&self, entry: Entry) -> Result<Recorded, Error> {
+        self.queue(entry).await?.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Queues `entry` for the writer (waiting for room if the queue is full); the receiver
+    /// answers once the entry's batch has committed or failed.
+    async fn queue(
+        &self,
+        entry: Entry,
+    ) -> Result<oneshot::Receiver<Result<Recorded, Error>>, Error> {
         let (reply, answer) = oneshot::channel();
         self.sender()?
             .send(store::Request::Append { entry, reply })
             .await
             .map_err(|_| Error::Stopped)?;
-        answer.await.map_err(|_| Error::Stopped)?
+        Ok(answer)
     }
 
     /// Says that an entry will be appended soon, so that a writer with a commit delay waits for it
