@@ -644,10 +644,11 @@ pub async fn finalize(
     p.audit.check_writable().await.map_err(audit_error)?;
     let precert: Certificate = der::Decode::from_der(&precert_der).map_err(internal)?;
     let tbs = x509::prepare_final(&precert, &sct_list).map_err(signing_error)?;
+    // As in `issue`: the writer may hold its batch open for this record (withdrawn on error).
+    let announced = p.audit.announce();
     let der = sign_tbs(&p, &issuer, tbs).await.map_err(signing_error)?;
     let summary = json!({"final_of_precertificate": hex::encode(&serial)});
-    let recorded = p
-        .audit
+    let recorded = announced
         .append(Entry::certificate(
             name.as_str(),
             serial.clone(),
