@@ -448,7 +448,8 @@ fn load(socket: &Path, public_key: String, o: &Options) -> Result<Load, String> 
                     let mut connection = http::Connection::connect(&socket).await?;
                     let (mut ok, mut failed, mut latencies) = (0u64, 0u64, Vec::new());
                     let mut i = 0u64;
-                    // An issue request is the same but for its name: its JSON is spliced.
+                    // An issue request is the same but for its name, so its JSON is spliced (base64
+                    // and these names need no escaping).
                     let issue_head = format!(r#"{{"profile":"tls-server","public_key":"{key}","dns_names":["c{c}-"#);
                     let mut body = Vec::with_capacity(1024);
                     while Instant::now() < deadline {
