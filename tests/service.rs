@@ -1135,6 +1135,34 @@ async fn ocsp_responses_verify_with_openssl_and_refuse_what_breaks_the_rules() {
         assert_eq!(status, 400, "{reply}");
         assert_eq!(reply["error"]["code"], code, "{reply}");
     }
+    // A batch is checked in order: the first bad status is the one named, with its index.
+    let good = json!({"serial": serials[0], "status": "good"});
+    let unknown = json!({"serial": "01ff", "status": "good"});
+    let malformed = json!({"serial": "zz", "status": "good"});
+    for (statuses, code, field) in [
+        (
+            json!([good, malformed]),
+            "ocsp.serial.malformed",
+            "statuses[1].serial",
+        ),
+        (
+            json!([good, unknown, malformed]),
+            "ocsp.serial.unknown",
+            "statuses[1].serial",
+        ),
+        (
+            json!([malformed, unknown]),
+            "ocsp.serial.malformed",
+            "statuses[0].serial",
+        ),
+    ] {
+        let (status, reply) = s
+            .post("/v1/ocsp/batch", &json!({"issuer": "r10", "this_update": now, "next_update": later, "statuses": statuses}))
+            .await;
+        assert_eq!(status, 400, "{reply}");
+        assert_eq!(reply["error"]["code"], code, "{reply}");
+        assert_eq!(reply["error"]["field"], field, "{reply}");
+    }
 }
 
 /// Copies the demo, edits its config, runs `strongroom serve`, and returns what it printed when it
