@@ -11,6 +11,7 @@
 //!   report: both rates, ratio, p50/p99 latency, the service's peak RSS (VmHWM)
 //! ```
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -457,7 +458,7 @@ fn load(socket: &Path, public_key: String, o: &Options) -> Result<Load, String> 
                         let (path, n) = match workload {
                             Workload::Issue => {
                                 body.extend_from_slice(issue_head.as_bytes());
-                                body.extend_from_slice(format!(r#"{i}.bench.example.com"]}}"#).as_bytes());
+                                write!(body, r#"{i}.bench.example.com"]}}"#).map_err(|e| e.to_string())?;
                                 ("/v1/certificates", 1)
                             }
                             Workload::OcspBatch(n) => {
