@@ -553,11 +553,13 @@ impl Announced<'_> {
 impl Drop for Announced<'_> {
     fn drop(&mut self) {
         let shared = &self.log.shared;
-        let _ = shared.announced.fetch_sub(1, Ordering::AcqRel);
-        // A writer holding its batch open looks at the queue again (and commits once nothing
-        // more is announced). Unparking a thread that is not parked costs no system call.
-        if let Some(writer) = shared.writer.get() {
-            writer.unpark();
+        // The last announced entry wakes a writer holding its batch open, which then takes the
+        // queue and commits. Earlier ones do not: the writer takes them with the last, or at the
+        // end of the delay, and waking it for each would cost a context switch per entry.
+        if shared.announced.fetch_sub(1, Ordering::AcqRel) == 1 {
+            if let Some(writer) = shared.writer.get() {
+                writer.unpark();
+            }
         }
     }
 }

@@ -218,7 +218,7 @@ pub(crate) fn run_writer(conn: Connection, mut queue: mpsc::Receiver<Request>, s
             if left.is_zero() {
                 break;
             }
-            // Woken when an announced entry is queued or withdrawn (or spuriously).
+            // Woken when the last announced entry is queued or withdrawn (or spuriously).
             std::thread::park_timeout(left);
             batch.drain(&mut queue, &conn);
         }
