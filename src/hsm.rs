@@ -2089,12 +2089,13 @@ impl Ops<'_> {
     }
 }
 
-/// Parses a key's public key once for verifying its signatures.
+/// Parses a key's public key once for verifying its signatures (with a table for a P-256 key:
+/// a key on the token signs many times).
 fn verifier(
     spki: &SubjectPublicKeyInfoOwned,
     label: &str,
 ) -> Result<std::sync::Arc<crate::verify::VerifyingKey>, Error> {
-    crate::verify::VerifyingKey::from_spki(spki)
+    crate::verify::VerifyingKey::from_spki_precomputed(spki)
         .map(std::sync::Arc::new)
         .map_err(|e| Error::PublicKey {
             label: label.to_string(),

@@ -26,7 +26,9 @@
 //! The arithmetic is AWS-LC's (through `aws-lc-rs`), about three times faster here than the
 //! pure-Rust curves for ECDSA verification; the key's structure is still checked with the
 //! RustCrypto types first, for precise errors. For the hot path (one issuer key, many
-//! signatures), parse the key once with [`VerifyingKey::from_spki`] and reuse it.
+//! signatures), parse the key once and reuse it: with [`VerifyingKey::from_spki_precomputed`],
+//! a P-256 key is verified with a table of its own multiples instead (`p256_table`), which
+//! needs no variable-base multiplication. The keys on the token are parsed that way.
 
 use core::fmt;
 
@@ -42,6 +44,8 @@ use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::Certificate;
 use x509_cert::crl::CertificateList;
 use x509_cert::request::CertReq;
+
+mod p256_table;
 
 /// Why a signature was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -206,7 +210,8 @@ pub struct VerifyingKey {
 #[derive(Clone)]
 enum KeyInner {
     Rsa(Keys),
-    P256(Keys),
+    /// With a table for the key when it was parsed with [`VerifyingKey::from_spki_precomputed`].
+    P256(Keys, Option<std::sync::Arc<p256_table::KeyTable>>),
     P384(Keys),
 }
 
@@ -245,7 +250,7 @@ impl KeyInner {
     fn kind(&self) -> &'static str {
         match self {
             Self::Rsa(_) => "RSA",
-            Self::P256(_) => "EC P-256",
+            Self::P256(..) => "EC P-256",
             Self::P384(_) => "EC P-384",
         }
     }
@@ -331,14 +336,17 @@ impl VerifyingKey {
                     SECP_256_R_1 => {
                         let _ = p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
                             .map_err(|_| bad_point)?;
-                        KeyInner::P256(parse_for(
-                            point,
-                            "EC P-256",
-                            &[
-                                (SignatureAlgorithm::EcdsaSha256, &v::ECDSA_P256_SHA256_ASN1),
-                                (SignatureAlgorithm::EcdsaSha384, &v::ECDSA_P256_SHA384_ASN1),
-                            ],
-                        )?)
+                        KeyInner::P256(
+                            parse_for(
+                                point,
+                                "EC P-256",
+                                &[
+                                    (SignatureAlgorithm::EcdsaSha256, &v::ECDSA_P256_SHA256_ASN1),
+                                    (SignatureAlgorithm::EcdsaSha384, &v::ECDSA_P256_SHA384_ASN1),
+                                ],
+                            )?,
+                            None,
+                        )
                     }
                     SECP_384_R_1 => {
                         let _ = p384::ecdsa::VerifyingKey::from_sec1_bytes(point)
@@ -358,6 +366,35 @@ impl VerifyingKey {
             other => return Err(Error::UnsupportedKeyAlgorithm(other)),
         };
         Ok(Self { inner })
+    }
+
+    /// [`VerifyingKey::from_spki`] for a key that will verify many signatures (an issuer's): a
+    /// P-256 key also gets a table of its multiples (510 KiB, a few milliseconds to build), and
+    /// its signatures are then verified with fixed-base arithmetic only (see `p256_table`).
+    /// Other keys are as [`VerifyingKey::from_spki`] makes them.
+    ///
+    /// # Errors
+    /// As [`VerifyingKey::from_spki`].
+    pub fn from_spki_precomputed(spki: &SubjectPublicKeyInfoOwned) -> Result<Self, Error> {
+        let mut key = Self::from_spki(spki)?;
+        if let KeyInner::P256(_, table) = &mut key.inner {
+            let point = spki
+                .subject_public_key
+                .as_bytes()
+                .and_then(|b| p256::ecdsa::VerifyingKey::from_sec1_bytes(b).ok())
+                .map(|k| k.to_sec1_point(false));
+            let coordinates = point.as_ref().and_then(|p| {
+                let x: &[u8; 32] = p.x()?.as_slice().try_into().ok()?;
+                let y: &[u8; 32] = p.y()?.as_slice().try_into().ok()?;
+                Some((x, y))
+            });
+            // from_spki has checked the point; a point without a table would still verify
+            // (with AWS-LC), but none gets here.
+            *table = coordinates
+                .and_then(|(x, y)| p256_table::KeyTable::new(x, y))
+                .map(std::sync::Arc::new);
+        }
+        Ok(key)
     }
 
     /// Verifies `signature` over `message` with this key, using `algorithm`.
@@ -478,7 +515,7 @@ impl VerifyingKey {
         signed: Signed,
     ) -> Result<(), Error> {
         let keys = match &self.inner {
-            KeyInner::Rsa(k) | KeyInner::P256(k) | KeyInner::P384(k) => k,
+            KeyInner::Rsa(k) | KeyInner::P256(k, _) | KeyInner::P384(k) => k,
         };
         let key = keys
             .iter()
@@ -495,9 +532,16 @@ impl VerifyingKey {
         // RFC 3279 §2.2.3: an ECDSA signature is the DER SEQUENCE { r INTEGER, s INTEGER };
         // checked strictly so a malformed one is reported as such, not as a bad signature.
         match &self.inner {
-            KeyInner::P256(_) => {
-                let _ = p256::ecdsa::Signature::from_der(signature)
+            KeyInner::P256(_, table) => {
+                let parsed = p256::ecdsa::Signature::from_der(signature)
                     .map_err(|_| Error::MalformedSignature(ECDSA_DER))?;
+                if let Some(table) = table {
+                    return if table.verify(digest.as_ref(), &parsed.r(), &parsed.s()) {
+                        Ok(())
+                    } else {
+                        Err(Error::BadSignature(signed))
+                    };
+                }
             }
             KeyInner::P384(_) => {
                 let _ = p384::ecdsa::Signature::from_der(signature)
@@ -879,6 +923,72 @@ mod tests {
             err.to_string().contains("parameters must be absent"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_precomputed_p256_key_verifies_and_refuses_as_the_plain_one_does() {
+        use p256::ecdsa::signature::Signer as _;
+        use p256::pkcs8::EncodePublicKey as _;
+        let signing = p256::ecdsa::SigningKey::from_bytes(&[0x5a; 32].into()).unwrap();
+        let spki_der = signing.verifying_key().to_public_key_der().unwrap();
+        let spki = SubjectPublicKeyInfoOwned::from_der(spki_der.as_bytes()).unwrap();
+        let plain = VerifyingKey::from_spki(&spki).unwrap();
+        let precomputed = VerifyingKey::from_spki_precomputed(&spki).unwrap();
+        assert!(matches!(&precomputed.inner, KeyInner::P256(_, Some(_))));
+        let alg = |oid| AlgorithmIdentifierOwned {
+            oid,
+            parameters: None,
+        };
+        let message = b"a TBSCertificate, say";
+        let sig: p256::ecdsa::Signature = signing.sign(message);
+        let der = sig.to_der();
+        for key in [&plain, &precomputed] {
+            key.verify(&alg(ECDSA_WITH_SHA_256), message, der.as_bytes())
+                .unwrap();
+            let err = key
+                .verify(&alg(ECDSA_WITH_SHA_256), b"another message", der.as_bytes())
+                .unwrap_err();
+            assert!(
+                matches!(err, Error::BadSignature(Signed::Message)),
+                "{err:?}"
+            );
+            // The same signature under the other hash is a different digest.
+            let err = key
+                .verify(&alg(ECDSA_WITH_SHA_384), message, der.as_bytes())
+                .unwrap_err();
+            assert!(
+                matches!(err, Error::BadSignature(Signed::Message)),
+                "{err:?}"
+            );
+            let mut trailing = der.as_bytes().to_vec();
+            trailing.push(0);
+            let err = key
+                .verify(&alg(ECDSA_WITH_SHA_256), message, &trailing)
+                .unwrap_err();
+            assert!(matches!(err, Error::MalformedSignature(_)), "{err:?}");
+            let rsa = AlgorithmIdentifierOwned {
+                oid: SHA_256_WITH_RSA_ENCRYPTION,
+                parameters: Some(der::Any::null()),
+            };
+            let err = key.verify(&rsa, message, der.as_bytes()).unwrap_err();
+            assert!(matches!(err, Error::KeyAlgorithmMismatch { .. }), "{err:?}");
+        }
+        // ecdsa-with-SHA384 on P-256: the leftmost 256 bits of the SHA-384 digest (FIPS 186-5).
+        let sig384: p256::ecdsa::Signature = {
+            use p256::ecdsa::signature::hazmat::PrehashSigner as _;
+            use sha2::Digest as _;
+            signing
+                .sign_prehash(&sha2::Sha384::digest(message))
+                .unwrap()
+        };
+        for key in [&plain, &precomputed] {
+            key.verify(
+                &alg(ECDSA_WITH_SHA_384),
+                message,
+                sig384.to_der().as_bytes(),
+            )
+            .unwrap();
+        }
     }
 
     #[test]
