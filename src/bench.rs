@@ -48,6 +48,26 @@ pub struct Options {
     pub tuning: Tuning,
     /// What the clients ask for.
     pub workload: Workload,
+    /// The clients' thread's nice value (None: the service's request threads' value).
+    pub clients_nice: Option<i32>,
+}
+
+impl Options {
+    /// The service's request threads' nice value.
+    fn request_threads_nice(&self) -> i32 {
+        self.tuning
+            .request_threads_nice
+            .unwrap_or(crate::config::DEFAULT_REQUEST_THREADS_NICE)
+    }
+
+    /// The clients' nice value: by default the request threads', so that the load (which stands
+    /// for the CA core, a program of its own) does not preempt the service it measures. At nice 0
+    /// against request threads at 10, each client wake-up takes a core from a request thread at
+    /// once.
+    fn clients_nice(&self) -> i32 {
+        self.clients_nice
+            .unwrap_or_else(|| self.request_threads_nice())
+    }
 }
 
 /// Service settings a bench can set (None: the configuration's default).
@@ -126,7 +146,8 @@ pub fn run(o: &Options) -> Result<(), String> {
         "clients": o.clients,
         "seconds": o.seconds,
         "rounds": o.rounds,
-        "request_threads_nice": o.tuning.request_threads_nice.unwrap_or(10),
+        "request_threads_nice": o.request_threads_nice(),
+        "clients_nice": o.clients_nice(),
         "audit_commit_delay_us": o
             .tuning
             .audit_commit_delay_us
@@ -423,6 +444,24 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
 /// N clients, each on its own connection, issuing until the time is up. Returns (issued,
 /// failed, elapsed seconds, latencies of the successful requests).
 fn load(socket: &Path, public_key: String, o: &Options) -> Result<Load, String> {
+    // On Linux a nice value belongs to a thread (setpriority(2)): the clients get a thread of
+    // their own, so that the raw phases' threads, started later from this one, keep its value.
+    let nice = o.clients_nice();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            if nice != 0 {
+                rustix::process::setpriority_process(None, nice)
+                    .map_err(|e| format!("cannot set the clients' nice value to {nice}: {e}"))?;
+            }
+            drive(socket, public_key, o)
+        })
+        .join()
+        .map_err(|_| "the clients' thread panicked".to_string())?
+    })
+}
+
+/// [`load`] on the calling thread.
+fn drive(socket: &Path, public_key: String, o: &Options) -> Result<Load, String> {
     // One thread drives every client: what they cost the machine matters here, not their
     // parallelism (the service they measure is the bottleneck).
     let rt = tokio::runtime::Builder::new_current_thread()

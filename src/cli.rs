@@ -140,6 +140,9 @@ enum BenchCommand {
         /// The service's `service.audit-commit-delay-us` (default: the configuration default).
         #[arg(long, value_parser = clap::value_parser!(u64).range(0..=10_000))]
         audit_commit_delay_us: Option<u64>,
+        /// The clients' nice value (default: the service's request threads' value).
+        #[arg(long, value_parser = clap::value_parser!(i32).range(0..=19))]
+        clients_nice: Option<i32>,
     },
     /// One large CRL (a million entries by default) signed over the socket: wall time, CRL
     /// size, the service's peak RSS and their ratio, on a throwaway token.
@@ -279,6 +282,7 @@ pub fn run(cli: Cli) -> ExitCode {
             rounds,
             request_threads_nice,
             audit_commit_delay_us,
+            clients_nice,
         }) => crate::bench::run(&crate::bench::Options {
             out,
             issuer,
@@ -294,6 +298,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 Some(n) => crate::bench::Workload::OcspBatch(n.max(1)),
                 None => crate::bench::Workload::Issue,
             },
+            clients_nice,
         }),
         Command::Bench(BenchCommand::Crl {
             out,
@@ -323,6 +328,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 rounds: 1,
                 tuning: crate::bench::Tuning::default(),
                 workload: crate::bench::Workload::Issue,
+                clients_nice: None,
             },
             sample_seconds,
         }),

@@ -41,6 +41,9 @@ pub struct RawConfig {
 /// Default `service.audit-commit-delay-us`.
 pub const DEFAULT_COMMIT_DELAY_US: u64 = 1000;
 
+/// `service.request-threads-nice` when the configuration does not set it.
+pub const DEFAULT_REQUEST_THREADS_NICE: i32 = 10;
+
 /// `[service]`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -349,7 +352,9 @@ impl Config {
         if max_connections == 0 {
             return Err("service.max-connections: must be at least 1".into());
         }
-        let request_threads_nice = s.request_threads_nice.unwrap_or(10);
+        let request_threads_nice = s
+            .request_threads_nice
+            .unwrap_or(DEFAULT_REQUEST_THREADS_NICE);
         if !(0..=19).contains(&request_threads_nice) {
             return Err("service.request-threads-nice: must be 0..=19".into());
         }
