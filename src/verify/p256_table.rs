@@ -117,10 +117,8 @@ impl Fe {
         *self == Fe::ZERO
     }
 
-    /// a^(p−2) = a⁻¹ for a ≠ 0 (Fermat); 0 for 0. Only used while building tables.
-    fn invert(&self) -> Fe {
-        let mut exponent = P;
-        exponent[31] -= 2; // p ends in ...ff, so no borrow
+    /// self^exponent (big-endian), square and multiply.
+    fn pow(&self, exponent: &[u8; 32]) -> Fe {
         let mut acc = Fe::one();
         for byte in exponent {
             for bit in (0..8).rev() {
@@ -131,6 +129,13 @@ impl Fe {
             }
         }
         acc
+    }
+
+    /// a^(p−2) = a⁻¹ for a ≠ 0 (Fermat); 0 for 0. Only used while building tables.
+    fn invert(&self) -> Fe {
+        let mut exponent = P;
+        exponent[31] -= 2; // p ends in ...ff, so no borrow
+        self.pow(&exponent)
     }
 }
 
@@ -311,12 +316,6 @@ fn generator_table() -> &'static Table {
 /// A P-256 public key with its table.
 pub(super) struct KeyTable {
     table: Table,
-}
-
-impl std::fmt::Debug for KeyTable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("KeyTable")
-    }
 }
 
 impl KeyTable {
@@ -533,24 +532,12 @@ mod tests {
             quarter[k] = (t / 4) as u8;
             rem = t % 4;
         }
-        let pow = |a: &Fe, e: &[u8; 32]| {
-            let mut acc = Fe::one();
-            for byte in e {
-                for bit in (0..8).rev() {
-                    acc = acc.square();
-                    if (byte >> bit) & 1 == 1 {
-                        acc = acc.mul(a);
-                    }
-                }
-            }
-            acc
-        };
         for k in 1u8..100 {
             let mut x_bytes = N;
             x_bytes[31] += k; // N ends in 0x51: no carry for k < 100
             let x = Fe::from_be_bytes(&x_bytes).unwrap();
             let rhs = x.square().mul(&x).sub(&x.double().add(&x)).add(&b);
-            let y = pow(&rhs, &quarter);
+            let y = rhs.pow(&quarter);
             if y.square() != rhs {
                 continue;
             }
