@@ -4,10 +4,12 @@
 //! ECDSA verification (FIPS 186-5 §6.4.2) computes `R = u1·G + u2·Q` and compares `x(R) mod n`
 //! with `r`. A general verifier has a table for `G` only and pays for a variable-base
 //! multiplication of `Q` (about 256 doublings); with a table for `Q` too, both are fixed-base:
-//! the scalars are cut into 32 bytes, and `u·P = Σ bᵢ·256ⁱ·P` is at most 32 additions of table
-//! entries `b·256ⁱ·P` (affine, so each is a mixed addition). That is at most 64 additions and no
-//! doubling. Each table is 32 × 255 affine points, 510 KiB, built once (a few milliseconds);
-//! the base point's is built on first use and shared. What it saves per certificate is measured
+//! the scalars are written in 33 signed base-256 digits dᵢ in [−127, 128], and
+//! `u·P = Σ dᵢ·256ⁱ·P` is at most 33 additions of table entries `±b·256ⁱ·P` (affine, so each
+//! is a mixed addition; a negative digit negates the entry's y). That is at most 66 additions
+//! and no doubling. Each table is 33 × 128 affine points, 264 KiB (signed digits halve it, so
+//! that both tables fit in a core's cache), built once (a few milliseconds); the base point's
+//! is built on first use and shared. What it saves per certificate is measured
 //! by `strongroom bench issue` (README, "What made it cheaper").
 //!
 //! The field arithmetic modulo p is fiat-crypto's (generated from a machine-checked proof,
@@ -167,6 +169,16 @@ impl Affine {
     }
 }
 
+impl Affine {
+    /// −self: (x, −y).
+    fn negated(&self) -> Affine {
+        Affine {
+            x: self.x,
+            y: Fe::ZERO.sub(&self.y),
+        }
+    }
+}
+
 impl Jacobian {
     const IDENTITY: Jacobian = Jacobian {
         x: Fe::ZERO,
@@ -268,35 +280,54 @@ fn to_affine(points: &[Jacobian]) -> Option<Vec<Affine>> {
     Some(out)
 }
 
-/// b·256ⁱ·P for i in 0..32 and b in 1..=255, at `i·255 + b − 1`.
+/// Signed base-256 digits of a 256-bit scalar: 33 of them (a carry can reach 256³²).
+const ROWS: usize = 33;
+/// Entries per row: the digits' magnitudes, 1 to 128.
+const PER_ROW: usize = 128;
+
+/// b·256ⁱ·P for i in 0..33 and b in 1..=128, at `i·128 + b − 1`.
 struct Table(Vec<Affine>);
 
 impl Table {
     fn new(point: Affine) -> Option<Table> {
-        let mut entries = Vec::with_capacity(32 * 255);
+        let mut entries = Vec::with_capacity(ROWS * PER_ROW);
         let mut base = point;
-        for _ in 0..32 {
-            let mut row = Vec::with_capacity(256);
+        for _ in 0..ROWS {
+            let mut row = Vec::with_capacity(PER_ROW + 1);
             let mut acc = Jacobian::from_affine(&base);
             row.push(acc);
-            for _ in 1..255 {
+            for _ in 1..PER_ROW {
                 acc = acc.add_affine(&base);
                 row.push(acc);
             }
             // 256·base, the next row's base, is twice 128·base.
-            row.push(row[127].double());
+            row.push(row[PER_ROW - 1].double());
             let row = to_affine(&row)?;
-            entries.extend_from_slice(&row[..255]);
-            base = row[255];
+            entries.extend_from_slice(&row[..PER_ROW]);
+            base = row[PER_ROW];
         }
         Some(Table(entries))
     }
 
-    /// acc + u·P, for u given big-endian.
+    /// acc + u·P, for u given big-endian: u = Σ dᵢ·256ⁱ with each dᵢ in [−127, 128] (a byte
+    /// above 128 becomes byte − 256 and carries one into the next digit).
     fn add_multiple(&self, mut acc: Jacobian, u: &FieldBytes) -> Jacobian {
-        for (i, &b) in u.iter().rev().enumerate() {
-            if b != 0 {
-                acc = acc.add_affine(&self.0[i * 255 + usize::from(b) - 1]);
+        let mut carry = 0i16;
+        for i in 0..ROWS {
+            let byte = if i < 32 { i16::from(u[31 - i]) } else { 0 };
+            let mut digit = byte + carry;
+            carry = 0;
+            if digit > 128 {
+                digit -= 256;
+                carry = 1;
+            }
+            if digit != 0 {
+                let entry = &self.0[i * PER_ROW + usize::from(digit.unsigned_abs()) - 1];
+                acc = if digit > 0 {
+                    acc.add_affine(entry)
+                } else {
+                    acc.add_affine(&entry.negated())
+                };
             }
         }
         acc
@@ -482,7 +513,7 @@ mod tests {
         let g = Affine::new(&GX, &GY).unwrap();
         let table = generator_table();
         // b·256ⁱ·G against p256's own scalar multiplication, for a spread of entries.
-        for (i, b) in [(0usize, 1u8), (0, 2), (0, 255), (1, 1), (7, 128), (31, 255)] {
+        for (i, b) in [(0usize, 1u8), (0, 2), (0, 128), (1, 1), (7, 100), (31, 128)] {
             let mut scalar = [0u8; 32];
             scalar[31 - i] = b;
             let expected = (p256::ProjectivePoint::GENERATOR
@@ -492,7 +523,7 @@ mod tests {
                 .unwrap())
             .to_affine()
             .to_sec1_point(false);
-            let entry = table.0[i * 255 + usize::from(b) - 1];
+            let entry = table.0[i * PER_ROW + usize::from(b) - 1];
             let want = Affine::new(
                 expected.x().unwrap().as_slice().try_into().unwrap(),
                 expected.y().unwrap().as_slice().try_into().unwrap(),
@@ -505,12 +536,44 @@ mod tests {
         let doubled = p.add_affine(&g);
         let twice = to_affine(&[doubled]).unwrap()[0];
         assert_eq!((twice.x, twice.y), (table.0[1].x, table.0[1].y));
-        let minus = Affine {
-            x: g.x,
-            y: Fe::ZERO.sub(&g.y),
-        };
-        assert!(p.add_affine(&minus).is_identity());
+        assert!(p.add_affine(&g.negated()).is_identity());
         assert!(Jacobian::IDENTITY.double().is_identity());
+    }
+
+    #[test]
+    fn signed_digits_give_the_scalar_multiple() {
+        let table = generator_table();
+        // Bytes that carry (above 128), that are exactly 128, and a carry out of the top byte.
+        let mut scalars = vec![[0xff; 32], [0x80; 32], [0x81; 32], [0x7f; 32]];
+        let mut one = [0u8; 32];
+        one[31] = 1;
+        scalars.push(one);
+        scalars.push(N);
+        scalars.push(random_bytes());
+        for bytes in &mut scalars {
+            // Reduced mod n, as the verifier's u1 and u2 are.
+            let scalar = <Scalar as Reduce<FieldBytes>>::reduce(&(*bytes).into());
+            *bytes = scalar.to_bytes().into();
+            let sum = table.add_multiple(Jacobian::IDENTITY, &scalar.to_bytes());
+            let expected = (p256::ProjectivePoint::GENERATOR * scalar).to_affine();
+            if bool::from(expected.is_identity()) {
+                assert!(sum.is_identity(), "{bytes:02x?}");
+                continue;
+            }
+            let expected = expected.to_sec1_point(false);
+            let want = Affine::new(
+                expected.x().unwrap().as_slice().try_into().unwrap(),
+                expected.y().unwrap().as_slice().try_into().unwrap(),
+            )
+            .unwrap();
+            let got = to_affine(&[sum]).unwrap()[0];
+            assert_eq!((got.x, got.y), (want.x, want.y), "{bytes:02x?}");
+        }
+        // The top digit: a scalar whose every byte carries sets row 32.
+        let top = table.0[32 * PER_ROW];
+        let row31_128 = Jacobian::from_affine(&table.0[31 * PER_ROW + 127]).double();
+        let row31_128 = to_affine(&[row31_128]).unwrap()[0];
+        assert_eq!((top.x, top.y), (row31_128.x, row31_128.y), "256³²·G");
     }
 
     #[test]
