@@ -267,6 +267,22 @@ impl VerifyingKey {
     /// [`Error::UnsupportedKeyAlgorithm`], [`Error::UnsupportedCurve`] or
     /// [`Error::MalformedKey`].
     pub fn from_spki(spki: &SubjectPublicKeyInfoOwned) -> Result<Self, Error> {
+        Self::parse(spki, false)
+    }
+
+    /// [`VerifyingKey::from_spki`] for a key that will verify many signatures (an issuer's): a
+    /// P-256 key also gets a table of its multiples (264 KiB, a few milliseconds to build), and
+    /// its signatures are then verified with fixed-base arithmetic only (see `p256_table`).
+    /// Other keys are as [`VerifyingKey::from_spki`] makes them.
+    ///
+    /// # Errors
+    /// As [`VerifyingKey::from_spki`].
+    pub fn from_spki_precomputed(spki: &SubjectPublicKeyInfoOwned) -> Result<Self, Error> {
+        Self::parse(spki, true)
+    }
+
+    /// Both constructors: `precompute` builds a P-256 key's table.
+    fn parse(spki: &SubjectPublicKeyInfoOwned, precompute: bool) -> Result<Self, Error> {
         let inner = match spki.algorithm.oid {
             RSA_ENCRYPTION => {
                 // RFC 3279 §2.3.1: the parameters of rsaEncryption MUST be NULL.
@@ -334,8 +350,11 @@ impl VerifyingKey {
                 // identity), then parsed by AWS-LC for verifying.
                 match curve {
                     SECP_256_R_1 => {
-                        let _ = p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
+                        let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
                             .map_err(|_| bad_point)?;
+                        let table = precompute
+                            .then(|| p256_table::KeyTable::new(&key).map(std::sync::Arc::new))
+                            .flatten();
                         KeyInner::P256(
                             parse_for(
                                 point,
@@ -345,7 +364,7 @@ impl VerifyingKey {
                                     (SignatureAlgorithm::EcdsaSha384, &v::ECDSA_P256_SHA384_ASN1),
                                 ],
                             )?,
-                            None,
+                            table,
                         )
                     }
                     SECP_384_R_1 => {
@@ -366,35 +385,6 @@ impl VerifyingKey {
             other => return Err(Error::UnsupportedKeyAlgorithm(other)),
         };
         Ok(Self { inner })
-    }
-
-    /// [`VerifyingKey::from_spki`] for a key that will verify many signatures (an issuer's): a
-    /// P-256 key also gets a table of its multiples (264 KiB, a few milliseconds to build), and
-    /// its signatures are then verified with fixed-base arithmetic only (see `p256_table`).
-    /// Other keys are as [`VerifyingKey::from_spki`] makes them.
-    ///
-    /// # Errors
-    /// As [`VerifyingKey::from_spki`].
-    pub fn from_spki_precomputed(spki: &SubjectPublicKeyInfoOwned) -> Result<Self, Error> {
-        let mut key = Self::from_spki(spki)?;
-        if let KeyInner::P256(_, table) = &mut key.inner {
-            let point = spki
-                .subject_public_key
-                .as_bytes()
-                .and_then(|b| p256::ecdsa::VerifyingKey::from_sec1_bytes(b).ok())
-                .map(|k| k.to_sec1_point(false));
-            let coordinates = point.as_ref().and_then(|p| {
-                let x: &[u8; 32] = p.x()?.as_slice().try_into().ok()?;
-                let y: &[u8; 32] = p.y()?.as_slice().try_into().ok()?;
-                Some((x, y))
-            });
-            // from_spki has checked the point; a point without a table would still verify
-            // (with AWS-LC), but none gets here.
-            *table = coordinates
-                .and_then(|(x, y)| p256_table::KeyTable::new(x, y))
-                .map(std::sync::Arc::new);
-        }
-        Ok(key)
     }
 
     /// Verifies `signature` over `message` with this key, using `algorithm`.

@@ -350,9 +350,18 @@ pub(super) struct KeyTable {
 }
 
 impl KeyTable {
-    /// The table of the public key with affine coordinates `x`, `y` (big-endian); `None` if the
-    /// point is not on the curve.
-    pub(super) fn new(x: &[u8; 32], y: &[u8; 32]) -> Option<KeyTable> {
+    /// The table of a public key (already checked by the `p256` crate; `None` only if its point
+    /// were somehow not on the curve).
+    pub(super) fn new(key: &p256::ecdsa::VerifyingKey) -> Option<KeyTable> {
+        let point = key.to_sec1_point(false);
+        let coordinate =
+            |c: Option<&FieldBytes>| -> Option<[u8; 32]> { c?.as_slice().try_into().ok() };
+        KeyTable::from_coordinates(&coordinate(point.x())?, &coordinate(point.y())?)
+    }
+
+    /// The table of the point with affine coordinates `x`, `y` (big-endian); `None` if it is not
+    /// on the curve.
+    fn from_coordinates(x: &[u8; 32], y: &[u8; 32]) -> Option<KeyTable> {
         let _ = generator_table();
         Some(KeyTable {
             table: Table::new(Affine::new(x, y)?)?,
@@ -420,11 +429,7 @@ mod tests {
             }
         };
         let point = signing.verifying_key().to_sec1_point(false);
-        let table = KeyTable::new(
-            point.x().unwrap().as_slice().try_into().unwrap(),
-            point.y().unwrap().as_slice().try_into().unwrap(),
-        )
-        .unwrap();
+        let table = KeyTable::new(signing.verifying_key()).unwrap();
         (signing, table, point.as_bytes().to_vec())
     }
 
@@ -501,9 +506,9 @@ mod tests {
     fn points_off_the_curve_have_no_table() {
         let mut y = GY;
         y[31] ^= 1;
-        assert!(KeyTable::new(&GX, &y).is_none());
+        assert!(KeyTable::from_coordinates(&GX, &y).is_none());
         assert!(
-            KeyTable::new(&P, &GY).is_none(),
+            KeyTable::from_coordinates(&P, &GY).is_none(),
             "a coordinate of p or more"
         );
     }
