@@ -138,9 +138,25 @@ pub fn run(o: &Options) -> Result<(), String> {
         0
     };
     let records = latencies.len() as u64 + r.load.failed + setup;
-    let per = |cpu: f64| round(cpu * 1e6 / r.load.ok.max(1) as f64);
     let errors: u64 = rounds.iter().map(|r| r.load.failed).sum();
-    let report = json!({
+    // Each round's own figures, so that a trend across rounds (the audit store grows by every
+    // round's records) shows in the report.
+    let per_round: Vec<_> = rounds
+        .iter()
+        .zip(raws.windows(2))
+        .zip(&ratios)
+        .map(|((r, raw), ratio)| {
+            let mut figures = json!({
+                "ratio": round3(*ratio),
+                "signed_per_second": round(r.rate()),
+                "raw_sign_per_second_before": round(raw[0].rate),
+                "raw_sign_per_second_after": round(raw[1].rate),
+            });
+            r.add_cpu_figures(&mut figures);
+            figures
+        })
+        .collect();
+    let mut report = json!({
         "issuer_key": o.issuer.to_string(),
         "sessions": o.sessions,
         "clients": o.clients,
@@ -168,15 +184,10 @@ pub fn run(o: &Options) -> Result<(), String> {
         "audit_records_per_commit": r.load.commits.map(|c| round(records as f64 / c.max(1) as f64)),
         "service_peak_rss_mib": r.peak_rss_kib.map(|k| round(k as f64 / 1024.0)),
         "raw_cpu_us_per_signature": round(f64::midpoint(raw[0].cpu_us, raw[1].cpu_us)),
-        "service_cpu_us_per_signed": per(r.service_cpu),
-        "service_cpu_us_per_signed_by_thread": r
-            .by_thread
-            .iter()
-            .map(|(group, cpu)| (group.key().to_owned(), json!(per(*cpu))))
-            .collect::<serde_json::Map<_, _>>(),
-        "client_cpu_us_per_signed": per(r.client_cpu),
         "machine_busy_fraction": round3((r.service_cpu + r.client_cpu) / r.load.elapsed / cores()),
     });
+    r.add_cpu_figures(&mut report);
+    report["per_round"] = json!(per_round);
     println!(
         "{}",
         serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
@@ -200,6 +211,19 @@ struct Round {
 impl Round {
     fn rate(&self) -> f64 {
         self.load.ok as f64 / self.load.elapsed
+    }
+
+    /// Adds the service's and the clients' CPU µs per signed certificate to a report object.
+    fn add_cpu_figures(&self, report: &mut serde_json::Value) {
+        let per = |cpu: f64| json!(round(cpu * 1e6 / self.load.ok.max(1) as f64));
+        report["service_cpu_us_per_signed"] = per(self.service_cpu);
+        report["service_cpu_us_per_signed_by_thread"] = self
+            .by_thread
+            .iter()
+            .map(|(group, cpu)| (group.key().to_owned(), per(*cpu)))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        report["client_cpu_us_per_signed"] = per(self.client_cpu);
     }
 }
 
