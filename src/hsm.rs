@@ -67,7 +67,7 @@ mod uri;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -645,6 +645,9 @@ struct Inner {
     recovery_attempts: AtomicU64,
     queue: Mutex<VecDeque<Job>>,
     work: Condvar,
+    /// Workers waiting on `work`; changed and read only with `queue` locked, so that `submit`
+    /// wakes a worker only when one waits (a busy worker looks at the queue before it waits).
+    waiting: AtomicUsize,
     state: Mutex<State>,
     keys: Mutex<Vec<Registered>>,
     observer: Mutex<Option<Observer>>,
@@ -725,10 +728,12 @@ fn worker(inner: Arc<Inner>, generation: u64, epoch: u64, session: Session) {
                 if let Some(job) = queue.pop_front() {
                     break job;
                 }
+                inner.waiting.fetch_add(1, Ordering::Relaxed);
                 queue = inner
                     .work
                     .wait(queue)
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
+                inner.waiting.fetch_sub(1, Ordering::Relaxed);
             }
         };
         job.started.store(inner.now_ms(), Ordering::SeqCst);
@@ -1181,6 +1186,7 @@ impl Hsm {
             recovery_attempts: AtomicU64::new(0),
             queue: Mutex::new(VecDeque::new()),
             work: Condvar::new(),
+            waiting: AtomicUsize::new(0),
             state: Mutex::new(State {
                 health: Health::Healthy,
                 outages: 0,
@@ -1407,16 +1413,22 @@ impl Hsm {
                 }
             }),
         };
-        let generation = {
+        let (generation, wake) = {
             let mut queue = lock(&inner.queue);
             if !inner.healthy.load(Ordering::SeqCst) {
                 drop(queue);
                 return Err(inner.down_error());
             }
             queue.push_back(job);
-            inner.generation.load(Ordering::SeqCst)
+            (
+                inner.generation.load(Ordering::SeqCst),
+                inner.waiting.load(Ordering::Relaxed) > 0,
+            )
         };
-        inner.work.notify_one();
+        // Waking costs a system call; a worker that is not waiting finds the job itself.
+        if wake {
+            inner.work.notify_one();
+        }
         Ok(Pending {
             started,
             generation,
