@@ -35,6 +35,11 @@
 //! rather than each paying for one (as PostgreSQL's `commit_delay` does). A batch is never held back
 //! when nothing is announced, so a lone request is committed at once.
 //!
+//! Checkpoints (copying the WAL into the database file) run on a thread of their own with its
+//! own connection, woken by the writer after a commit that leaves 1000 or more frames in the WAL,
+//! so that no commit waits for one; the writer checkpoints itself only if the WAL reaches 16,000
+//! frames.
+//!
 //! # Store
 //!
 //! A SQLite database (WAL journal, `synchronous=FULL`, `STRICT` table), one row per record:
@@ -627,6 +632,7 @@ impl AuditLog {
             },
         })?;
         let reader = store::open_reader(path).map_err(open_err)?;
+        let checkpoint = store::open_checkpointer(path).map_err(open_err)?;
         let shared = Arc::new(Shared {
             writable: AtomicBool::new(true),
             commits: AtomicU64::new(0),
@@ -639,7 +645,7 @@ impl AuditLog {
             .name("audit-writer".into())
             .spawn({
                 let shared = Arc::clone(&shared);
-                move || store::run_writer(conn, queue, &shared)
+                move || store::run_writer(conn, checkpoint, queue, &shared)
             })
             .map_err(|e| open_err(StoreError::new("start writer thread", e)))?;
         let _ = shared.writer.set(writer.thread().clone());
@@ -1508,5 +1514,41 @@ mod tests {
         drop(log);
         assert_eq!(answer.blocking_recv().unwrap().unwrap().seq(), 1);
         assert_eq!(verify(&path).unwrap().records, 1);
+    }
+
+    #[test]
+    fn the_checkpointer_copies_the_wal_while_the_writer_commits() {
+        let (_dir, path) = store();
+        let log = AuditLog::open(&path).unwrap();
+        // The writer's connection has the checkpointer's hook instead of SQLite's
+        // auto-checkpoint (which reads as 0 once another WAL hook replaces it).
+        let (tell, told) = std::sync::mpsc::channel();
+        on_writer(&log, move |conn| {
+            let _ = tell
+                .send(conn.pragma_query_value(None, "wal_autocheckpoint", |r| r.get::<_, i64>(0)));
+        });
+        assert_eq!(told.recv().unwrap().unwrap(), 0);
+        let initial = std::fs::metadata(&path).unwrap().len();
+        // 100 records of 64 KiB: about 1,600 WAL frames, past the checkpointer's 1,000 and far
+        // below the 16,000 at which the writer would checkpoint itself.
+        for n in 0..100u32 {
+            let der = [&n.to_be_bytes()[..], &[0x5a; 64 * 1024]].concat();
+            let entry = Entry::certificate(ISSUER, n.to_be_bytes(), der, CALLER, &json!({}));
+            log.append_blocking(entry).unwrap();
+        }
+        // Only a checkpoint writes pages into the database file; the log is still open, so it
+        // is not the checkpoint SQLite makes when the last connection closes.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut size = std::fs::metadata(&path).unwrap().len();
+        while size < initial + 4 * 1024 * 1024 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            size = std::fs::metadata(&path).unwrap().len();
+        }
+        assert!(
+            size >= initial + 4 * 1024 * 1024,
+            "database file {initial} -> {size} bytes"
+        );
+        drop(log);
+        assert_eq!(verify(&path).unwrap().records, 100);
     }
 }

@@ -1,10 +1,14 @@
 //! The SQLite side of the audit log: schema, connection settings, the writer thread that
 //! group-commits appends, and the lookups.
 
+use std::ffi::c_int;
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use rusqlite::hooks::Wal;
+use rusqlite::wal::CheckpointMode;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
@@ -169,6 +173,79 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// WAL frames (pages) after which the checkpointer copies the WAL into the database: SQLite's
+/// own auto-checkpoint size.
+const CHECKPOINT_FRAMES: c_int = 1000;
+
+/// WAL frames after which the writer checkpoints itself, as SQLite would by default: the
+/// checkpointer has fallen far behind, or is not running.
+const WRITER_CHECKPOINT_FRAMES: c_int = 16 * CHECKPOINT_FRAMES;
+
+/// Opens the checkpointer's connection. `synchronous=FULL`, as the writer's: a checkpoint
+/// syncs the WAL before it copies it and the database file after.
+pub(crate) fn open_checkpointer(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(failed("open checkpoint connection"))?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(failed("set busy timeout"))?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(failed("set synchronous=FULL"))?;
+    Ok(conn)
+}
+
+/// Copies the WAL into the database file on its own thread, so that the writer's commits (and
+/// the requests waiting on them) do not stop for a checkpoint. SQLite would otherwise run one
+/// in the writer's commit every 1000 frames: several milliseconds of copying and an fsync of
+/// the database file, during which nothing can commit. The writer wakes this thread after a
+/// commit that leaves the WAL at [`CHECKPOINT_FRAMES`] or more. Its checkpoints are `PASSIVE`:
+/// they copy what they can without waiting for the writer or for readers, and a commit that
+/// still finds the WAL long wakes the thread again.
+struct Checkpointer {
+    thread: std::thread::JoinHandle<()>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Checkpointer {
+    fn start(conn: Connection) -> std::io::Result<Checkpointer> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::Builder::new()
+            .name("audit-checkpoint".into())
+            .spawn({
+                let stop = Arc::clone(&stop);
+                move || {
+                    while !stop.load(Ordering::Acquire) {
+                        std::thread::park();
+                        // A failure (such as SQLITE_BUSY while the writer checkpoints) is
+                        // retried at the next wake-up: the WAL is still long then.
+                        let _ = conn.wal_checkpoint_v2(None::<&str>, CheckpointMode::PASSIVE);
+                    }
+                }
+            })?;
+        Ok(Checkpointer { thread, stop })
+    }
+
+    /// Has the writer's connection wake the checkpointer after each commit that leaves the WAL
+    /// long. This replaces SQLite's auto-checkpoint on that connection.
+    fn attach(&self, conn: &mut Connection) -> rusqlite::Result<()> {
+        let wake = self.thread.thread().clone();
+        conn.wal_hook(Some(move |wal: &mut Wal, frames: c_int| {
+            if frames >= WRITER_CHECKPOINT_FRAMES {
+                // The commit has happened whatever this returns; as SQLite's own hook does,
+                // ignore a failed checkpoint (the next commit tries again).
+                let _ = wal.checkpoint();
+            } else if frames >= CHECKPOINT_FRAMES {
+                wake.unpark();
+            }
+            Ok(())
+        }))
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        self.thread.thread().unpark();
+        let _ = self.thread.join();
+    }
+}
+
 /// What the writer has taken off the queue for its next transaction.
 struct Batch {
     appends: Vec<(Entry, oneshot::Sender<Result<Recorded, Error>>)>,
@@ -199,7 +276,21 @@ impl Batch {
 /// The writer thread: collects queued requests into batches and commits each batch once
 /// (holding it open for announced entries up to the commit delay).
 /// Returns when every `AuditLog` handle is gone and the queue is empty.
-pub(crate) fn run_writer(conn: Connection, mut queue: mpsc::Receiver<Request>, shared: &Shared) {
+pub(crate) fn run_writer(
+    mut conn: Connection,
+    checkpoint: Connection,
+    mut queue: mpsc::Receiver<Request>,
+    shared: &Shared,
+) {
+    // Without the checkpointer, SQLite's auto-checkpoint stays on the writer's connection.
+    let checkpointer = match Checkpointer::start(checkpoint) {
+        Ok(c) if c.attach(&mut conn).is_ok() => Some(c),
+        Ok(c) => {
+            c.stop();
+            None
+        }
+        Err(_) => None,
+    };
     while let Some(first) = queue.blocking_recv() {
         let taken = Instant::now();
         let mut batch = Batch {
@@ -260,6 +351,9 @@ pub(crate) fn run_writer(conn: Connection, mut queue: mpsc::Receiver<Request>, s
                 }
             }
         }
+    }
+    if let Some(c) = checkpointer {
+        c.stop();
     }
 }
 
