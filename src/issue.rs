@@ -758,12 +758,13 @@ pub fn response(
         .der()
         .ok_or_else(|| internal("recorded entry has no certificate"))?;
     let (serial, validity) = x509::serial_and_validity(der).map_err(internal)?;
+    let certificate = Base64::encode_string(der);
     Ok(crate::service::wire::CertificateResponse {
         serial: hex::encode(serial.as_bytes()),
         not_before: crate::ceremony::transcript::rfc3339(validity.not_before.to_system_time()),
         not_after: crate::ceremony::transcript::rfc3339(validity.not_after.to_system_time()),
-        certificate: Base64::encode_string(der),
-        pem: x509::to_pem("CERTIFICATE", der).map_err(internal)?,
+        pem: x509::pem_from_base64("CERTIFICATE", &certificate),
+        certificate,
     })
 }
 

@@ -486,6 +486,27 @@ pub fn to_pem(label: &str, der: &[u8]) -> Result<String, Error> {
         .map_err(|e| Error::Der(e.into()))
 }
 
+/// The PEM text (RFC 7468 §2: 64 characters a line, LF line endings) of non-empty DER already
+/// base64-encoded (RFC 4648 §4, padded): the same text as [`to_pem`], without encoding the DER a
+/// second time.
+pub fn pem_from_base64(label: &str, base64: &str) -> String {
+    let mut pem = String::with_capacity(base64.len() + base64.len() / 64 + 2 * label.len() + 32);
+    pem.push_str("-----BEGIN ");
+    pem.push_str(label);
+    pem.push_str("-----\n");
+    let mut rest = base64;
+    while !rest.is_empty() {
+        let (line, tail) = rest.split_at_checked(64).unwrap_or((rest, ""));
+        pem.push_str(line);
+        pem.push('\n');
+        rest = tail;
+    }
+    pem.push_str("-----END ");
+    pem.push_str(label);
+    pem.push_str("-----\n");
+    pem
+}
+
 /// The keyIdentifier of a certificate's subjectKeyIdentifier extension, if any.
 pub fn subject_key_id(cert: &Certificate) -> Result<Option<Vec<u8>>, Error> {
     Ok(cert
@@ -573,6 +594,17 @@ mod tests {
         SignerInfo {
             spki: SubjectPublicKeyInfoOwned::from_der(spki.as_bytes()).unwrap(),
             alg,
+        }
+    }
+
+    #[test]
+    fn pem_from_base64_is_the_pem_encoders_text() {
+        use base64ct::{Base64, Encoding as _};
+        // Lengths around the 48-byte (64-character) line, and certificate-sized ones.
+        for len in (1..=200).chain([1200, 1201, 1202]) {
+            let der: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let pem = pem_from_base64("CERTIFICATE", &Base64::encode_string(&der));
+            assert_eq!(pem, to_pem("CERTIFICATE", &der).unwrap(), "{len} bytes");
         }
     }
 
