@@ -1528,6 +1528,13 @@ mod tests {
                 .send(conn.pragma_query_value(None, "wal_autocheckpoint", |r| r.get::<_, i64>(0)));
         });
         assert_eq!(told.recv().unwrap().unwrap(), 0);
+        // Linux keeps 15 bytes of a thread's name; the bench groups threads by it.
+        let names: Vec<String> = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .map(|name| name.trim_end().to_string())
+            .collect();
+        assert!(names.iter().any(|n| n == "audit-checkpt"), "{names:?}");
         let initial = std::fs::metadata(&path).unwrap().len();
         // 100 records of 64 KiB: about 1,600 WAL frames, past the checkpointer's 1,000 and far
         // below the 16,000 at which the writer would checkpoint itself.

@@ -307,7 +307,7 @@ fn round3(x: f64) -> f64 {
 enum ThreadGroup {
     /// `hsm-S-N`: the workers that own the HSM sessions (the token's signing runs here).
     HsmSessions,
-    /// `audit-writer` and `audit-checkpoint`: SQLite inserts, commits, fsyncs and checkpoints.
+    /// `audit-writer` and `audit-checkpt`: SQLite inserts, commits, fsyncs and checkpoints.
     AuditWriter,
     /// `tokio-*`: HTTP, policy, TBS building and linting, software verification, responses.
     RequestThreads,
@@ -324,7 +324,7 @@ impl ThreadGroup {
     ];
 
     fn of(name: &str) -> ThreadGroup {
-        if name == "audit-writer" || name == "audit-checkpoint" {
+        if name == "audit-writer" || name == "audit-checkpt" {
             ThreadGroup::AuditWriter
         } else if name.starts_with("tokio-") {
             ThreadGroup::RequestThreads
