@@ -67,7 +67,7 @@ mod uri;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -643,16 +643,22 @@ struct Inner {
     shutdown: AtomicBool,
     pin_refusals: AtomicU64,
     recovery_attempts: AtomicU64,
-    queue: Mutex<VecDeque<Job>>,
+    queue: Mutex<Queue>,
     work: Condvar,
-    /// Workers waiting on `work`; changed and read only with `queue` locked, so that `submit`
-    /// wakes a worker only when one waits (a busy worker looks at the queue before it waits).
-    waiting: AtomicUsize,
     state: Mutex<State>,
     keys: Mutex<Vec<Registered>>,
     observer: Mutex<Option<Observer>>,
     /// Asks the supervisor thread to recover (see [`Inner::mark_unavailable`]).
     supervisor: Mutex<mpsc::Sender<()>>,
+}
+
+/// The jobs no worker has taken yet, and how many workers wait on [`Inner::work`] for one: kept
+/// under one lock, so that `submit` wakes a worker only when one waits (a worker that is not
+/// waiting looks at the jobs before it waits, so no job is left behind).
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    waiting: usize,
 }
 
 /// Between two looks at a job that no worker has started yet.
@@ -725,15 +731,15 @@ fn worker(inner: Arc<Inner>, generation: u64, epoch: u64, session: Session) {
                     }
                     return;
                 }
-                if let Some(job) = queue.pop_front() {
+                if let Some(job) = queue.jobs.pop_front() {
                     break job;
                 }
-                inner.waiting.fetch_add(1, Ordering::Relaxed);
+                queue.waiting += 1;
                 queue = inner
                     .work
                     .wait(queue)
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
-                inner.waiting.fetch_sub(1, Ordering::Relaxed);
+                queue.waiting -= 1;
             }
         };
         job.started.store(inner.now_ms(), Ordering::SeqCst);
@@ -853,7 +859,7 @@ impl Inner {
         let now = Instant::now();
         st.stale.extend(old.into_iter().map(|h| (h, now)));
         // Dropping the queued jobs drops their reply senders: each waiting caller gets Down.
-        lock(&self.queue).clear();
+        lock(&self.queue).jobs.clear();
         self.work.notify_all();
         eprintln!(
             "strongroom: HSM outage: {error}; requests that need a signature get 503 hsm.unavailable{}",
@@ -1184,9 +1190,8 @@ impl Hsm {
             shutdown: AtomicBool::new(false),
             pin_refusals: AtomicU64::new(0),
             recovery_attempts: AtomicU64::new(0),
-            queue: Mutex::new(VecDeque::new()),
+            queue: Mutex::new(Queue::default()),
             work: Condvar::new(),
-            waiting: AtomicUsize::new(0),
             state: Mutex::new(State {
                 health: Health::Healthy,
                 outages: 0,
@@ -1419,11 +1424,8 @@ impl Hsm {
                 drop(queue);
                 return Err(inner.down_error());
             }
-            queue.push_back(job);
-            (
-                inner.generation.load(Ordering::SeqCst),
-                inner.waiting.load(Ordering::Relaxed) > 0,
-            )
+            queue.jobs.push_back(job);
+            (inner.generation.load(Ordering::SeqCst), queue.waiting > 0)
         };
         // Waking costs a system call; a worker that is not waiting finds the job itself.
         if wake {
@@ -1554,7 +1556,7 @@ impl Drop for Hsm {
         inner.shutdown.store(true, Ordering::SeqCst);
         inner.healthy.store(false, Ordering::SeqCst);
         let _ = inner.generation.fetch_add(1, Ordering::SeqCst);
-        lock(&inner.queue).clear();
+        lock(&inner.queue).jobs.clear();
         inner.work.notify_all();
         let workers = std::mem::take(&mut lock(&inner.state).workers);
         let deadline = Instant::now() + inner.options.call_timeout;
