@@ -4,13 +4,19 @@
 //! ECDSA verification (FIPS 186-5 §6.4.2) computes `R = u1·G + u2·Q` and compares `x(R) mod n`
 //! with `r`. A general verifier has a table for `G` only and pays for a variable-base
 //! multiplication of `Q` (about 256 doublings); with a table for `Q` too, both are fixed-base:
-//! the scalars are written in 33 signed base-256 digits dᵢ in [−127, 128], and
-//! `u·P = Σ dᵢ·256ⁱ·P` is at most 33 additions of table entries `±b·256ⁱ·P` (affine, so each
-//! is a mixed addition; a negative digit negates the entry's y). That is at most 66 additions
-//! and no doubling. Each table is 33 × 128 affine points, 264 KiB (signed digits halve it, so
-//! that both tables fit in a core's cache), built once (a few milliseconds); the base point's
-//! is built on first use and shared. What it saves per certificate is measured
-//! by `strongroom bench issue` (README, "What made it cheaper").
+//! the scalars are written in 22 signed 12-bit digits dᵢ in [−2047, 2048], and
+//! `u·P = Σ dᵢ·2¹²ⁱ·P` is at most 22 additions of table entries `±b·2¹²ⁱ·P` (affine, so each
+//! is a mixed addition; a negative digit negates the entry's y). That is at most 44 additions
+//! and no doubling. Each table is 22 × 2048 affine points, 2.75 MiB (signed digits halve it),
+//! built once (about 30 ms); the base point's is built on first use and shared. The tables do
+//! not fit in a core's cache, so the entries a verification needs are copied out of them
+//! together before the additions start, and their cache misses overlap.
+//!
+//! The window is a trade of memory for additions. In `tests::timing` (release build, one run
+//! after another, best of five passes of 2000 verifications each), 8-bit digits (33 × 128
+//! entries, 264 KiB a table, 66 additions) took 28.3–29.9 µs a verification and 12-bit digits
+//! 21.0–23.9 µs; 13-bit digits (5 MiB a table) were not clearly faster than 12. What it saves
+//! per certificate is measured by `strongroom bench issue` (README, "What made it cheaper").
 //!
 //! The field arithmetic modulo p is fiat-crypto's (generated from a machine-checked proof,
 //! `fiat_crypto::p256_64`); the scalar arithmetic modulo n is the RustCrypto `p256` crate's.
@@ -280,12 +286,17 @@ fn to_affine(points: &[Jacobian]) -> Option<Vec<Affine>> {
     Some(out)
 }
 
-/// Signed base-256 digits of a 256-bit scalar: 33 of them (a carry can reach 256³²).
-const ROWS: usize = 33;
-/// Entries per row: the digits' magnitudes, 1 to 128.
-const PER_ROW: usize = 128;
+/// Bits per signed digit. A scalar u < 2²⁵⁶ is written u = Σ dᵢ·2^(W·i) with each dᵢ in
+/// [−2^(W−1) + 1, 2^(W−1)]; a table row holds b·2^(W·i)·P for b in 1..=2^(W−1).
+const W: usize = 12;
+/// Digits of a 256-bit scalar: ⌊256/W⌋ + 1. The top one holds the 256 mod W bits left and a
+/// carry; 256 mod W is at most W − 2 (257 is prime), so it is at most 2^(W−2) and carries no
+/// further.
+const ROWS: usize = 256 / W + 1;
+/// Entries per row: the digits' magnitudes, 1 to 2^(W−1).
+const PER_ROW: usize = 1 << (W - 1);
 
-/// b·256ⁱ·P for i in 0..33 and b in 1..=128, at `i·128 + b − 1`.
+/// b·2^(W·i)·P for i in 0..ROWS and b in 1..=PER_ROW, at `i·PER_ROW + b − 1`.
 struct Table(Vec<Affine>);
 
 impl Table {
@@ -300,7 +311,7 @@ impl Table {
                 acc = acc.add_affine(&base);
                 row.push(acc);
             }
-            // 256·base, the next row's base, is twice 128·base.
+            // 2^W·base, the next row's base, is twice 2^(W−1)·base.
             row.push(row[PER_ROW - 1].double());
             let row = to_affine(&row)?;
             entries.extend_from_slice(&row[..PER_ROW]);
@@ -309,26 +320,82 @@ impl Table {
         Some(Table(entries))
     }
 
-    /// acc + u·P, for u given big-endian: u = Σ dᵢ·256ⁱ with each dᵢ in [−127, 128] (a byte
-    /// above 128 becomes byte − 256 and carries one into the next digit).
-    fn add_multiple(&self, mut acc: Jacobian, u: &FieldBytes) -> Jacobian {
-        let mut carry = 0i16;
-        for i in 0..ROWS {
-            let byte = if i < 32 { i16::from(u[31 - i]) } else { 0 };
-            let mut digit = byte + carry;
+    /// The signed digits of u (big-endian): u = Σ dᵢ·2^(W·i) with each dᵢ in
+    /// [−2^(W−1) + 1, 2^(W−1)] (W bits above 2^(W−1) become that minus 2^W and carry one into
+    /// the next digit).
+    fn digits(u: &FieldBytes) -> [i32; ROWS] {
+        let mut limbs = [0u64; 4]; // little-endian
+        for (k, chunk) in u.chunks_exact(8).rev().enumerate() {
+            limbs[k] = u64::from_be_bytes(chunk.try_into().expect("8 bytes"));
+        }
+        let bits = |at: usize| -> i32 {
+            if at >= 256 {
+                return 0;
+            }
+            let (limb, shift) = (at / 64, at % 64);
+            let mut v = limbs[limb] >> shift;
+            if shift + W > 64 && limb + 1 < 4 {
+                v |= limbs[limb + 1] << (64 - shift);
+            }
+            (v & ((1 << W) - 1)) as i32
+        };
+        let half = 1i32 << (W - 1);
+        let mut out = [0; ROWS];
+        let mut carry = 0;
+        for (i, digit) in out.iter_mut().enumerate() {
+            *digit = bits(i * W) + carry;
             carry = 0;
-            if digit > 128 {
-                digit -= 256;
+            if *digit > half {
+                *digit -= 1 << W;
                 carry = 1;
             }
+        }
+        out
+    }
+}
+
+/// The table entries a sum of multiples is made of, each with its sign. They are copied out of
+/// the tables all at once, before any arithmetic, so that the cache misses on them (two tables
+/// are larger than a core's cache) overlap instead of each one stalling an addition.
+struct Terms {
+    points: [Affine; 2 * ROWS],
+    negative: [bool; 2 * ROWS],
+    len: usize,
+}
+
+impl Terms {
+    fn new() -> Terms {
+        let zero = Affine {
+            x: Fe::ZERO,
+            y: Fe::ZERO,
+        };
+        Terms {
+            points: [zero; 2 * ROWS],
+            negative: [false; 2 * ROWS],
+            len: 0,
+        }
+    }
+
+    /// Adds the terms of u·P, P being the table's point. At most twice per `Terms`.
+    fn push(&mut self, table: &Table, u: &FieldBytes) {
+        for (i, digit) in Table::digits(u).into_iter().enumerate() {
             if digit != 0 {
-                let entry = &self.0[i * PER_ROW + usize::from(digit.unsigned_abs()) - 1];
-                acc = if digit > 0 {
-                    acc.add_affine(entry)
-                } else {
-                    acc.add_affine(&entry.negated())
-                };
+                self.points[self.len] = table.0[i * PER_ROW + digit.unsigned_abs() as usize - 1];
+                self.negative[self.len] = digit < 0;
+                self.len += 1;
             }
+        }
+    }
+
+    /// The sum of the terms.
+    fn sum(&self) -> Jacobian {
+        let mut acc = Jacobian::IDENTITY;
+        for (point, &negative) in self.points[..self.len].iter().zip(&self.negative) {
+            acc = if negative {
+                acc.add_affine(&point.negated())
+            } else {
+                acc.add_affine(point)
+            };
         }
         acc
     }
@@ -381,8 +448,10 @@ impl KeyTable {
         };
         let u1 = (e * w).to_bytes();
         let u2 = (**r * w).to_bytes();
-        let sum = generator_table().add_multiple(Jacobian::IDENTITY, &u1);
-        let sum = self.table.add_multiple(sum, &u2);
+        let mut terms = Terms::new();
+        terms.push(generator_table(), &u1);
+        terms.push(&self.table, &u2);
+        let sum = terms.sum();
         if sum.is_identity() {
             return false;
         }
@@ -517,10 +586,26 @@ mod tests {
     fn the_tables_hold_the_multiples_they_say() {
         let g = Affine::new(&GX, &GY).unwrap();
         let table = generator_table();
-        // b·256ⁱ·G against p256's own scalar multiplication, for a spread of entries.
-        for (i, b) in [(0usize, 1u8), (0, 2), (0, 128), (1, 1), (7, 100), (31, 128)] {
+        // b·2^(W·i)·G against p256's own scalar multiplication, for a spread of entries.
+        // The largest entry of the last full row is 2^(W·(ROWS−1) − 1) < n.
+        for (i, b) in [
+            (0, 1),
+            (0, 2),
+            (0, PER_ROW),
+            (1, 1),
+            (7, 100),
+            (ROWS - 2, PER_ROW),
+        ] {
+            // b·2^(W·i), big-endian: b shifted left by W·i bits.
             let mut scalar = [0u8; 32];
-            scalar[31 - i] = b;
+            let shift = W * i;
+            let wide = (b as u128) << (shift % 8);
+            for k in 0..16 {
+                let byte = shift / 8 + k;
+                if byte < 32 {
+                    scalar[31 - byte] = (wide >> (8 * k)) as u8;
+                }
+            }
             let expected = (p256::ProjectivePoint::GENERATOR
                 * Option::<Scalar>::from(p256::elliptic_curve::PrimeField::from_repr(
                     scalar.into(),
@@ -528,7 +613,7 @@ mod tests {
                 .unwrap())
             .to_affine()
             .to_sec1_point(false);
-            let entry = table.0[i * PER_ROW + usize::from(b) - 1];
+            let entry = table.0[i * PER_ROW + b - 1];
             let want = Affine::new(
                 expected.x().unwrap().as_slice().try_into().unwrap(),
                 expected.y().unwrap().as_slice().try_into().unwrap(),
@@ -559,7 +644,9 @@ mod tests {
             // Reduced mod n, as the verifier's u1 and u2 are.
             let scalar = <Scalar as Reduce<FieldBytes>>::reduce(&(*bytes).into());
             *bytes = scalar.to_bytes().into();
-            let sum = table.add_multiple(Jacobian::IDENTITY, &scalar.to_bytes());
+            let mut terms = Terms::new();
+            terms.push(table, &scalar.to_bytes());
+            let sum = terms.sum();
             let expected = (p256::ProjectivePoint::GENERATOR * scalar).to_affine();
             if bool::from(expected.is_identity()) {
                 assert!(sum.is_identity(), "{bytes:02x?}");
@@ -574,11 +661,37 @@ mod tests {
             let got = to_affine(&[sum]).unwrap()[0];
             assert_eq!((got.x, got.y), (want.x, want.y), "{bytes:02x?}");
         }
-        // The top digit: a scalar whose every byte carries sets row 32.
-        let top = table.0[32 * PER_ROW];
-        let row31_128 = Jacobian::from_affine(&table.0[31 * PER_ROW + 127]).double();
-        let row31_128 = to_affine(&[row31_128]).unwrap()[0];
-        assert_eq!((top.x, top.y), (row31_128.x, row31_128.y), "256³²·G");
+        // Each row starts at twice the last entry of the row before (2^W times its base).
+        for i in 1..ROWS {
+            let first = table.0[i * PER_ROW];
+            let doubled = Jacobian::from_affine(&table.0[i * PER_ROW - 1]).double();
+            let doubled = to_affine(&[doubled]).unwrap()[0];
+            assert_eq!((first.x, first.y), (doubled.x, doubled.y), "row {i}");
+        }
+    }
+
+    /// Verifications per second, to compare window sizes:
+    /// `cargo test --release --lib p256_table::tests::timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn timing() {
+        let _ = generator_table();
+        let start = std::time::Instant::now();
+        let (signing, table, _) = key();
+        println!("W = {W}: a key's table in {:?}", start.elapsed());
+        let digests: Vec<[u8; 32]> = (0..2000).map(|_| random_bytes()).collect();
+        let sigs: Vec<p256::ecdsa::Signature> = digests
+            .iter()
+            .map(|d| signing.sign_prehash(d).unwrap())
+            .collect();
+        for _ in 0..5 {
+            let start = std::time::Instant::now();
+            for (d, s) in digests.iter().zip(&sigs) {
+                assert!(ours(&table, d, s));
+            }
+            let us = start.elapsed().as_secs_f64() * 1e6 / digests.len() as f64;
+            println!("W = {W}: {us:.1} µs per verification");
+        }
     }
 
     #[test]
