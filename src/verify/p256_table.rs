@@ -631,9 +631,37 @@ mod tests {
     }
 
     #[test]
+    fn digits_are_in_range_and_sum_to_the_scalar() {
+        let radix = Scalar::from(1u64 << W);
+        let half = 1i32 << (W - 1);
+        // Every digit above half (all ones), every digit exactly half (0x800 repeated), n − 1,
+        // zero, and random scalars.
+        let mut halves = [0u8; 32];
+        for (k, byte) in halves.iter_mut().enumerate() {
+            *byte = [0x80, 0x08, 0x00][k % 3];
+        }
+        let mut n_minus_1 = N;
+        n_minus_1[31] -= 1;
+        let mut cases = vec![[0xff; 32], halves, n_minus_1, [0; 32]];
+        cases.extend((0..500).map(|_| random_bytes::<32>()));
+        for bytes in cases {
+            let u = <Scalar as Reduce<FieldBytes>>::reduce(&bytes.into());
+            let digits = Table::digits(&u.to_bytes());
+            assert!(digits.iter().all(|&d| -half < d && d <= half), "{digits:?}");
+            // Σ dᵢ·2^(W·i), by Horner's rule from the top digit.
+            let sum = digits.iter().rev().fold(Scalar::ZERO, |acc, &d| {
+                let magnitude = Scalar::from(u64::from(d.unsigned_abs()));
+                acc * radix + if d < 0 { -magnitude } else { magnitude }
+            });
+            assert_eq!(sum, u, "{bytes:02x?}");
+        }
+    }
+
+    #[test]
     fn signed_digits_give_the_scalar_multiple() {
         let table = generator_table();
-        // Bytes that carry (above 128), that are exactly 128, and a carry out of the top byte.
+        // Digits that carry, that are exactly half the radix or just under, and a carry into
+        // the top digit.
         let mut scalars = vec![[0xff; 32], [0x80; 32], [0x81; 32], [0x7f; 32]];
         let mut one = [0u8; 32];
         one[31] = 1;
