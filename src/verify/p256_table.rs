@@ -630,19 +630,26 @@ mod tests {
         assert!(Jacobian::IDENTITY.double().is_identity());
     }
 
+    /// 0x800 repeated (big-endian): with 12-bit digits, every digit is exactly half the radix.
+    fn half_digits() -> [u8; 32] {
+        let mut bytes = [0u8; 32];
+        for (k, byte) in bytes.iter_mut().rev().enumerate() {
+            *byte = [0x00, 0x08, 0x80][k % 3];
+        }
+        bytes
+    }
+
     #[test]
     fn digits_are_in_range_and_sum_to_the_scalar() {
         let radix = Scalar::from(1u64 << W);
         let half = 1i32 << (W - 1);
-        // Every digit above half (all ones), every digit exactly half (0x800 repeated), n − 1,
-        // zero, and random scalars.
-        let mut halves = [0u8; 32];
-        for (k, byte) in halves.iter_mut().enumerate() {
-            *byte = [0x80, 0x08, 0x00][k % 3];
-        }
+        // Every digit above half (all ones), digits of exactly half, n − 1, zero, and random
+        // scalars.
+        let halves = Table::digits(&half_digits().into());
+        assert!(halves[..ROWS - 1].iter().all(|&d| d == half), "{halves:?}");
         let mut n_minus_1 = N;
         n_minus_1[31] -= 1;
-        let mut cases = vec![[0xff; 32], halves, n_minus_1, [0; 32]];
+        let mut cases = vec![[0xff; 32], half_digits(), n_minus_1, [0; 32]];
         cases.extend((0..500).map(|_| random_bytes::<32>()));
         for bytes in cases {
             let u = <Scalar as Reduce<FieldBytes>>::reduce(&bytes.into());
@@ -660,9 +667,15 @@ mod tests {
     #[test]
     fn signed_digits_give_the_scalar_multiple() {
         let table = generator_table();
-        // Digits that carry, that are exactly half the radix or just under, and a carry into
-        // the top digit.
-        let mut scalars = vec![[0xff; 32], [0x80; 32], [0x81; 32], [0x7f; 32]];
+        // All ones (every digit carries, into the top one too), digits of exactly half the
+        // radix, other bit patterns, one, n (which reduces to zero) and a random scalar.
+        let mut scalars = vec![
+            [0xff; 32],
+            half_digits(),
+            [0x80; 32],
+            [0x81; 32],
+            [0x7f; 32],
+        ];
         let mut one = [0u8; 32];
         one[31] = 1;
         scalars.push(one);
