@@ -449,7 +449,7 @@ mod tests {
 
     fn cert_key(name: &str) -> SubjectPublicKeyInfoOwned {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/reference-certs")
+            .join("tests/data/reference-certs")
             .join(format!("{name}.pem"));
         Certificate::from_pem(std::fs::read(path).unwrap())
             .unwrap()

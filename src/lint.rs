@@ -337,10 +337,10 @@ mod tests {
 
     // ---- fixtures ------------------------------------------------------------------------------
 
-    /// Parses a reference certificate from `../shared/reference-certs` beside the crate.
+    /// Parses a reference certificate from `tests/data/reference-certs`.
     fn load(file: &str) -> TbsCertificate {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/reference-certs")
+            .join("tests/data/reference-certs")
             .join(file);
         let pem = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         Certificate::from_pem(&pem)

@@ -963,7 +963,7 @@ mod tests {
 
     fn r10_path() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/reference-certs/lets-encrypt-r10-signed-by-isrg-root-x1.pem")
+            .join("tests/data/reference-certs/lets-encrypt-r10-signed-by-isrg-root-x1.pem")
     }
 
     #[test]

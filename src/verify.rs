@@ -684,7 +684,7 @@ mod tests {
 
     fn reference(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/reference-certs")
+            .join("tests/data/reference-certs")
             .join(format!("{name}.pem"))
     }
 

@@ -36,9 +36,47 @@ fn cert(path: &Path) -> Certificate {
 fn reference(name: &str) -> Certificate {
     cert(
         &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/reference-certs")
+            .join("tests/data/reference-certs")
             .join(name),
     )
+}
+
+/// Every reference certificate is the published one: its SHA-256 (over the DER) is the one its
+/// README lists, and the README lists every file.
+#[test]
+fn reference_certs_match_their_fingerprints() {
+    use sha2::Digest;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/reference-certs");
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    let mut listed = 0;
+    for line in readme.lines() {
+        let cells: Vec<&str> = line
+            .split('|')
+            .map(|c| c.trim().trim_matches('`'))
+            .collect();
+        let [_, file, fingerprint, _] = cells[..] else {
+            continue;
+        };
+        if !file.ends_with(".pem") {
+            continue;
+        }
+        let der = reference(file).to_der().unwrap();
+        assert_eq!(
+            hex::encode_upper(sha2::Sha256::digest(&der)),
+            fingerprint,
+            "{file}"
+        );
+        listed += 1;
+    }
+    let files = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("pem".as_ref()))
+        .count();
+    assert_eq!(
+        listed, files,
+        "the README lists every reference certificate"
+    );
+    assert!(listed >= 19);
 }
 
 #[test]

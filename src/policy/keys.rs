@@ -210,7 +210,7 @@ mod tests {
 
     fn cert_key(name: &str) -> SubjectPublicKeyInfoOwned {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/reference-certs")
+            .join("tests/data/reference-certs")
             .join(format!("{name}.pem"));
         Certificate::from_pem(std::fs::read(path).unwrap())
             .unwrap()
@@ -434,7 +434,7 @@ mod tests {
             // A certificate is not a CSR.
             std::fs::read_to_string(
                 Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../shared/reference-certs/isrg-root-x2.pem"),
+                    .join("tests/data/reference-certs/isrg-root-x2.pem"),
             )
             .unwrap(),
             "A".repeat(MAX_CSR_PEM + 1),

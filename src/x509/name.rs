@@ -97,7 +97,7 @@ mod tests {
         };
         let pem = std::fs::read_to_string(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../shared/reference-certs/isrg-root-x1.pem"),
+                .join("tests/data/reference-certs/isrg-root-x1.pem"),
         )
         .unwrap();
         use der::DecodePem;
