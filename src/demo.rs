@@ -10,6 +10,7 @@ use std::io::Read;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -142,11 +143,24 @@ impl Throwaway {
     }
 
     /// Runs `strongroom ARGS` against this store and waits for success.
+    /// The wait is bounded ([`STEP_LIMIT`]): a command still running then is stopped and reported.
     pub fn run(&self, args: &[&str]) -> Result<(), String> {
-        let status = self
+        let mut child = self
             .command(args)
-            .status()
+            .spawn()
             .map_err(|e| format!("cannot run {}: {e}", self.exe.display()))?;
+        let status = match crate::child::wait_for(&mut child, STEP_LIMIT)? {
+            Some(status) => status,
+            None => {
+                let stopped = crate::child::terminate(&mut child, Duration::from_secs(10));
+                return Err(format!(
+                    "strongroom {} did not finish within {} s{}",
+                    args.join(" "),
+                    STEP_LIMIT.as_secs(),
+                    stopped.err().map(|e| format!("; {e}")).unwrap_or_default()
+                ));
+            }
+        };
         if status.success() {
             Ok(())
         } else {
@@ -251,6 +265,10 @@ pub fn run(out: &Path, module: Option<PathBuf>) -> Result<(), String> {
 /// The name on the demo's TLS server certificate.
 const LEAF_NAME: &str = "www.example.com";
 
+/// The longest one `strongroom` command of the demo may run (a ceremony generating RSA-4096 keys
+/// on a slow machine takes minutes).
+pub const STEP_LIMIT: Duration = Duration::from_secs(900);
+
 /// Runs the signing service on the demo's configuration, asks it over its socket for one TLS
 /// server certificate from E10 (as the CA core would), writes it to `path` (PEM), and stops the
 /// service with SIGTERM. The subscriber key is made here in software; its private half is
@@ -275,7 +293,7 @@ fn issue_leaf(t: &Throwaway, config: &Path, path: &Path) -> Result<PathBuf, Stri
         .spawn()
         .map_err(|e| format!("cannot start the service: {e}"))?;
     let socket = config.with_file_name("strongroom.sock");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let reply = loop {
         if let Ok(Some(status)) = service.try_wait() {
             return Err(format!("the service stopped at start ({status})"));
@@ -291,26 +309,30 @@ fn issue_leaf(t: &Throwaway, config: &Path, path: &Path) -> Result<PathBuf, Stri
                 "public_key": public_key,
                 "dns_names": [LEAF_NAME],
             });
-            break rt.block_on(async {
+            let request = async {
                 let mut client = crate::client::Client::connect(&socket).await?;
                 client
                     .request("POST", "/v1/certificates", Some(&body))
                     .await
+            };
+            break rt.block_on(async {
+                tokio::time::timeout(Duration::from_secs(30), request)
+                    .await
+                    .unwrap_or_else(|_| Err("the service did not answer within 30 s".into()))
             });
         }
         if std::time::Instant::now() > deadline {
-            let _ = service.kill();
-            let _ = service.wait();
-            return Err("the service did not open its socket within 30 s".into());
+            let stopped = crate::child::terminate(&mut service, Duration::from_secs(10));
+            return Err(format!(
+                "the service did not open its socket within 30 s{}",
+                stopped.err().map(|e| format!("; {e}")).unwrap_or_default()
+            ));
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(20));
     };
-    // SIGTERM: the service finishes what is in flight and exits.
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(service.id().to_string())
-        .status();
-    let stopped = service.wait().map_err(|e| e.to_string())?;
+    // SIGTERM: the service finishes what is in flight and exits (bounded: a service that does not
+    // stop is killed and reported).
+    let stopped = crate::child::terminate(&mut service, Duration::from_secs(30))?;
     let reply = reply?;
     let json = reply.json()?;
     if reply.status != 201 {

@@ -3,6 +3,7 @@ pub mod alg;
 pub mod audit;
 pub mod bench;
 pub mod ceremony;
+pub mod child;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -166,7 +166,7 @@ fn a_slow_body_gets_408_and_nothing_is_signed() {
     let got = read_response(&mut slow, Duration::from_secs(30));
     assert!(got.starts_with("HTTP/1.1 408"), "{got}");
     assert!(
-        got.contains("request.timeout") && got.contains("body-timeout-seconds"),
+        got.contains(r#""code":"request.timeout""#) && got.contains("body-timeout-seconds"),
         "{got}"
     );
     drop(slow);

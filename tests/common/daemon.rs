@@ -204,10 +204,7 @@ impl Daemon {
 
     /// SIGTERM, then waits at most `timeout` for a clean exit.
     pub fn term(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.pid().to_string())
-            .status();
+        strongroom::child::signal(&self.child, rustix::process::Signal::TERM).unwrap();
         self.wait_exit(timeout)
     }
 }
@@ -239,7 +236,12 @@ pub fn run_bounded(dir: &Path, args: &[&str], timeout: Duration) -> (Option<Exit
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            let _ = child.wait();
+            assert!(
+                strongroom::child::wait_for(&mut child, Duration::from_secs(10))
+                    .unwrap()
+                    .is_some(),
+                "strongroom {args:?} survived SIGKILL"
+            );
             break None;
         }
         std::thread::sleep(Duration::from_millis(10));
