@@ -413,6 +413,15 @@ public-key-out = "ocsp.pub.pem"
 
     // Each signing step on its own, with the HSM lying: (action, output file, step body).
     let steps = [
+        // Key generation signs a self-test challenge (hsm.rs, generate_key). The key pair it
+        // made stays on the token when the self-test fails; only the refusal is checked here.
+        (
+            "generate-key",
+            "k2.pub.pem",
+            r#"label = "k2"
+key-type = "ec-p256"
+public-key-out = "k2.pub.pem""#,
+        ),
         (
             "self-sign-root",
             "root-2.pem",
@@ -540,7 +549,7 @@ certificate-out = "ocsp.pem""#,
     // The same steps sign once the HSM is honest: the failures were the lie, not the scripts.
     let honest = format!(
         "[ceremony]\nname = \"honest\"\n{hsm}\n[[step]]\nid = \"s\"\naction = \"sign-crl\"\n{}\n",
-        steps[4].2
+        steps[5].2
     );
     let (ok, out) = ceremony_with(&s, &liar.module, "honest.toml", &honest);
     assert!(ok, "{out}");
