@@ -442,10 +442,22 @@ fn signing_error(e: x509::Error) -> ApiError {
     }
 }
 
+/// The error code of a signature from the HSM that did not verify under the key's public key.
+pub(crate) const BAD_SIGNATURE: &str = "hsm.bad_signature";
+
 /// An HSM failure on the wire: 503 `hsm.unavailable` when the HSM cannot be used (the
-/// request can be retried later), 500 `hsm.error` for an error of this one call.
+/// request can be retried later), 500 `hsm.bad_signature` when the HSM returned a signature that
+/// does not verify (nothing was released or recorded as issued), 500 `hsm.error` for any other
+/// error of this one call.
 pub(crate) fn hsm_error(e: crate::hsm::Error) -> ApiError {
-    if e.is_unavailable() || e.is_fatal() {
+    if matches!(e, crate::hsm::Error::BadSignature { .. }) {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            BAD_SIGNATURE,
+            "",
+            e.to_string(),
+        )
+    } else if e.is_unavailable() || e.is_fatal() {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "hsm.unavailable",
@@ -646,7 +658,10 @@ pub async fn finalize(
     let tbs = x509::prepare_final(&precert, &sct_list).map_err(signing_error)?;
     // As in `issue`: the writer may hold its batch open for this record (withdrawn on error).
     let announced = p.audit.announce();
-    let der = sign_tbs(&p, &issuer, tbs).await.map_err(signing_error)?;
+    let der = sign_tbs(&p, &issuer, tbs)
+        .await
+        .map_err(signing_error)
+        .inspect_err(|e| p.metrics.rejected(&e.code))?;
     let summary = json!({"final_of_precertificate": hex::encode(&serial)});
     let recorded = announced
         .append(Entry::certificate(

@@ -29,6 +29,8 @@ pub struct Metrics {
     rejected: Family<RejectedLabels, Counter>,
     /// HSM failures.
     pub hsm_errors: Counter,
+    /// Signatures from the HSM that failed software verification (`hsm.bad_signature`).
+    pub hsm_bad_signatures: Counter,
     /// HSM signing operations started for certificates and precertificates, released or not.
     pub certificate_signatures: Counter,
     /// 1 while the HSM is healthy, 0 while it is unavailable.
@@ -47,6 +49,7 @@ impl Default for Metrics {
         let issued = Family::<IssuedLabels, Counter>::default();
         let rejected = Family::<RejectedLabels, Counter>::default();
         let hsm_errors = Counter::default();
+        let hsm_bad_signatures = Counter::default();
         let certificate_signatures = Counter::default();
         let hsm_up = Gauge::default();
         let _ = hsm_up.set(1);
@@ -66,6 +69,11 @@ impl Default for Metrics {
             rejected.clone(),
         );
         registry.register("strongroom_hsm_errors", "HSM failures", hsm_errors.clone());
+        registry.register(
+            "strongroom_hsm_bad_signatures",
+            "Signatures from the HSM that did not verify under the key's public key (none released)",
+            hsm_bad_signatures.clone(),
+        );
         registry.register(
             "strongroom_certificate_signatures",
             "HSM signing operations for certificates and precertificates, released or not",
@@ -96,6 +104,7 @@ impl Default for Metrics {
             issued,
             rejected,
             hsm_errors,
+            hsm_bad_signatures,
             certificate_signatures,
             hsm_up,
             hsm_outages,
@@ -122,8 +131,12 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts a refusal by its code.
+    /// Counts a refusal by its code. Every signing path's error passes here, so this is also
+    /// where a signature that failed verification (`hsm.bad_signature`) is counted.
     pub fn rejected(&self, code: &str) {
+        if code == crate::issue::BAD_SIGNATURE {
+            let _ = self.hsm_bad_signatures.inc();
+        }
         let _ = self
             .rejected
             .get_or_create(&RejectedLabels {
