@@ -7,8 +7,10 @@
 //! The keys are made with openssl and imported with the tools that can set each attribute on
 //! SoftHSM 2.6.1 (its defaults for a created private key are CKA_SENSITIVE, CKA_SIGN,
 //! CKA_DECRYPT and CKA_UNWRAP true):
-//! - `softhsm2-util --import`: sign only, sensitive, not extractable (the good key), and
-//!   CKA_SIGN_RECOVER true (SoftHSM's default), refused for an RSA key;
+//! - `softhsm2-util --import`: an EC key that is sensitive, not extractable and signs only (the
+//!   good key; CKA_SIGN_RECOVER is true, SoftHSM's default, which grants an EC key nothing), and
+//!   an RSA key, which it also makes CKA_DECRYPT and CKA_UNWRAP, refused for CKA_SIGN_RECOVER
+//!   among them;
 //! - OpenSC `pkcs11-tool --write-object --type privkey`: `--extractable`, `--usage-decrypt`,
 //!   `--usage-derive`, `--usage-wrap` (CKA_UNWRAP);
 //! - GnuTLS `p11tool --write --mark-decrypt`: CKA_SIGN false.

@@ -32,11 +32,12 @@ def ranges(encoded):
 
 
 def table(name, doc, encoded):
-    out = [f"/// {doc}", f"pub(super) const {name}: &[(u32, u32)] = &["]
-    for lo, hi in ranges(encoded):
-        out.append(f"    (0x{lo:04X}, 0x{hi:04X}),")
-    out.append("];")
-    return "\n".join(out)
+    """One range a line, or all on one line when there is one range (as rustfmt has it)."""
+    items = [f"(0x{lo:04X}, 0x{hi:04X})" for lo, hi in ranges(encoded)]
+    head = f"pub(super) const {name}: &[(u32, u32)] = &["
+    if len(items) == 1:
+        return f"/// {doc}\n{head}{items[0]}];"
+    return "\n".join([f"/// {doc}", head] + [f"    {i}," for i in items] + ["];"])
 
 
 def main():
