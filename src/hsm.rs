@@ -171,6 +171,8 @@ pub struct KeyAttributes {
     pub local: bool,
     /// CKA_SIGN
     pub sign: bool,
+    /// CKA_SIGN_RECOVER
+    pub sign_recover: bool,
     /// CKA_DECRYPT
     pub decrypt: bool,
     /// CKA_UNWRAP
@@ -180,28 +182,59 @@ pub struct KeyAttributes {
 }
 
 impl KeyAttributes {
-    /// The attributes every CA key must have, with the name of the first that is wrong.
+    /// The attributes every CA key must have, with the name of the first that is wrong: the
+    /// rules of [`KeyAttributes::use_violations`] and, since strongroom made the key, that it
+    /// was generated inside the token and never left it in the clear.
     pub fn check(&self) -> Result<(), &'static str> {
-        let required = [
+        let generated = [
             (self.token, "CKA_TOKEN must be true"),
             (self.private, "CKA_PRIVATE must be true"),
-            (self.sensitive, "CKA_SENSITIVE must be true"),
             (self.always_sensitive, "CKA_ALWAYS_SENSITIVE must be true"),
-            (!self.extractable, "CKA_EXTRACTABLE must be false"),
             (self.never_extractable, "CKA_NEVER_EXTRACTABLE must be true"),
             (
                 self.local,
                 "CKA_LOCAL must be true (generated inside the token)",
             ),
+        ];
+        match generated.iter().find(|(ok, _)| !ok) {
+            Some((_, rule)) => Err(rule),
+            None => match self.use_violations(true).first() {
+                Some(rule) => Err(rule),
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// Every rule a private key strongroom signs with breaks (empty: the key may be used).
+    ///
+    /// PKCS#11 v2.40 section 4.9 (private key objects): a CA key is CKA_SENSITIVE and not
+    /// CKA_EXTRACTABLE, so its value never leaves the token in the clear, and it signs and does
+    /// nothing else: not CKA_DECRYPT, CKA_UNWRAP or CKA_DERIVE, and for an RSA key (`rsa`) not
+    /// CKA_SIGN_RECOVER, which allows C_SignRecover with CKM_RSA_X_509, the raw private-key
+    /// operation (PKCS#11 v2.40 Mechanisms 2.1.7). No EC mechanism signs with recovery, so the
+    /// attribute (on by default in SoftHSM) grants an EC key nothing. These hold for every key
+    /// found by URI (issuers, OCSP delegates, ceremony `uri=` references). CKA_LOCAL,
+    /// CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE are not required here: a key restored from a
+    /// wrapped backup legitimately lacks them ([`KeyAttributes::check`] requires them of the keys
+    /// strongroom generates).
+    pub fn use_violations(&self, rsa: bool) -> Vec<&'static str> {
+        let required = [
+            (self.sensitive, "CKA_SENSITIVE must be true"),
+            (!self.extractable, "CKA_EXTRACTABLE must be false"),
             (self.sign, "CKA_SIGN must be true"),
+            (
+                !(rsa && self.sign_recover),
+                "CKA_SIGN_RECOVER must be false",
+            ),
             (!self.decrypt, "CKA_DECRYPT must be false"),
             (!self.unwrap, "CKA_UNWRAP must be false"),
             (!self.derive, "CKA_DERIVE must be false"),
         ];
-        match required.iter().find(|(ok, _)| !ok) {
-            Some((_, rule)) => Err(rule),
-            None => Ok(()),
-        }
+        required
+            .iter()
+            .filter(|(ok, _)| !ok)
+            .map(|(_, rule)| *rule)
+            .collect()
     }
 }
 
@@ -1479,8 +1512,10 @@ impl Hsm {
         })
     }
 
-    /// Finds the one private key a URI names, and its public key. The key is remembered: after
-    /// a reconnection it is found again and its public key checked before the HSM is healthy.
+    /// Finds the one private key a URI names, and its public key, and refuses a key a CA must
+    /// not sign with ([`KeyAttributes::use_violations`]). The key is remembered: after a
+    /// reconnection it is found again, and its attributes and public key checked, before the HSM
+    /// is healthy.
     pub fn find_key(&self, uri: &KeyUri) -> Result<KeyHandle, Error> {
         let uri = uri.clone();
         let mut key = self.call("C_FindObjects", self.inner.options.call_timeout, move |o| {
@@ -1660,7 +1695,9 @@ impl Ops<'_> {
         Ok(!found.is_empty())
     }
 
-    /// Finds the one private key a URI names, and its public key.
+    /// Finds the one private key a URI names, and its public key. Refuses the key, naming every
+    /// attribute that is wrong and the key's own URI, if it breaks a rule of
+    /// [`KeyAttributes::use_violations`].
     fn find_key(&self, uri: &KeyUri) -> Result<KeyHandle, Error> {
         let key_err = |problem: String| Error::Key {
             uri: uri.to_string(),
@@ -1704,16 +1741,43 @@ impl Ops<'_> {
         };
         let attrs = self
             .session
-            .get_attributes(private, &[AttributeType::Label, AttributeType::Id])
+            .get_attributes(
+                private,
+                &[
+                    AttributeType::Label,
+                    AttributeType::Id,
+                    AttributeType::KeyType,
+                ],
+            )
             .map_err(ck("C_GetAttributeValue"))?;
         let mut label = String::new();
         let mut id = Vec::new();
+        // Unknown until read: treated as RSA, the stricter case.
+        let mut rsa = true;
         for a in attrs {
             match a {
                 Attribute::Label(l) => label = String::from_utf8_lossy(&l).into_owned(),
                 Attribute::Id(i) => id = i,
+                Attribute::KeyType(t) => rsa = t != CkKeyType::EC,
                 _ => {}
             }
+        }
+        // A key found by URI (not generated here) must still be one a CA may sign with.
+        let violations = self.read_key_attributes(private)?.use_violations(rsa);
+        if !violations.is_empty() {
+            let found = KeyUri {
+                token: Some(self.description.label.clone()),
+                object: Some(label),
+                id: Some(id),
+                serial: None,
+            };
+            return Err(Error::Key {
+                uri: found.to_string(),
+                problem: format!(
+                    "{} (PKCS#11 v2.40 4.9: a CA key is sensitive, not extractable, and only signs)",
+                    violations.join("; ")
+                ),
+            });
         }
         let public = self
             .session
@@ -1855,6 +1919,7 @@ impl Ops<'_> {
             AttributeType::NeverExtractable,
             AttributeType::Local,
             AttributeType::Sign,
+            AttributeType::SignRecover,
             AttributeType::Decrypt,
             AttributeType::Unwrap,
             AttributeType::Derive,
@@ -1872,6 +1937,7 @@ impl Ops<'_> {
             never_extractable: false,
             local: false,
             sign: false,
+            sign_recover: true,
             decrypt: true,
             unwrap: true,
             derive: true,
@@ -1886,6 +1952,7 @@ impl Ops<'_> {
                 Attribute::NeverExtractable(v) => a.never_extractable = v,
                 Attribute::Local(v) => a.local = v,
                 Attribute::Sign(v) => a.sign = v,
+                Attribute::SignRecover(v) => a.sign_recover = v,
                 Attribute::Decrypt(v) => a.decrypt = v,
                 Attribute::Unwrap(v) => a.unwrap = v,
                 Attribute::Derive(v) => a.derive = v,
@@ -2134,6 +2201,62 @@ mod tests {
     struct DigestInfo {
         algorithm: AlgorithmIdentifierOwned,
         digest: OctetString,
+    }
+
+    /// A key as strongroom generates it: passes both checks.
+    fn generated() -> KeyAttributes {
+        KeyAttributes {
+            token: true,
+            private: true,
+            sensitive: true,
+            always_sensitive: true,
+            extractable: false,
+            never_extractable: true,
+            local: true,
+            sign: true,
+            sign_recover: false,
+            decrypt: false,
+            unwrap: false,
+            derive: false,
+        }
+    }
+
+    #[test]
+    fn use_violations_name_each_wrong_attribute() {
+        assert_eq!(generated().check(), Ok(()));
+        assert!(generated().use_violations(true).is_empty());
+        // A key restored from a wrapped backup: not local, not always sensitive, not never
+        // extractable. Usable (not something strongroom would have generated).
+        let restored = KeyAttributes {
+            always_sensitive: false,
+            never_extractable: false,
+            local: false,
+            ..generated()
+        };
+        assert!(restored.use_violations(true).is_empty());
+        assert!(restored.check().is_err());
+        type Spoil = fn(&mut KeyAttributes);
+        let cases: [(Spoil, &str); 7] = [
+            (|a| a.sensitive = false, "CKA_SENSITIVE must be true"),
+            (|a| a.extractable = true, "CKA_EXTRACTABLE must be false"),
+            (|a| a.sign = false, "CKA_SIGN must be true"),
+            (|a| a.sign_recover = true, "CKA_SIGN_RECOVER must be false"),
+            (|a| a.decrypt = true, "CKA_DECRYPT must be false"),
+            (|a| a.unwrap = true, "CKA_UNWRAP must be false"),
+            (|a| a.derive = true, "CKA_DERIVE must be false"),
+        ];
+        for (spoil, rule) in cases {
+            let mut a = generated();
+            spoil(&mut a);
+            assert_eq!(a.use_violations(true), vec![rule]);
+            assert_eq!(a.check(), Err(rule));
+        }
+        // CKA_SIGN_RECOVER grants an EC key nothing (no EC mechanism signs with recovery).
+        let ec = KeyAttributes {
+            sign_recover: true,
+            ..generated()
+        };
+        assert!(ec.use_violations(false).is_empty());
     }
 
     #[test]

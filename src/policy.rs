@@ -23,7 +23,7 @@
 //! | `policy.dns_name.label_length` | labels of 1 to 63 octets (RFC 1035 2.3.4) |
 //! | `policy.dns_name.ldh` | letters, digits and hyphen only (RFC 5890 2.3.1) |
 //! | `policy.dns_name.hyphen` | no hyphen first or last, no `--` at 3-4 except `xn--` (RFC 5891 4.2.3.1) |
-//! | `policy.dns_name.idna` | an `xn--` label is a valid A-label (RFC 5890 2.3.2.1, RFC 5891 5.4) |
+//! | `policy.dns_name.idna` | an `xn--` label is a valid A-label (RFC 5890 2.3.2.1, RFC 5891 5.4): every code point PVALID under IDNA2008, or CONTEXTJ/CONTEXTO in its context (RFC 5892) |
 //! | `policy.dns_name.ip_address` | an IP address is not a dNSName (BR 7.1.2.7.12) |
 //! | `policy.dns_name.internal` | not under a special-use name such as `.local` or `.test` (BR 4.2.2) |
 //! | `policy.dns_name.not_under_suffix` | ends in a TLD of the PSL's ICANN section (BR 1.6.1 "Internal Name") |
@@ -45,6 +45,7 @@
 //! domain validation, done by the CA core before it asks us), does not look at the names inside a
 //! CSR (the request's name lists are authoritative), and does not consult CAA.
 
+mod idna2008;
 mod keys;
 mod names;
 

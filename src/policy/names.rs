@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! dNSName  empty? ─▶ upper case? ─▶ ≤ 253 octets ─▶ no trailing dot ─▶ wildcard only as "*."
-//!          ─▶ each label: 1..=63 octets, LDH, hyphens, A-label round trip
+//!          ─▶ each label: 1..=63 octets, LDH, hyphens, A-label: IDNA2008 code points, round trip
 //!          ─▶ not an IP address ─▶ not special-use ─▶ under an ICANN suffix, not one ─▶ not blocked
 //! iPAddress  parses ─▶ not in a special-purpose block (RFC 6890 registries)
 //! both       at least one name, at most max_names, no duplicates
@@ -15,10 +15,12 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use icu_properties::CodePointMapData;
+use icu_properties::props::{CanonicalCombiningClass, GeneralCategory, JoiningType, Script};
 use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
 use psl::{List, Psl as _, Type};
 
-use super::{Error, PolicyConfig};
+use super::{Error, PolicyConfig, idna2008};
 
 /// Names that passed every check, in request order; ready to be put in a subjectAltName.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,13 +228,13 @@ fn check_label(position: usize, label: &str) -> Result<(), Refusal> {
 }
 
 /// RFC 5891 5.4 / RFC 5890 2.3.2.1: an A-label decodes (Punycode, RFC 3492) to a U-label with at
-/// least one non-ASCII character, and that U-label, validated and encoded again, gives back the
-/// same A-label.
+/// least one non-ASCII character, every code point of that U-label is valid under IDNA2008
+/// ([`check_idna2008`]), and the U-label, validated and encoded again, gives back the same A-label.
 ///
-/// The validation is UTS #46 ToASCII with STD3 rules, CheckHyphens and VerifyDnsLength, as the
+/// The round trip is UTS #46 ToASCII with STD3 rules, CheckHyphens and VerifyDnsLength, as the
 /// `idna` crate implements it; it includes NFC and the mapping step, so a label that is not in
-/// canonical form does not round-trip. UTS #46 is close to, but a little more permissive than,
-/// IDNA2008's code point tables (it admits some symbols IDNA2008 disallows).
+/// canonical form does not round-trip. UTS #46 alone admits some code points IDNA2008 disallows
+/// (symbols, emoji), hence the IDNA2008 code point check first.
 fn check_a_label(position: usize, label: &str, encoded: &str) -> Result<(), Refusal> {
     let bad = || -> Result<(), Refusal> {
         refuse(
@@ -247,6 +249,12 @@ fn check_a_label(position: usize, label: &str, encoded: &str) -> Result<(), Refu
     let Some(unicode) = idna::punycode::decode_to_string(encoded) else {
         return bad();
     };
+    if let Err(rule) = check_idna2008(&unicode) {
+        return refuse(
+            "policy.dns_name.idna",
+            format!("label {position} is not a valid A-label: its U-label {rule}"),
+        );
+    }
     match Uts46::new().to_ascii(
         unicode.as_bytes(),
         AsciiDenyList::STD3,
@@ -256,6 +264,146 @@ fn check_a_label(position: usize, label: &str, encoded: &str) -> Result<(), Refu
         Ok(again) if again == label => Ok(()),
         _ => bad(),
     }
+}
+
+/// Whether `cp` is in one of the generated tables (sorted, inclusive ranges).
+fn in_table(table: &[(u32, u32)], cp: char) -> bool {
+    let cp = u32::from(cp);
+    table
+        .binary_search_by(|&(lo, hi)| {
+            if hi < cp {
+                std::cmp::Ordering::Less
+            } else if lo > cp {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .is_ok()
+}
+
+/// IDNA2008 code point validity of a U-label (RFC 5891 5.4, RFC 5892 section 2 and Appendix A,
+/// tables for Unicode [`idna2008::UNICODE_VERSION`], RFC 8753): each code point is PVALID, or
+/// CONTEXTJ / CONTEXTO with its contextual rule satisfied. DISALLOWED and UNASSIGNED code points
+/// are refused. The error completes "its U-label ...", naming the code point and the rule.
+fn check_idna2008(u_label: &str) -> Result<(), String> {
+    let chars: Vec<char> = u_label.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let cp = u32::from(c);
+        if in_table(idna2008::PVALID, c) {
+            continue;
+        }
+        let context = if in_table(idna2008::CONTEXTJ, c) {
+            Some(("CONTEXTJ", contextj(&chars, i)))
+        } else if in_table(idna2008::CONTEXTO, c) {
+            Some(("CONTEXTO", contexto(&chars, i)))
+        } else {
+            None
+        };
+        match context {
+            Some((_, Ok(()))) => {}
+            Some((class, Err(rule))) => {
+                return Err(format!(
+                    "has U+{cp:04X} at position {i}, which IDNA2008 allows only where {rule} (RFC 5892 {class}, Appendix A)"
+                ));
+            }
+            None => {
+                let class = if CodePointMapData::<GeneralCategory>::new().get(c)
+                    == GeneralCategory::Unassigned
+                {
+                    "UNASSIGNED"
+                } else {
+                    "DISALLOWED"
+                };
+                return Err(format!(
+                    "has U+{cp:04X} at position {i}, which is {class} in IDNA2008 (RFC 5892 section 2, Unicode {} tables; RFC 5891 5.4)",
+                    idna2008::UNICODE_VERSION
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether the code point before position `i` has Canonical_Combining_Class Virama.
+fn after_virama(chars: &[char], i: usize) -> bool {
+    i.checked_sub(1)
+        .and_then(|j| chars.get(j))
+        .is_some_and(|&b| {
+            CodePointMapData::<CanonicalCombiningClass>::new().get(b)
+                == CanonicalCombiningClass::Virama
+        })
+}
+
+/// RFC 5892 Appendix A.1 (ZERO WIDTH NON-JOINER) and A.2 (ZERO WIDTH JOINER).
+fn contextj(chars: &[char], i: usize) -> Result<(), &'static str> {
+    match chars[i] {
+        '\u{200D}' if after_virama(chars, i) => Ok(()),
+        '\u{200D}' => Err("it follows a virama (A.2)"),
+        _ if after_virama(chars, i) => Ok(()),
+        _ => {
+            // (Joining_Type:{L,D})(Joining_Type:T)*\u200C(Joining_Type:T)*(Joining_Type:{R,D})
+            let jt = |c: &char| CodePointMapData::<JoiningType>::new().get(*c);
+            let not_t = |c: &&char| jt(c) != JoiningType::Transparent;
+            let before = chars[..i].iter().rev().find(not_t).map(jt);
+            let after = chars[i + 1..].iter().find(not_t).map(jt);
+            let left = matches!(
+                before,
+                Some(JoiningType::LeftJoining | JoiningType::DualJoining)
+            );
+            let right = matches!(
+                after,
+                Some(JoiningType::RightJoining | JoiningType::DualJoining)
+            );
+            if left && right {
+                Ok(())
+            } else {
+                Err(
+                    "it follows a virama or joins a left- or dual-joining letter to a right- or dual-joining one (A.1)",
+                )
+            }
+        }
+    }
+}
+
+/// RFC 5892 Appendix A.3 to A.9.
+fn contexto(chars: &[char], i: usize) -> Result<(), &'static str> {
+    let script = |c: char| CodePointMapData::<Script>::new().get(c);
+    let before = i.checked_sub(1).and_then(|j| chars.get(j)).copied();
+    let after = chars.get(i + 1).copied();
+    let (ok, rule) = match chars[i] {
+        '\u{00B7}' => (
+            before == Some('l') && after == Some('l'),
+            "it stands between two \"l\" (MIDDLE DOT, A.3)",
+        ),
+        '\u{0375}' => (
+            after.is_some_and(|c| script(c) == Script::Greek),
+            "a Greek letter follows it (GREEK LOWER NUMERAL SIGN, A.4)",
+        ),
+        '\u{05F3}' | '\u{05F4}' => (
+            before.is_some_and(|c| script(c) == Script::Hebrew),
+            "it follows a Hebrew letter (HEBREW PUNCTUATION GERESH / GERSHAYIM, A.5, A.6)",
+        ),
+        '\u{30FB}' => (
+            chars
+                .iter()
+                .any(|&c| matches!(script(c), Script::Hiragana | Script::Katakana | Script::Han)),
+            "the label has a Hiragana, Katakana or Han character (KATAKANA MIDDLE DOT, A.7)",
+        ),
+        '\u{0660}'..='\u{0669}' => (
+            !chars.iter().any(|c| ('\u{06F0}'..='\u{06F9}').contains(c)),
+            "the label has no EXTENDED ARABIC-INDIC DIGIT (ARABIC-INDIC DIGITS, A.8)",
+        ),
+        '\u{06F0}'..='\u{06F9}' => (
+            !chars.iter().any(|c| ('\u{0660}'..='\u{0669}').contains(c)),
+            "the label has no ARABIC-INDIC DIGIT (EXTENDED ARABIC-INDIC DIGITS, A.9)",
+        ),
+        _ => (
+            false,
+            "a rule strongroom does not know holds (no rule for it)",
+        ),
+    };
+    if ok { Ok(()) } else { Err(rule) }
 }
 
 /// Special-use and reserved top-level names: never in the public DNS, or not a host anyone can
@@ -755,8 +903,6 @@ mod tests {
         assert!(dns(&["www.xn--bcher-kva.de"]).is_ok());
         // IDN TLDs are in the PSL in A-label form.
         assert!(dns(&["example.xn--fiqs8s"]).is_ok());
-        // UTS #46 admits emoji, which IDNA2008 disallows; like Boulder, we accept them.
-        assert!(dns(&["xn--ls8h.de"]).is_ok());
         for name in [
             // Not Punycode.
             "xn--zzzzzzzzzzzzzzzzzzzz.de",
@@ -773,6 +919,82 @@ mod tests {
         ] {
             assert_eq!(dns_code(name), "policy.dns_name.idna", "{name}");
         }
+    }
+
+    /// The A-label of a U-label.
+    fn a_label(u_label: &str) -> String {
+        format!("xn--{}", idna::punycode::encode_str(u_label).unwrap())
+    }
+
+    /// The refusal of `{a_label(u_label)}.de`: (code, rule).
+    fn idna_refusal(u_label: &str) -> (&'static str, String) {
+        let name = format!("{}.de", a_label(u_label));
+        let e = dns(&[&name]).expect_err(&name);
+        (e.code, e.rule.clone())
+    }
+
+    #[test]
+    fn idna2008_accepts_pvalid_labels() {
+        for u in [
+            "b\u{FC}cher",                                // ü
+            "stra\u{DF}e", // ß: PVALID in IDNA2008 (mapped to "ss" only by IDNA2003)
+            "\u{3C2}\u{3BF}\u{3C6}\u{3AF}\u{3B1}\u{3C2}", // final sigma ς
+            "\u{D55C}\u{AD6D}", // Hangul 한국
+            "\u{4E2D}\u{6587}", // Han
+            "col\u{B7}lecci\u{F3}", // MIDDLE DOT between two "l" (RFC 5892 A.3)
+            "\u{915}\u{94D}\u{200D}", // ZWJ after a virama (A.2)
+        ] {
+            assert_eq!(check_idna2008(u), Ok(()), "{u}");
+            let name = format!("{}.de", a_label(u));
+            assert!(dns(&[&name]).is_ok(), "{u}: {:?}", dns(&[&name]));
+        }
+        // ZWNJ between a dual-joining and a right-joining Arabic letter (A.1), and after a virama.
+        assert_eq!(check_idna2008("\u{628}\u{200C}\u{627}"), Ok(()));
+        assert_eq!(check_idna2008("\u{915}\u{94D}\u{200C}\u{937}"), Ok(()));
+    }
+
+    #[test]
+    fn idna2008_refuses_disallowed_and_unassigned_code_points() {
+        for (u, cp, class) in [
+            ("i\u{2665}ny", "U+2665", "DISALLOWED"), // BLACK HEART SUIT (UTS #46 admits it)
+            ("\u{1F4A9}", "U+1F4A9", "DISALLOWED"),  // an emoji (UTS #46 admits it)
+            ("\u{DC}ber", "U+00DC", "DISALLOWED"),   // upper case Ü
+            ("a\u{A0}b\u{E9}", "U+00A0", "DISALLOWED"), // NO-BREAK SPACE
+            ("a\u{378}b", "U+0378", "UNASSIGNED"),
+            ("a\u{E0080}b", "U+E0080", "UNASSIGNED"),
+        ] {
+            let (code, rule) = idna_refusal(u);
+            assert_eq!(code, "policy.dns_name.idna", "{u}");
+            assert!(rule.contains(&format!("{cp} at position")), "{u}: {rule}");
+            assert!(rule.contains(class), "{u}: {rule}");
+            assert!(rule.contains("RFC 5892"), "{u}: {rule}");
+        }
+    }
+
+    #[test]
+    fn idna2008_refuses_context_code_points_out_of_context() {
+        for (u, cp, class) in [
+            ("a\u{200D}b", "U+200D", "CONTEXTJ"), // ZWJ not after a virama
+            ("a\u{200C}b", "U+200C", "CONTEXTJ"), // ZWNJ between Latin letters
+            ("\u{627}\u{200C}\u{628}", "U+200C", "CONTEXTJ"), // right-joining before it
+            ("a\u{B7}b\u{E9}", "U+00B7", "CONTEXTO"), // MIDDLE DOT not between "l"s
+            ("\u{375}ab", "U+0375", "CONTEXTO"),  // keraia not before Greek
+            ("a\u{5F3}", "U+05F3", "CONTEXTO"),   // geresh not after Hebrew
+            ("a\u{30FB}b", "U+30FB", "CONTEXTO"), // no Hiragana/Katakana/Han
+            ("\u{661}\u{6F1}", "U+0661", "CONTEXTO"), // mixed Arabic-Indic digits
+        ] {
+            let rule = check_idna2008(u).expect_err(u);
+            assert!(rule.contains(&format!("{cp} at position")), "{u}: {rule}");
+            assert!(rule.contains(class), "{u}: {rule}");
+        }
+        assert_eq!(check_idna2008("\u{30A2}\u{30FB}\u{30A4}"), Ok(()));
+        assert_eq!(check_idna2008("\u{3B1}\u{375}\u{3B2}"), Ok(()));
+        assert_eq!(check_idna2008("\u{5D0}\u{5F3}"), Ok(()));
+        assert_eq!(check_idna2008("\u{661}\u{662}"), Ok(()));
+        // Through the whole name check, the refusal has the wire code.
+        let (code, rule) = idna_refusal("a\u{200C}b");
+        assert_eq!(code, "policy.dns_name.idna");
+        assert!(rule.starts_with("label 0 is not a valid A-label"), "{rule}");
     }
 
     #[test]
