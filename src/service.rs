@@ -588,6 +588,10 @@ pub async fn serve(
     // Connections whose client hung up are gone, but their signing work may still run
     // detached: it is signed, verified and recorded before the process exits.
     p.detached.idle().await;
+    eprintln!(
+        "strongroom: stopped; HSM signatures by kind: {}",
+        p.metrics.hsm_signatures_summary()
+    );
     Ok(())
 }
 

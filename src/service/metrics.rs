@@ -169,6 +169,26 @@ impl Metrics {
             .inc();
     }
 
+    /// The HSM signing operations counted so far, by kind: `certificate=N precertificate=N
+    /// crl=N ocsp=N`.
+    pub fn hsm_signatures_summary(&self) -> String {
+        let kinds = [
+            SignatureKind::Certificate,
+            SignatureKind::Precertificate,
+            SignatureKind::Crl,
+            SignatureKind::Ocsp,
+        ];
+        kinds
+            .map(|k| {
+                let n = self
+                    .hsm_signatures
+                    .get_or_create(&SignatureLabels { kind: k.label() })
+                    .get();
+                format!("{}={n}", k.label())
+            })
+            .join(" ")
+    }
+
     /// Counts a refusal by its code.
     pub fn rejected(&self, code: &str) {
         let _ = self
