@@ -28,6 +28,7 @@ use crate::audit::{self, AuditLog, Caller, Entry, Recorded};
 use crate::config::{Config, IssuerConfig, ProfileConfig};
 use crate::hsm::{Hsm, KeyHandle};
 use crate::lint::CertKind;
+use crate::service::metrics::SignatureKind;
 use crate::service::wire::{ApiError, IssueRequest};
 use crate::x509::{self, Ct, SignerInfo, TlsServerProfile};
 
@@ -170,6 +171,69 @@ pub struct Pipeline {
     pub metrics: crate::service::metrics::Metrics,
     /// One lock per issuer, held while a CRL number is taken, used and recorded.
     pub crl_locks: std::collections::HashMap<String, tokio::sync::Mutex<()>>,
+    /// Signing work running apart from the requests that started it (see [`Pipeline::detach`]).
+    pub detached: Detached,
+    /// The precertificates whose final certificate is being made (see [`finalize`]).
+    pub finals_in_progress: std::sync::Mutex<std::collections::HashSet<(String, Vec<u8>)>>,
+}
+
+/// Counts the signing work detached from requests, so that shutdown can wait for it.
+#[derive(Debug)]
+pub struct Detached {
+    running: tokio::sync::watch::Sender<usize>,
+}
+
+impl Default for Detached {
+    fn default() -> Self {
+        Detached {
+            running: tokio::sync::watch::Sender::new(0),
+        }
+    }
+}
+
+/// One detached task; dropped when the task ends, however it ends.
+struct DetachedGuard(tokio::sync::watch::Sender<usize>);
+
+impl Drop for DetachedGuard {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
+}
+
+impl Detached {
+    fn enter(&self) -> DetachedGuard {
+        self.running.send_modify(|n| *n += 1);
+        DetachedGuard(self.running.clone())
+    }
+
+    /// How many detached tasks are running.
+    pub fn running(&self) -> usize {
+        *self.running.borrow()
+    }
+
+    /// Waits until no detached task is running.
+    pub async fn idle(&self) {
+        let mut rx = self.running.subscribe();
+        let _ = rx.wait_for(|n| *n == 0).await;
+    }
+}
+
+/// A precertificate's final certificate being made: the (issuer, serial) stays reserved until
+/// this is dropped, after the final is durably recorded or the attempt failed.
+struct FinalReservation {
+    p: Arc<Pipeline>,
+    key: (String, Vec<u8>),
+}
+
+impl Drop for FinalReservation {
+    fn drop(&mut self) {
+        let mut set = self
+            .p
+            .finals_in_progress
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = set.remove(&self.key);
+    }
 }
 
 /// A request that passed every policy check. Only [`approve`] makes one.
@@ -201,6 +265,25 @@ impl Pipeline {
                     )
                 }),
         }
+    }
+
+    /// Runs `work` (a request's signing pipeline) on a task of its own and waits for it.
+    ///
+    /// A handler's future is dropped when its client hangs up; the work is not. Once the HSM has
+    /// been asked to sign, the signature is verified and recorded (or the failure recorded)
+    /// whatever the client does; the response is then simply not delivered. [`Detached::idle`]
+    /// lets shutdown wait for such work before the process exits.
+    pub async fn detach<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let guard = self.detached.enter();
+        tokio::spawn(async move {
+            let _guard = guard;
+            work.await
+        })
+        .await
+        .map_err(internal)?
     }
 
     /// The CRL-number lock of an issuer.
@@ -500,7 +583,18 @@ pub(crate) async fn read_audit<T: Send + 'static>(
 
 /// Issues a certificate or precertificate: policy, build, lint, sign, record. Refusals are
 /// recorded too (best effort: a refusal is returned even if its record cannot be written).
+///
+/// The pipeline runs detached from the caller ([`Pipeline::detach`]): dropping the returned
+/// future does not cancel a signing or its record.
 pub async fn issue(
+    p: Arc<Pipeline>,
+    caller: Caller,
+    req: IssueRequest,
+) -> Result<Recorded, ApiError> {
+    p.clone().detach(issue_attached(p, caller, req)).await
+}
+
+async fn issue_attached(
     p: Arc<Pipeline>,
     caller: Caller,
     req: IssueRequest,
@@ -552,7 +646,12 @@ pub async fn issue(
     let announced = p.audit.announce();
     let signed = async {
         let tbs = x509::prepare_certificate(profile, serial, validity, spki, kind, &issuer.signer)?;
-        sign_tbs(&p, &issuer, tbs).await
+        let signed_kind = if precertificate {
+            SignatureKind::Precertificate
+        } else {
+            SignatureKind::Certificate
+        };
+        sign_tbs(&p, &issuer, tbs, signed_kind).await
     };
     let der = match signed.await {
         Ok(der) => der,
@@ -594,8 +693,10 @@ async fn sign_tbs(
     p: &Pipeline,
     issuer: &Issuer,
     tbs: x509::LintedTbs,
+    kind: SignatureKind,
 ) -> Result<Vec<u8>, x509::Error> {
     let _ = p.metrics.certificate_signatures.inc();
+    p.metrics.hsm_signature(kind);
     let signature = p
         .hsm
         .sign_async(&issuer.key, issuer.signer.alg, tbs.der())
@@ -604,7 +705,54 @@ async fn sign_tbs(
 }
 
 /// Turns a stored precertificate into its final certificate, once (RFC 6962 3.1).
+///
+/// The (issuer, serial) is reserved before the audit store is asked whether a final exists and
+/// stays reserved until the final is durably recorded or the attempt failed, so of concurrent
+/// calls exactly one is signed; the others get 409 `request.serial.final_in_progress` (or
+/// `request.serial.already_final` once it is recorded) without any HSM call. Runs detached from
+/// the caller, as [`issue`] does.
 pub async fn finalize(
+    p: Arc<Pipeline>,
+    caller: Caller,
+    serial_hex: &str,
+    issuer: &Option<String>,
+    sct_list_b64: &str,
+) -> Result<Recorded, ApiError> {
+    let (serial_hex, issuer, sct_list_b64) = (
+        serial_hex.to_string(),
+        issuer.clone(),
+        sct_list_b64.to_string(),
+    );
+    p.clone()
+        .detach(
+            async move { finalize_attached(p, caller, &serial_hex, &issuer, &sct_list_b64).await },
+        )
+        .await
+}
+
+/// Reserves the making of a precertificate's final certificate, or says one is being made.
+fn reserve_final(
+    p: &Arc<Pipeline>,
+    issuer: &str,
+    serial: &[u8],
+) -> Result<FinalReservation, ApiError> {
+    let key = (issuer.to_string(), serial.to_vec());
+    let mut set = p
+        .finals_in_progress
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !set.insert(key.clone()) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "request.serial.final_in_progress",
+            "serial",
+            "the final certificate of this precertificate is being made by another request",
+        ));
+    }
+    Ok(FinalReservation { p: p.clone(), key })
+}
+
+async fn finalize_attached(
     p: Arc<Pipeline>,
     caller: Caller,
     serial_hex: &str,
@@ -628,6 +776,8 @@ pub async fn finalize(
     })?;
     check_sct_list(&sct_list)?;
     let name = issuer.config.name.clone();
+    // Held until this function returns: after the record is durable, or on any failure.
+    let _reservation = reserve_final(&p, &name, &serial)?;
     let (precert_der, has_final) = read_audit(&p, {
         let (name, serial) = (name.clone(), serial.clone());
         move |audit| {
@@ -658,7 +808,7 @@ pub async fn finalize(
     let tbs = x509::prepare_final(&precert, &sct_list).map_err(signing_error)?;
     // As in `issue`: the writer may hold its batch open for this record (withdrawn on error).
     let announced = p.audit.announce();
-    let der = sign_tbs(&p, &issuer, tbs)
+    let der = sign_tbs(&p, &issuer, tbs, SignatureKind::Certificate)
         .await
         .map_err(signing_error)
         .inspect_err(|e| p.metrics.rejected(&e.code))?;

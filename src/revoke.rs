@@ -27,6 +27,7 @@ use x509_cert::serial_number::SerialNumber;
 use crate::audit::{Caller, Entry, Recorded};
 use crate::ceremony::script::parse_time;
 use crate::issue::{Pipeline, audit_error, internal};
+use crate::service::metrics::SignatureKind;
 use crate::service::wire::ApiError;
 
 mod crl;
@@ -265,7 +266,40 @@ fn window(this_update: &str, next_update: &str) -> Result<(SystemTime, SystemTim
 /// issuer, count, each serial and status with its response's SHA-256, the SHA-256 of all the
 /// responses, the validity window and the signer) before they are returned with the
 /// [`Recorded`] that proves it.
+///
+/// Runs detached from the caller ([`Pipeline::detach`]): dropping the returned future does not
+/// cancel a signing or its record.
 pub async fn sign_ocsp(
+    p: Arc<Pipeline>,
+    caller: Caller,
+    issuer: &str,
+    this_update: &str,
+    next_update: &str,
+    statuses: Vec<OcspStatus>,
+    batch: bool,
+) -> Result<(Vec<Vec<u8>>, Recorded), ApiError> {
+    let (issuer, this_update, next_update) = (
+        issuer.to_string(),
+        this_update.to_string(),
+        next_update.to_string(),
+    );
+    p.clone()
+        .detach(async move {
+            sign_ocsp_attached(
+                p,
+                caller,
+                &issuer,
+                &this_update,
+                &next_update,
+                statuses,
+                batch,
+            )
+            .await
+        })
+        .await
+}
+
+async fn sign_ocsp_attached(
     p: Arc<Pipeline>,
     caller: Caller,
     issuer: &str,
@@ -329,11 +363,12 @@ pub async fn sign_ocsp(
     while !rest.is_empty() {
         let tail = rest.split_off(chunk.min(rest.len()));
         let part = std::mem::replace(&mut rest, tail);
-        let (hsm, issuer) = (p.hsm.clone(), issuer.clone());
+        let (hsm, issuer, metrics) = (p.hsm.clone(), issuer.clone(), p.metrics.clone());
         tasks.push(tokio::task::spawn_blocking(move || {
             part.iter()
                 .map(|input| {
                     crate::ocsp::sign_response(&issuer.responder, input, now, |data| {
+                        metrics.hsm_signature(SignatureKind::Ocsp);
                         hsm.sign(&issuer.ocsp_key, issuer.responder.signer().alg, data)
                     })
                 })

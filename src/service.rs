@@ -128,6 +128,8 @@ pub fn start(config: Config, options: StartOptions) -> Result<Arc<Pipeline>, Str
         config,
         audit,
         metrics,
+        detached: issue::Detached::default(),
+        finals_in_progress: std::sync::Mutex::default(),
     }))
 }
 
@@ -520,7 +522,8 @@ pub fn router(p: Arc<Pipeline>) -> Router {
 /// time); `body_deadline` limits the time to send a body.
 ///
 /// On shutdown the listener closes at once; each connection finishes the request it is serving
-/// (a signing already past policy is completed and recorded) and then closes.
+/// (a signing already past policy is completed and recorded) and then closes; then signing work
+/// whose client has gone ([`Pipeline::detach`](crate::issue::Pipeline::detach)) is waited for.
 pub async fn serve(
     listener: UnixListener,
     p: Arc<Pipeline>,
@@ -582,6 +585,13 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+    // Connections whose client hung up are gone, but their signing work may still run
+    // detached: it is signed, verified and recorded before the process exits.
+    p.detached.idle().await;
+    eprintln!(
+        "strongroom: stopped; HSM signatures by kind: {}",
+        p.metrics.hsm_signatures_summary()
+    );
     Ok(())
 }
 

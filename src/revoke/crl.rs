@@ -41,6 +41,7 @@ use super::{DEFAULT_CRL_VALIDITY, MAX_CRL_VALIDITY, MAX_THIS_UPDATE_BACKDATE, re
 use crate::audit::{Caller, Entry, Recorded};
 use crate::ceremony::script::parse_time;
 use crate::issue::{Pipeline, audit_error, internal, read_audit, shard_of};
+use crate::service::metrics::SignatureKind;
 use crate::service::wire::ApiError;
 use crate::x509::{self, CompactRevocation};
 
@@ -635,7 +636,18 @@ impl hyper::body::Body for JsonCrlBody {
 ///
 /// The refusals [`super::CrlRequest`] lists, each naming its field; 503 when the HSM or the
 /// audit store cannot be used.
+///
+/// Runs detached from the caller ([`Pipeline::detach`]): dropping the returned future does not
+/// cancel a signing or its record.
 pub async fn sign_crl(
+    p: Arc<Pipeline>,
+    caller: Caller,
+    req: CrlSubmission,
+) -> Result<RecordedCrl, ApiError> {
+    p.clone().detach(sign_crl_attached(p, caller, req)).await
+}
+
+async fn sign_crl_attached(
     p: Arc<Pipeline>,
     caller: Caller,
     req: CrlSubmission,
@@ -715,6 +727,7 @@ pub async fn sign_crl(
         + 1;
     let shard_url = (shards > 1).then(|| issuer.crl_url_for_shard(shard));
     let hsm = p.hsm.clone();
+    let metrics = p.metrics.clone();
     let signer_issuer = issuer.clone();
     let signed = tokio::task::spawn_blocking(move || {
         let contents = x509::CrlContents {
@@ -730,7 +743,10 @@ pub async fn sign_crl(
             &contents,
             entries,
             &signer_issuer.signer,
-            |tbs| hsm.sign(&signer_issuer.key, signer_issuer.signer.alg, tbs),
+            |tbs| {
+                metrics.hsm_signature(SignatureKind::Crl);
+                hsm.sign(&signer_issuer.key, signer_issuer.signer.alg, tbs)
+            },
         )
     })
     .await

@@ -17,6 +17,35 @@ struct IssuedLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SignatureLabels {
+    kind: &'static str,
+}
+
+/// What the HSM is asked to sign, as counted by `strongroom_hsm_signatures_total{kind}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignatureKind {
+    /// A certificate, including the final certificate of a precertificate.
+    Certificate,
+    /// A precertificate (RFC 6962 3.1).
+    Precertificate,
+    /// A CRL.
+    Crl,
+    /// One OCSP response (a batch counts each of its responses).
+    Ocsp,
+}
+
+impl SignatureKind {
+    fn label(self) -> &'static str {
+        match self {
+            SignatureKind::Certificate => "certificate",
+            SignatureKind::Precertificate => "precertificate",
+            SignatureKind::Crl => "crl",
+            SignatureKind::Ocsp => "ocsp",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RejectedLabels {
     code: String,
 }
@@ -27,6 +56,7 @@ pub struct Metrics {
     registry: Arc<Registry>,
     issued: Family<IssuedLabels, Counter>,
     rejected: Family<RejectedLabels, Counter>,
+    hsm_signatures: Family<SignatureLabels, Counter>,
     /// HSM failures.
     pub hsm_errors: Counter,
     /// Signatures from the HSM that failed software verification (`hsm.bad_signature`).
@@ -48,6 +78,7 @@ impl Default for Metrics {
         let mut registry = Registry::default();
         let issued = Family::<IssuedLabels, Counter>::default();
         let rejected = Family::<RejectedLabels, Counter>::default();
+        let hsm_signatures = Family::<SignatureLabels, Counter>::default();
         let hsm_errors = Counter::default();
         let hsm_bad_signatures = Counter::default();
         let certificate_signatures = Counter::default();
@@ -80,6 +111,13 @@ impl Default for Metrics {
             certificate_signatures.clone(),
         );
         registry.register(
+            "strongroom_hsm_signatures",
+            "HSM signing operations requested, by kind of object signed (the final certificate \
+             of a precertificate counts as certificate; each OCSP response of a batch counts \
+             once), released or not",
+            hsm_signatures.clone(),
+        );
+        registry.register(
             "strongroom_hsm_up",
             "1 while the HSM is healthy, 0 while it is unavailable",
             hsm_up.clone(),
@@ -103,6 +141,7 @@ impl Default for Metrics {
             registry: Arc::new(registry),
             issued,
             rejected,
+            hsm_signatures,
             hsm_errors,
             hsm_bad_signatures,
             certificate_signatures,
@@ -129,6 +168,34 @@ impl Metrics {
                 kind: kind.to_string(),
             })
             .inc();
+    }
+
+    /// Counts one HSM signing operation, at the moment the HSM is asked to sign.
+    pub fn hsm_signature(&self, kind: SignatureKind) {
+        let _ = self
+            .hsm_signatures
+            .get_or_create(&SignatureLabels { kind: kind.label() })
+            .inc();
+    }
+
+    /// The HSM signing operations counted so far, by kind: `certificate=N precertificate=N
+    /// crl=N ocsp=N`.
+    pub fn hsm_signatures_summary(&self) -> String {
+        let kinds = [
+            SignatureKind::Certificate,
+            SignatureKind::Precertificate,
+            SignatureKind::Crl,
+            SignatureKind::Ocsp,
+        ];
+        kinds
+            .map(|k| {
+                let n = self
+                    .hsm_signatures
+                    .get_or_create(&SignatureLabels { kind: k.label() })
+                    .get();
+                format!("{}={n}", k.label())
+            })
+            .join(" ")
     }
 
     /// Counts a refusal by its code. Every signing path's error passes here, so this is also
