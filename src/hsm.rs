@@ -2103,13 +2103,13 @@ impl Ops<'_> {
     }
 }
 
-/// Parses a key's public key once for verifying its signatures (with a table for a P-256 key:
-/// a key on the token signs many times).
+/// Parses a key's public key once for verifying its signatures (a key on the token signs many
+/// times; AWS-LC's parsed key is kept with it).
 fn verifier(
     spki: &SubjectPublicKeyInfoOwned,
     label: &str,
 ) -> Result<std::sync::Arc<crate::verify::VerifyingKey>, Error> {
-    crate::verify::VerifyingKey::from_spki_precomputed(spki)
+    crate::verify::VerifyingKey::from_spki(spki)
         .map(std::sync::Arc::new)
         .map_err(|e| Error::PublicKey {
             label: label.to_string(),
