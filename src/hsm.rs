@@ -63,6 +63,7 @@
 //! stuck call and no new attempt starts until it has returned. A refused or locked PIN ends the
 //! recovery for good (state "failed", a loud line on stderr) so the token never locks itself out.
 
+pub mod raw;
 mod uri;
 
 use std::collections::VecDeque;
@@ -1511,7 +1512,11 @@ impl Hsm {
         alg: SignatureAlgorithm,
         message: &[u8],
     ) -> Result<Vec<u8>, Error> {
-        let signature = self.sign_unverified(key, alg, message)?;
+        let signature = self.call(
+            "C_Sign",
+            self.inner.options.call_timeout,
+            sign_job(key, alg, message)?,
+        )?;
         verify_signature(key, alg, message, &signature)?;
         Ok(signature)
     }
@@ -1531,20 +1536,6 @@ impl Hsm {
             .await?;
         verify_signature(key, alg, message, &signature)?;
         Ok(signature)
-    }
-
-    /// Signs without the software verification: for measuring the HSM's raw signing rate only.
-    pub fn sign_unverified(
-        &self,
-        key: &KeyHandle,
-        alg: SignatureAlgorithm,
-        message: &[u8],
-    ) -> Result<Vec<u8>, Error> {
-        self.call(
-            "C_Sign",
-            self.inner.options.call_timeout,
-            sign_job(key, alg, message)?,
-        )
     }
 }
 
