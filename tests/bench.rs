@@ -99,3 +99,39 @@ fn bench_raw_on_a_missing_token_fails_and_names_it() {
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("absent"), "{}", text(&out));
 }
+
+/// The raw bench's key pair is made of session objects (`CKA_TOKEN` false): while it signs,
+/// another process listing the token (pkcs11-tool) never sees it, as it would a token object.
+#[test]
+fn bench_raw_key_is_a_session_object_invisible_to_other_processes() {
+    let sandbox = Sandbox::new(&["raw"]);
+    let mut child = Command::new(bench_bin())
+        .args(["raw", "--token", "raw", "--pin-file"])
+        .arg(&sandbox.pin_file)
+        .args(["--key-type", "ec-p256", "--sessions", "1", "--seconds", "4"])
+        .env("SOFTHSM2_CONF", &sandbox.conf)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Listed until the child exits (at most a minute): the key exists from its generation, a
+    // few milliseconds after start, to the end of the run.
+    let started = std::time::Instant::now();
+    let mut listings = 0;
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "bench raw did not finish"
+        );
+        let objects = sandbox.pkcs11_objects("raw");
+        assert!(
+            !objects.contains("strongroom-bench-raw"),
+            "the bench's key is visible to another process: {objects}"
+        );
+        listings += 1;
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(listings > 5, "{listings} listings");
+}
