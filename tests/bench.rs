@@ -115,7 +115,10 @@ fn bench_raw_key_is_a_session_object_invisible_to_other_processes() {
         .spawn()
         .unwrap();
     // Listed until the child exits (at most a minute): the key exists from its generation, a
-    // few milliseconds after start, to the end of the run.
+    // few milliseconds after start, to the end of the run. The first listing waits until the
+    // child has opened the token: SoftHSM processes that open one token store at the same
+    // moment occasionally fail.
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let started = std::time::Instant::now();
     let mut listings = 0;
     while child.try_wait().unwrap().is_none() {
