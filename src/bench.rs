@@ -1,10 +1,15 @@
-//! `strongroom bench`: the HSM's raw signing rate against full issuance over the socket,
-//! measured in one run on the same throwaway token and issuer key, and reported as a ratio
-//! (these machines are noisy; the ratio is what is comparable between runs).
+//! `strongroom-bench`: the HSM's raw signing rate against full issuance over the socket,
+//! measured in one run on the same throwaway token, and reported as a ratio (these machines are
+//! noisy; the ratio is what is comparable between runs).
+//!
+//! Only the `strongroom-bench` binary calls this module; the appliance (`strongroom`) has no
+//! bench command. The raw phases never touch an issuer key: they sign with a session key pair
+//! of the issuer's type that [`crate::hsm::raw::measure`] generates and destroys.
 //!
 //! ```text
 //!   setup: throwaway token, root + issuing CA of the chosen key type, service config
-//!   raw:   child `strongroom bench raw`: two threads per pool session calling C_Sign for S seconds
+//!   raw:   child `strongroom-bench raw`: a session key pair of the issuer's type; one thread
+//!          per session calling C_Sign for S seconds; the key pair destroyed
 //!   issue: child `strongroom serve`; N concurrent clients POST /v1/certificates for S seconds
 //!   raw:   again after each of R rounds of issue; a round's ratio is against the mean of
 //!          the raw rates either side of it, and the report gives the median round
@@ -14,7 +19,6 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::json;
@@ -38,7 +42,7 @@ pub struct Options {
     pub issuer: KeyType,
     /// Concurrent clients.
     pub clients: usize,
-    /// HSM sessions in the service's pool (the raw measurement runs two threads per session).
+    /// HSM sessions in the service's pool (and in the raw measurement, one thread each).
     pub sessions: usize,
     /// Seconds per measurement.
     pub seconds: u64,
@@ -94,21 +98,22 @@ pub fn run(o: &Options) -> Result<(), String> {
     let t = Throwaway::create(&o.out, None, &["bench"])?;
     t.ceremony("bench.toml", &ceremony(o.issuer))?;
     let config = write_config(&t, o.sessions, o.tuning)?;
+    let config = config.as_path();
 
     // Raw and service phases alternate, starting and ending with raw: each round's ratio is
     // taken against the mean of the raw rates just before and just after it, so that a change
     // in the machine's speed (these machines are shared) moves both sides alike, and the
     // report gives the median round.
     let public_key = subscriber_key(&t)?;
-    let mut raws = vec![measure_raw(&t, &config, o)?];
+    let mut raws = vec![measure_raw(&t, o)?];
     let mut rounds = Vec::new();
     for round in 1..=o.rounds {
         println!(
             "== {:?} over the socket: {} clients, {} s (round {round} of {})",
             o.workload, o.clients, o.seconds, o.rounds
         );
-        rounds.push(measure_service(&t, &config, &public_key, o)?);
-        raws.push(measure_raw(&t, &config, o)?);
+        rounds.push(measure_service(&t, config, &public_key, o)?);
+        raws.push(measure_raw(&t, o)?);
     }
     let ratios: Vec<f64> = rounds
         .iter()
@@ -243,13 +248,11 @@ fn measure_service(
     let by_thread = ThreadCpu::read(service.id()).by_group(&threads_before, service_cpu);
     let client_cpu = cpu_seconds(std::process::id()).unwrap_or_default() - client_cpu_before;
     let peak_rss_kib = peak_rss_kib(service.id());
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(service.id().to_string())
-        .status();
-    let _ = service.wait();
+    let stopped = stop_child(&mut service, "the service");
+    let load = result?;
+    let _ = stopped?;
     Ok(Round {
-        load: result?,
+        load,
         service_cpu,
         by_thread,
         client_cpu,
@@ -263,23 +266,33 @@ struct Raw {
     cpu_us: f64,
 }
 
-/// Runs `strongroom bench raw` on the bench's token for `o.seconds`.
-fn measure_raw(t: &Throwaway, config: &Path, o: &Options) -> Result<Raw, String> {
+/// Runs `strongroom-bench raw` on the bench's token for `o.seconds`, with a session key pair
+/// of the issuer's type (never the issuer key), in a child process whose `SOFTHSM2_CONF` points
+/// at the throwaway store (SoftHSM reads it once, at `C_Initialize`).
+fn measure_raw(t: &Throwaway, o: &Options) -> Result<Raw, String> {
     println!(
-        "\n== raw C_Sign rate: {} sessions, two threads each, {} s",
-        o.sessions, o.seconds
+        "\n== raw C_Sign rate: {} key of its own, {} sessions, one thread each, {} s",
+        o.issuer, o.sessions, o.seconds
     );
-    let raw = t
-        .command(&[
-            "bench",
-            "raw",
-            "--config",
-            &config.display().to_string(),
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut command = std::process::Command::new(exe);
+    let _ = command
+        .args(["raw", "--module"])
+        .arg(&t.module)
+        .args(["--token", "bench", "--pin-file"])
+        .arg(&t.user_pin)
+        .args([
+            "--key-type",
+            &o.issuer.to_string(),
+            "--sessions",
+            &o.sessions.to_string(),
             "--seconds",
             &o.seconds.to_string(),
         ])
-        .output()
-        .map_err(|e| e.to_string())?;
+        .env("SOFTHSM2_CONF", &t.conf)
+        .current_dir(&t.dir);
+    // Key generation (RSA-4096 takes seconds on SoftHSM) and start-up on top of the run.
+    let raw = run_bounded(command, Duration::from_secs(o.seconds + 120), "bench raw")?;
     if !raw.status.success() {
         return Err(format!(
             "bench raw failed: {}",
@@ -291,6 +304,98 @@ fn measure_raw(t: &Throwaway, config: &Path, o: &Options) -> Result<Raw, String>
     Ok(Raw {
         rate: raw["rate"].as_f64().unwrap_or(0.0),
         cpu_us: raw["cpu_us_per_signature"].as_f64().unwrap_or(0.0),
+    })
+}
+
+/// How long a child asked to stop (SIGTERM) may take before it is killed (SIGKILL); the
+/// service finishes its requests in flight and closes the audit store in that time.
+const STOP_GRACE: Duration = Duration::from_secs(30);
+
+/// Waits at most `timeout` for a child to exit.
+fn wait_bounded(
+    child: &mut std::process::Child,
+    timeout: Duration,
+) -> Result<Option<std::process::ExitStatus>, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Stops a child: SIGTERM, then at most [`STOP_GRACE`] for it to exit; if it has not, SIGKILL
+/// and at most 5 s more. A child that did not stop on SIGTERM is an error even when the kill
+/// worked: the figures were taken from a process that did not shut down as it should.
+fn stop_child(
+    child: &mut std::process::Child,
+    what: &str,
+) -> Result<std::process::ExitStatus, String> {
+    use rustix::process::{Pid, Signal, kill_process};
+    if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+        return Err(format!("{what} had already exited ({status})"));
+    }
+    kill_process(Pid::from_child(child), Signal::TERM)
+        .map_err(|e| format!("cannot send SIGTERM to {what}: {e}"))?;
+    if let Some(status) = wait_bounded(child, STOP_GRACE)? {
+        return Ok(status);
+    }
+    let killed = child.kill();
+    let reaped = wait_bounded(child, Duration::from_secs(5))?;
+    Err(format!(
+        "{what} (pid {}) did not stop within {} s of SIGTERM; SIGKILL {}",
+        child.id(),
+        STOP_GRACE.as_secs(),
+        match (killed, reaped) {
+            (Ok(()), Some(_)) => "ended it".to_string(),
+            (Ok(()), None) => "was sent but it has not exited".to_string(),
+            (Err(e), _) => format!("failed: {e}"),
+        }
+    ))
+}
+
+/// Runs a command to completion, for at most `timeout`; kills it (and says so) if it takes
+/// longer. Its output is small (a JSON line) and read once it has exited.
+fn run_bounded(
+    mut command: std::process::Command,
+    timeout: Duration,
+    what: &str,
+) -> Result<std::process::Output, String> {
+    use std::io::Read as _;
+    let mut child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {what}: {e}"))?;
+    let Some(status) = wait_bounded(&mut child, timeout)? else {
+        let killed = child.kill();
+        let reaped = wait_bounded(&mut child, Duration::from_secs(5))?;
+        return Err(format!(
+            "{what} did not finish within {} s; killed ({})",
+            timeout.as_secs(),
+            match (killed, reaped) {
+                (Ok(()), Some(_)) => "it exited".to_string(),
+                (Ok(()), None) => "but it has not exited".to_string(),
+                (Err(e), _) => format!("SIGKILL failed: {e}"),
+            }
+        ));
+    };
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    if let Some(mut out) = child.stdout.take() {
+        let _ = out.read_to_end(&mut stdout).map_err(|e| e.to_string())?;
+    }
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_end(&mut stderr).map_err(|e| e.to_string())?;
+    }
+    Ok(std::process::Output {
+        status,
+        stdout,
+        stderr,
     })
 }
 
@@ -436,9 +541,14 @@ fn start_service(t: &Throwaway, config: &Path) -> Result<(std::process::Child, P
     let socket = t.dir.join("service/strongroom.sock");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !socket.exists() {
+        if let Some(status) = service.try_wait().map_err(|e| e.to_string())? {
+            return Err(format!("the service exited before serving ({status})"));
+        }
         if Instant::now() > deadline {
-            let _ = service.kill();
-            return Err("the service did not start".into());
+            return Err(match stop_child(&mut service, "the service") {
+                Ok(_) => "the service did not start within 30 s; stopped it".to_string(),
+                Err(e) => format!("the service did not start within 30 s; {e}"),
+            });
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -580,59 +690,51 @@ struct Load {
     commits: Option<u64>,
 }
 
-/// The raw signing rate, in this process: two threads per HSM session sign a 1 KiB message (the
-/// size of a typical TBS certificate) with the issuer key, without software verification, for
-/// `seconds`. Two per session, so that each session always has its next signature queued while
-/// the last one's result travels back: the figure is what the token signs, not a wait on our
-/// hand-off between threads.
-pub fn raw(config: &Path, seconds: u64) -> Result<(), String> {
-    let config = crate::config::Config::load(config)?;
-    let pin = config.pin.read("user PIN").map_err(|e| e.to_string())?;
-    let hsm = Arc::new(
-        crate::hsm::Hsm::open_pool(&config.module, &config.token, &pin, config.sessions)
-            .map_err(|e| e.to_string())?,
-    );
-    let issuer = config.issuers.first().ok_or("no issuer")?;
-    let key = Arc::new(hsm.find_key(&issuer.key).map_err(|e| e.to_string())?);
-    let alg = key.key_type.default_signature_algorithm();
-    let stop = Arc::new(AtomicBool::new(false));
-    let count = Arc::new(AtomicU64::new(0));
+/// What `strongroom-bench raw` measures.
+#[derive(Clone, Debug)]
+pub struct RawOptions {
+    /// The PKCS#11 module.
+    pub module: PathBuf,
+    /// The token.
+    pub token: crate::hsm::TokenSelector,
+    /// The user PIN.
+    pub pin: crate::secret::PinSource,
+    /// The throwaway key pair's type.
+    pub key_type: KeyType,
+    /// Sessions, each signing from its own thread.
+    pub sessions: usize,
+    /// Seconds of signing.
+    pub seconds: u64,
+}
+
+/// The raw signing rate, in this process: [`crate::hsm::raw::measure`] generates a session key
+/// pair of its own on the token, signs 1 KiB messages (the size of a typical TBS certificate)
+/// from one thread per session for `seconds`, and destroys the key pair. Prints one JSON line:
+/// counts, rate and this process's CPU per signature. No issuer key is involved and no
+/// signature leaves the HSM module.
+pub fn raw(o: &RawOptions) -> Result<(), String> {
+    let pin = o.pin.read("user PIN").map_err(|e| e.to_string())?;
     let cpu_before = cpu_seconds(std::process::id()).unwrap_or_default();
-    let started = Instant::now();
-    let threads: Vec<_> = (0..2 * config.sessions)
-        .map(|i| {
-            let (hsm, key, stop, count) = (hsm.clone(), key.clone(), stop.clone(), count.clone());
-            std::thread::spawn(move || -> Result<(), String> {
-                let mut message = vec![0x5a; 1024];
-                message[0] = i as u8;
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    message[1..9].copy_from_slice(&n.to_be_bytes());
-                    let _ = hsm
-                        .sign_unverified(&key, alg, &message)
-                        .map_err(|e| e.to_string())?;
-                    n += 1;
-                }
-                let _ = count.fetch_add(n, Ordering::Relaxed);
-                Ok(())
-            })
-        })
-        .collect();
-    std::thread::sleep(Duration::from_secs(seconds));
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        t.join()
-            .map_err(|_| "a signing thread panicked".to_string())??;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
+    let figures = crate::hsm::raw::measure(
+        &o.module,
+        &o.token,
+        &pin,
+        o.key_type,
+        o.sessions,
+        Duration::from_secs(o.seconds),
+    )
+    .map_err(|e| e.to_string())?;
     let cpu = cpu_seconds(std::process::id()).unwrap_or_default() - cpu_before;
-    let n = count.load(Ordering::Relaxed);
+    let n = figures.signatures;
     println!(
         "{}",
         json!({
+            "key_type": o.key_type.to_string(),
+            "sessions": o.sessions,
             "signatures": n,
-            "seconds": elapsed,
-            "rate": n as f64 / elapsed,
+            "seconds": figures.seconds,
+            "rate": figures.rate(),
+            "keygen_seconds": round3(figures.keygen_seconds),
             "cpu_us_per_signature": round(cpu * 1e6 / n.max(1) as f64),
         })
     );

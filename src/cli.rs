@@ -64,9 +64,6 @@ enum Command {
     /// The audit store.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Benchmarks (figures as ratios against the HSM's raw signing rate).
-    #[command(subcommand)]
-    Bench(BenchCommand),
     /// Run the whole demo ceremony on throwaway SoftHSM tokens in a new directory.
     Demo {
         /// The directory to create (must not exist or be empty).
@@ -106,89 +103,6 @@ enum CeremonyCommand {
     Transcript {
         /// The transcript (JSON lines).
         file: PathBuf,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-enum BenchCommand {
-    /// Raw C_Sign rate against full issuance over the socket, on a throwaway token.
-    Issue {
-        /// A new directory for the token, certificates and audit store.
-        #[arg(long)]
-        out: PathBuf,
-        /// The issuing CA's key type: ec-p256, ec-p384, rsa-2048, ...
-        #[arg(long, default_value = "ec-p256")]
-        issuer: crate::alg::KeyType,
-        /// Concurrent clients.
-        #[arg(long, default_value_t = 8)]
-        clients: usize,
-        /// HSM sessions in the pool (the raw measurement signs with two threads per session).
-        #[arg(long, default_value_t = 2)]
-        sessions: usize,
-        /// Seconds per measurement.
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        /// Measure OCSP pre-signing instead: this many responses per /v1/ocsp/batch request.
-        #[arg(long)]
-        ocsp_batch: Option<usize>,
-        /// Service phases, each between two raw phases; the report gives the median round.
-        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=99))]
-        rounds: u64,
-        /// The service's `service.request-threads-nice` (default: the configuration default).
-        #[arg(long, value_parser = clap::value_parser!(i32).range(0..=19))]
-        request_threads_nice: Option<i32>,
-        /// The service's `service.audit-commit-delay-us` (default: the configuration default).
-        #[arg(long, value_parser = clap::value_parser!(u64).range(0..=10_000))]
-        audit_commit_delay_us: Option<u64>,
-        /// The clients' nice value (default: the service's request threads' value).
-        #[arg(long, value_parser = clap::value_parser!(i32).range(0..=19))]
-        clients_nice: Option<i32>,
-    },
-    /// One large CRL (a million entries by default) signed over the socket: wall time, CRL
-    /// size, the service's peak RSS and their ratio, on a throwaway token.
-    Crl {
-        /// A new directory for the token, certificates and audit store.
-        #[arg(long)]
-        out: PathBuf,
-        /// Entries in the CRL.
-        #[arg(long, default_value_t = 1_000_000)]
-        entries: usize,
-        /// The issuing CA's key type: ec-p256, ec-p384, rsa-2048, ...
-        #[arg(long, default_value = "ec-p256")]
-        issuer: crate::alg::KeyType,
-        /// The shard (of 128) every entry falls in.
-        #[arg(long, default_value_t = 5)]
-        shard: u32,
-    },
-    /// The service at saturation for a long time, its RSS sampled: is memory flat?
-    Soak {
-        /// A new directory for the token, certificates and audit store.
-        #[arg(long)]
-        out: PathBuf,
-        /// The issuing CA's key type: ec-p256, ec-p384, rsa-2048, ...
-        #[arg(long, default_value = "ec-p256")]
-        issuer: crate::alg::KeyType,
-        /// Concurrent clients.
-        #[arg(long, default_value_t = 8)]
-        clients: usize,
-        /// HSM sessions.
-        #[arg(long, default_value_t = 2)]
-        sessions: usize,
-        /// Minutes of load (at least 3).
-        #[arg(long, default_value_t = 10)]
-        minutes: u64,
-        /// Seconds between RSS samples.
-        #[arg(long, default_value_t = 5)]
-        sample_seconds: u64,
-    },
-    /// The raw signing rate of a service configuration's first issuer key (used by `bench issue`).
-    Raw {
-        /// The service configuration.
-        #[arg(long)]
-        config: PathBuf,
-        /// Seconds.
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
     },
 }
 
@@ -272,69 +186,6 @@ pub fn run(cli: Cli) -> ExitCode {
             issuer,
             precertificate,
         }),
-        Command::Bench(BenchCommand::Issue {
-            out,
-            issuer,
-            clients,
-            sessions,
-            seconds,
-            ocsp_batch,
-            rounds,
-            request_threads_nice,
-            audit_commit_delay_us,
-            clients_nice,
-        }) => crate::bench::run(&crate::bench::Options {
-            out,
-            issuer,
-            clients,
-            sessions,
-            seconds,
-            rounds: usize::try_from(rounds).unwrap_or(1),
-            tuning: crate::bench::Tuning {
-                request_threads_nice,
-                audit_commit_delay_us,
-            },
-            workload: match ocsp_batch {
-                Some(n) => crate::bench::Workload::OcspBatch(n.max(1)),
-                None => crate::bench::Workload::Issue,
-            },
-            clients_nice,
-        }),
-        Command::Bench(BenchCommand::Crl {
-            out,
-            entries,
-            issuer,
-            shard,
-        }) => crate::bench::run_crl(&crate::bench::CrlOptions {
-            out,
-            issuer,
-            entries,
-            shard,
-        }),
-        Command::Bench(BenchCommand::Soak {
-            out,
-            issuer,
-            clients,
-            sessions,
-            minutes,
-            sample_seconds,
-        }) => crate::bench::soak::run(&crate::bench::soak::SoakOptions {
-            load: crate::bench::Options {
-                out,
-                issuer,
-                clients,
-                sessions,
-                seconds: minutes.saturating_mul(60),
-                rounds: 1,
-                tuning: crate::bench::Tuning::default(),
-                workload: crate::bench::Workload::Issue,
-                clients_nice: None,
-            },
-            sample_seconds,
-        }),
-        Command::Bench(BenchCommand::Raw { config, seconds }) => {
-            crate::bench::raw(&config, seconds)
-        }
         Command::Audit(AuditCommand::Verify { store }) => crate::audit::verify(&store)
             .map(|s| println!("audit chain verified: {s}"))
             .map_err(|e| e.to_string()),

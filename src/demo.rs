@@ -112,7 +112,7 @@ impl Throwaway {
             conf,
             module,
             user_pin,
-            exe: std::env::current_exe().map_err(|e| e.to_string())?,
+            exe: appliance_exe()?,
         };
         for label in labels {
             println!("== initialising SoftHSM token {label:?}");
@@ -132,7 +132,7 @@ impl Throwaway {
         Ok(throwaway)
     }
 
-    /// A `strongroom` command against this store, in its directory.
+    /// A `strongroom` (the appliance's) command against this store, in its directory.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&self.exe);
         let _ = command
@@ -186,6 +186,13 @@ impl Throwaway {
             "--yes",
         ])
     }
+}
+
+/// The appliance binary, `strongroom`: this executable when it is that one, else the one
+/// beside it (`strongroom-bench` drives the appliance it is installed with).
+fn appliance_exe() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    Ok(exe.with_file_name("strongroom"))
 }
 
 /// Runs the demo into `out`, which must not exist or be empty.

@@ -63,6 +63,7 @@
 //! stuck call and no new attempt starts until it has returned. A refused or locked PIN ends the
 //! recovery for good (state "failed", a loud line on stderr) so the token never locks itself out.
 
+pub mod raw;
 mod uri;
 
 use std::collections::VecDeque;
@@ -1546,7 +1547,11 @@ impl Hsm {
         alg: SignatureAlgorithm,
         message: &[u8],
     ) -> Result<Vec<u8>, Error> {
-        let signature = self.sign_unverified(key, alg, message)?;
+        let signature = self.call(
+            "C_Sign",
+            self.inner.options.call_timeout,
+            sign_job(key, alg, message)?,
+        )?;
         verify_signature(key, alg, message, &signature)?;
         Ok(signature)
     }
@@ -1566,20 +1571,6 @@ impl Hsm {
             .await?;
         verify_signature(key, alg, message, &signature)?;
         Ok(signature)
-    }
-
-    /// Signs without the software verification: for measuring the HSM's raw signing rate only.
-    pub fn sign_unverified(
-        &self,
-        key: &KeyHandle,
-        alg: SignatureAlgorithm,
-        message: &[u8],
-    ) -> Result<Vec<u8>, Error> {
-        self.call(
-            "C_Sign",
-            self.inner.options.call_timeout,
-            sign_job(key, alg, message)?,
-        )
     }
 }
 
@@ -2170,13 +2161,13 @@ impl Ops<'_> {
     }
 }
 
-/// Parses a key's public key once for verifying its signatures (with a table for a P-256 key:
-/// a key on the token signs many times).
+/// Parses a key's public key once for verifying its signatures (a key on the token signs many
+/// times; AWS-LC's parsed key is kept with it).
 fn verifier(
     spki: &SubjectPublicKeyInfoOwned,
     label: &str,
 ) -> Result<std::sync::Arc<crate::verify::VerifyingKey>, Error> {
-    crate::verify::VerifyingKey::from_spki_precomputed(spki)
+    crate::verify::VerifyingKey::from_spki(spki)
         .map(std::sync::Arc::new)
         .map_err(|e| Error::PublicKey {
             label: label.to_string(),

@@ -23,12 +23,11 @@
 //! This module checks signatures only. It does not decide whether a key is good enough to
 //! certify (see [`crate::keycheck`]), nor does it check names, validity periods or extensions.
 //!
-//! The arithmetic is AWS-LC's (through `aws-lc-rs`), about three times faster here than the
-//! pure-Rust curves for ECDSA verification; the key's structure is still checked with the
-//! RustCrypto types first, for precise errors. For the hot path (one issuer key, many
-//! signatures), parse the key once and reuse it: with [`VerifyingKey::from_spki_precomputed`],
-//! a P-256 key is verified with a table of its own multiples instead (`p256_table`), which
-//! needs no variable-base multiplication. The keys on the token are parsed that way.
+//! The arithmetic is AWS-LC's (through `aws-lc-rs`), for every key type and every signature,
+//! including each one the HSM returns. The key's structure is checked with the RustCrypto types
+//! first, for precise errors. For the hot path (one issuer key, many signatures), parse the key
+//! once ([`VerifyingKey::from_spki`]) and reuse it: AWS-LC's parsed key is kept, so each
+//! signature costs one hash and one verification.
 
 use core::fmt;
 
@@ -44,8 +43,6 @@ use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::Certificate;
 use x509_cert::crl::CertificateList;
 use x509_cert::request::CertReq;
-
-mod p256_table;
 
 /// Why a signature was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -210,8 +207,7 @@ pub struct VerifyingKey {
 #[derive(Clone)]
 enum KeyInner {
     Rsa(Keys),
-    /// With a table for the key when it was parsed with [`VerifyingKey::from_spki_precomputed`].
-    P256(Keys, Option<std::sync::Arc<p256_table::KeyTable>>),
+    P256(Keys),
     P384(Keys),
 }
 
@@ -250,7 +246,7 @@ impl KeyInner {
     fn kind(&self) -> &'static str {
         match self {
             Self::Rsa(_) => "RSA",
-            Self::P256(..) => "EC P-256",
+            Self::P256(_) => "EC P-256",
             Self::P384(_) => "EC P-384",
         }
     }
@@ -267,22 +263,6 @@ impl VerifyingKey {
     /// [`Error::UnsupportedKeyAlgorithm`], [`Error::UnsupportedCurve`] or
     /// [`Error::MalformedKey`].
     pub fn from_spki(spki: &SubjectPublicKeyInfoOwned) -> Result<Self, Error> {
-        Self::parse(spki, false)
-    }
-
-    /// [`VerifyingKey::from_spki`] for a key that will verify many signatures (an issuer's): a
-    /// P-256 key also gets a table of its multiples (2.75 MiB, about 30 ms to build), and
-    /// its signatures are then verified with fixed-base arithmetic only (see `p256_table`).
-    /// Other keys are as [`VerifyingKey::from_spki`] makes them.
-    ///
-    /// # Errors
-    /// As [`VerifyingKey::from_spki`].
-    pub fn from_spki_precomputed(spki: &SubjectPublicKeyInfoOwned) -> Result<Self, Error> {
-        Self::parse(spki, true)
-    }
-
-    /// Both constructors: `precompute` builds a P-256 key's table.
-    fn parse(spki: &SubjectPublicKeyInfoOwned, precompute: bool) -> Result<Self, Error> {
         let inner = match spki.algorithm.oid {
             RSA_ENCRYPTION => {
                 // RFC 3279 §2.3.1: the parameters of rsaEncryption MUST be NULL.
@@ -350,22 +330,16 @@ impl VerifyingKey {
                 // identity), then parsed by AWS-LC for verifying.
                 match curve {
                     SECP_256_R_1 => {
-                        let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
+                        let _ = p256::ecdsa::VerifyingKey::from_sec1_bytes(point)
                             .map_err(|_| bad_point)?;
-                        let table = precompute
-                            .then(|| p256_table::KeyTable::new(&key).map(std::sync::Arc::new))
-                            .flatten();
-                        KeyInner::P256(
-                            parse_for(
-                                point,
-                                "EC P-256",
-                                &[
-                                    (SignatureAlgorithm::EcdsaSha256, &v::ECDSA_P256_SHA256_ASN1),
-                                    (SignatureAlgorithm::EcdsaSha384, &v::ECDSA_P256_SHA384_ASN1),
-                                ],
-                            )?,
-                            table,
-                        )
+                        KeyInner::P256(parse_for(
+                            point,
+                            "EC P-256",
+                            &[
+                                (SignatureAlgorithm::EcdsaSha256, &v::ECDSA_P256_SHA256_ASN1),
+                                (SignatureAlgorithm::EcdsaSha384, &v::ECDSA_P256_SHA384_ASN1),
+                            ],
+                        )?)
                     }
                     SECP_384_R_1 => {
                         let _ = p384::ecdsa::VerifyingKey::from_sec1_bytes(point)
@@ -505,7 +479,7 @@ impl VerifyingKey {
         signed: Signed,
     ) -> Result<(), Error> {
         let keys = match &self.inner {
-            KeyInner::Rsa(k) | KeyInner::P256(k, _) | KeyInner::P384(k) => k,
+            KeyInner::Rsa(k) | KeyInner::P256(k) | KeyInner::P384(k) => k,
         };
         let key = keys
             .iter()
@@ -522,16 +496,9 @@ impl VerifyingKey {
         // RFC 3279 §2.2.3: an ECDSA signature is the DER SEQUENCE { r INTEGER, s INTEGER };
         // checked strictly so a malformed one is reported as such, not as a bad signature.
         match &self.inner {
-            KeyInner::P256(_, table) => {
-                let parsed = p256::ecdsa::Signature::from_der(signature)
+            KeyInner::P256(_) => {
+                let _ = p256::ecdsa::Signature::from_der(signature)
                     .map_err(|_| Error::MalformedSignature(ECDSA_DER))?;
-                if let Some(table) = table {
-                    return if table.verify(digest.as_ref(), &parsed.r(), &parsed.s()) {
-                        Ok(())
-                    } else {
-                        Err(Error::BadSignature(signed))
-                    };
-                }
             }
             KeyInner::P384(_) => {
                 let _ = p384::ecdsa::Signature::from_der(signature)
@@ -916,15 +883,14 @@ mod tests {
     }
 
     #[test]
-    fn a_precomputed_p256_key_verifies_and_refuses_as_the_plain_one_does() {
+    fn a_p256_key_verifies_rustcrypto_signatures_and_refuses_others() {
         use p256::ecdsa::signature::Signer as _;
         use p256::pkcs8::EncodePublicKey as _;
         let signing = p256::ecdsa::SigningKey::from_bytes(&[0x5a; 32].into()).unwrap();
         let spki_der = signing.verifying_key().to_public_key_der().unwrap();
         let spki = SubjectPublicKeyInfoOwned::from_der(spki_der.as_bytes()).unwrap();
-        let plain = VerifyingKey::from_spki(&spki).unwrap();
-        let precomputed = VerifyingKey::from_spki_precomputed(&spki).unwrap();
-        assert!(matches!(&precomputed.inner, KeyInner::P256(_, Some(_))));
+        let key = VerifyingKey::from_spki(&spki).unwrap();
+        assert!(matches!(&key.inner, KeyInner::P256(_)));
         let alg = |oid| AlgorithmIdentifierOwned {
             oid,
             parameters: None,
@@ -932,7 +898,7 @@ mod tests {
         let message = b"a TBSCertificate, say";
         let sig: p256::ecdsa::Signature = signing.sign(message);
         let der = sig.to_der();
-        for key in [&plain, &precomputed] {
+        {
             key.verify(&alg(ECDSA_WITH_SHA_256), message, der.as_bytes())
                 .unwrap();
             let err = key
@@ -971,14 +937,12 @@ mod tests {
                 .sign_prehash(&sha2::Sha384::digest(message))
                 .unwrap()
         };
-        for key in [&plain, &precomputed] {
-            key.verify(
-                &alg(ECDSA_WITH_SHA_384),
-                message,
-                sig384.to_der().as_bytes(),
-            )
-            .unwrap();
-        }
+        key.verify(
+            &alg(ECDSA_WITH_SHA_384),
+            message,
+            sig384.to_der().as_bytes(),
+        )
+        .unwrap();
     }
 
     #[test]

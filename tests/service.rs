@@ -1475,7 +1475,7 @@ fn crl_rows(store: &Path) -> Vec<(Vec<u8>, Option<Vec<u8>>, String)> {
 /// 100,000 entries (issuer configured with crl-allow-unknown-serials): the JSON response and the
 /// DER one (Accept: application/pkix-crl) both pass `openssl crl -verify` with every entry
 /// listed, and the audit record holds the number, shard, entry count and the DER's SHA-256.
-/// `strongroom bench crl` runs the same with a million entries.
+/// `strongroom-bench crl` runs the same with a million entries.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_large_crl_streams_verifies_and_is_recorded_by_digest() {
     let s = Service::start(|c| {
@@ -1991,8 +1991,8 @@ async fn an_unlisted_caller_gets_403_before_sending_its_body() {
 #[test]
 fn bench_issue_reports_rounds_against_raw_phases_either_side() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(strongroom_bin())
-        .args(["bench", "issue", "--issuer", "ec-p256", "--sessions", "1"])
+    let out = Command::new(env!("CARGO_BIN_EXE_strongroom-bench"))
+        .args(["issue", "--issuer", "ec-p256", "--sessions", "1"])
         .args(["--clients", "2", "--seconds", "1", "--rounds", "2", "--out"])
         .arg(dir.path().join("bench"))
         .output()

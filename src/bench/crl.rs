@@ -1,4 +1,4 @@
-//! `strongroom bench crl`: one CRL with N entries (a million by default) built, signed and
+//! `strongroom-bench crl`: one CRL with N entries (a million by default) built, signed and
 //! verified by the service over its socket, with the wall time, the CRL's size and the
 //! service's peak RSS (VmHWM), and their ratio.
 //!
@@ -123,12 +123,9 @@ pub fn run_crl(o: &CrlOptions) -> Result<(), String> {
     let cpu = cpu_seconds(service.id())
         .zip(cpu_before)
         .map(|(after, before)| after - before);
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(service.id().to_string())
-        .status();
-    let _ = service.wait();
+    let stopped = super::stop_child(&mut service, "the service");
     let (status, reply, elapsed) = result?;
+    let _ = stopped?;
     if status != 201 {
         return Err(format!(
             "the service answered {status}: {}",

@@ -1,4 +1,4 @@
-//! `strongroom bench soak`: the service at saturation for a long time, its memory sampled.
+//! `strongroom-bench soak`: the service at saturation for a long time, its memory sampled.
 //!
 //! ```text
 //!   setup:   throwaway token, root + issuing CA, service config (as `bench issue`)
@@ -85,17 +85,14 @@ pub fn run(o: &SoakOptions) -> Result<(), String> {
     let samples = sampler
         .join()
         .map_err(|_| "the sampling thread panicked".to_string())?;
-    let _ = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(pid.to_string())
-        .status();
-    let _ = service.wait();
+    let stopped = super::stop_child(&mut service, "the service");
     let super::Load {
         ok: issued,
         failed: errors,
         elapsed,
         ..
     } = result?;
+    let _ = stopped?;
     let verdict = verdict(&samples, elapsed)?;
     let report = json!({
         "issuer_key": o.load.issuer.to_string(),

@@ -16,7 +16,7 @@
 //!
 //! So the service holds, at its peak, about the larger of the entries (32 bytes each) and the
 //! CRL's DER (about 48 bytes an entry), since the encoder gives the entries up as it writes them:
-//! memory in proportion to the output. `strongroom bench crl` measures it.
+//! memory in proportion to the output. `strongroom-bench crl` measures it.
 
 use std::cell::RefCell;
 use std::convert::Infallible;

@@ -1,0 +1,211 @@
+//! The token's raw signing rate, with a throwaway key of its own (for `strongroom-bench` only).
+//!
+//! [`measure`] generates a key pair as *session objects* (`CKA_TOKEN` false: PKCS#11 v2.40
+//! section 4.4, such an object lives at most as long as the session that made it), signs 1 KiB
+//! filler messages with it from several sessions for a while, destroys both objects
+//! (`C_DestroyObject`), checks that no object with its label is left, and returns counts and
+//! timings only.
+//!
+//! What it will not do: it takes no key handle, key URI or label, so it cannot be pointed at a
+//! CA key; and it returns no signature, so nothing it signs can leave it. The signatures are not
+//! verified: nothing uses them, and the figure is what the token signs, not what the signing
+//! path costs.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, ObjectHandle};
+use cryptoki::session::Session;
+
+use super::{Error, TokenSelector, ck, connect, context, token_input};
+use crate::alg::KeyType;
+use crate::secret::Pin;
+
+/// The label of the throwaway key pair (session objects, gone when [`measure`] returns).
+pub const LABEL: &str = "strongroom-bench-raw";
+
+/// What [`measure`] measured: counts and timings, never a signature.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct RawFigures {
+    /// Signatures made, over all sessions.
+    pub signatures: u64,
+    /// Seconds from the first signature to the last session's stop.
+    pub seconds: f64,
+    /// Seconds the token took to generate the throwaway key pair.
+    pub keygen_seconds: f64,
+}
+
+impl RawFigures {
+    /// Signatures per second.
+    pub fn rate(&self) -> f64 {
+        self.signatures as f64 / self.seconds.max(f64::MIN_POSITIVE)
+    }
+}
+
+/// Opens `sessions` sessions (at least one) on the token, logs in, generates a `key_type` key
+/// pair as session objects, signs from one thread per session for `duration`, destroys the key
+/// pair and checks that no object labelled [`LABEL`] is left on the token.
+///
+/// Each thread hashes a 1 KiB message (the size of a typical TBSCertificate) and has the token
+/// sign the digest, as the signing service does: `CKM_ECDSA` over the hash, or `CKM_RSA_PKCS`
+/// over the DigestInfo (RFC 8017 section 9.2).
+///
+/// # Errors
+/// Any PKCS#11 failure (the key pair is destroyed first when it exists), or [`Error::Key`] when
+/// an object labelled [`LABEL`] is still on the token afterwards.
+pub fn measure(
+    module: &Path,
+    selector: &TokenSelector,
+    pin: &Pin,
+    key_type: KeyType,
+    sessions: usize,
+    duration: Duration,
+) -> Result<RawFigures, Error> {
+    let (ctx, _) = context(module)?;
+    // One more session than signs: it makes the key pair and destroys it. Session objects are
+    // visible to every session of the application (PKCS#11 v2.40 section 4.4).
+    let (_, mut signers) = connect(&ctx, selector, &pin.to_auth_pin(), sessions.max(1) + 1)?;
+    let owner = signers.remove(0);
+    let owner = &owner;
+    let started = Instant::now();
+    let (public, private) = generate(owner, key_type)?;
+    let keygen_seconds = started.elapsed().as_secs_f64();
+    let signed = sign_for(signers, private, key_type, duration);
+    // Destroyed whether or not the signing went well; a failure to destroy is reported.
+    let destroyed = owner
+        .destroy_object(private)
+        .and_then(|()| owner.destroy_object(public))
+        .map_err(ck("C_DestroyObject"));
+    let left = owner
+        .find_objects(&[Attribute::Label(LABEL.as_bytes().to_vec())])
+        .map_err(ck("C_FindObjects"))?;
+    let (signatures, seconds) = signed?;
+    destroyed?;
+    if !left.is_empty() {
+        return Err(Error::Key {
+            uri: format!("pkcs11:object={LABEL}"),
+            problem: format!(
+                "{} objects with the bench's label are still on the token after C_DestroyObject",
+                left.len()
+            ),
+        });
+    }
+    Ok(RawFigures {
+        signatures,
+        seconds,
+        keygen_seconds,
+    })
+}
+
+/// Generates the throwaway key pair: session objects (`CKA_TOKEN` false), the private key
+/// sensitive, not extractable and sign-only (PKCS#11 v2.40 section 4.9).
+fn generate(session: &Session, key_type: KeyType) -> Result<(ObjectHandle, ObjectHandle), Error> {
+    let mut id = [0u8; 16];
+    session
+        .generate_random_slice(&mut id)
+        .map_err(ck("C_GenerateRandom"))?;
+    let common = |private: bool| {
+        vec![
+            Attribute::Token(false),
+            Attribute::Private(private),
+            Attribute::Label(LABEL.as_bytes().to_vec()),
+            Attribute::Id(id.to_vec()),
+        ]
+    };
+    let mut public = common(false);
+    public.extend([
+        Attribute::Verify(true),
+        Attribute::Encrypt(false),
+        Attribute::Wrap(false),
+    ]);
+    let mut private = common(true);
+    private.extend([
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Sign(true),
+        Attribute::Decrypt(false),
+        Attribute::Unwrap(false),
+        Attribute::Derive(false),
+    ]);
+    let mechanism = match (key_type.rsa_bits(), key_type.curve()) {
+        (Some(bits), _) => {
+            public.extend([
+                Attribute::ModulusBits((bits as u64).into()),
+                Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
+            ]);
+            Mechanism::RsaPkcsKeyPairGen
+        }
+        (None, Some(curve)) => {
+            let params = der::Encode::to_der(&curve).map_err(|e| Error::PublicKey {
+                label: LABEL.to_string(),
+                reason: e.to_string(),
+            })?;
+            public.push(Attribute::EcParams(params));
+            Mechanism::EccKeyPairGen
+        }
+        (None, None) => unreachable!("every key type is RSA or EC"),
+    };
+    session
+        .generate_key_pair(&mechanism, &public, &private)
+        .map_err(ck("C_GenerateKeyPair"))
+}
+
+/// Signs filler with `key` from one thread per session until `duration` has passed. Returns the
+/// number of signatures and the seconds taken.
+fn sign_for(
+    sessions: Vec<Session>,
+    key: ObjectHandle,
+    key_type: KeyType,
+    duration: Duration,
+) -> Result<(u64, f64), Error> {
+    let alg = key_type.default_signature_algorithm();
+    let started = Instant::now();
+    let deadline = started + duration;
+    let counts = std::thread::scope(|s| {
+        let threads: Vec<_> = sessions
+            .into_iter()
+            .enumerate()
+            .map(|(i, session)| {
+                std::thread::Builder::new()
+                    .name(format!("raw-{i}"))
+                    .spawn_scoped(s, move || -> Result<u64, Error> {
+                        let mechanism = if alg.is_rsa() {
+                            Mechanism::RsaPkcs
+                        } else {
+                            Mechanism::Ecdsa
+                        };
+                        let mut message = vec![0x5a; 1024];
+                        message[0] = i as u8;
+                        let mut n = 0u64;
+                        while Instant::now() < deadline {
+                            message[1..9].copy_from_slice(&n.to_be_bytes());
+                            let _ = session
+                                .sign(&mechanism, key, &token_input(alg, &message))
+                                .map_err(ck("C_Sign"))?;
+                            n += 1;
+                        }
+                        Ok(n)
+                    })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| {
+                t.map_err(|e| Error::Unavailable {
+                    op: "starting a signing thread".to_string(),
+                    rv: e.to_string(),
+                })?
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(Error::Unavailable {
+                        op: "C_Sign".to_string(),
+                        rv: "a signing thread panicked".to_string(),
+                    })
+                })
+            })
+            .collect::<Result<Vec<u64>, Error>>()
+    })?;
+    Ok((counts.iter().sum(), started.elapsed().as_secs_f64()))
+}
