@@ -311,23 +311,6 @@ fn measure_raw(t: &Throwaway, o: &Options) -> Result<Raw, String> {
 /// service finishes its requests in flight and closes the audit store in that time.
 const STOP_GRACE: Duration = Duration::from_secs(30);
 
-/// Waits at most `timeout` for a child to exit.
-fn wait_bounded(
-    child: &mut std::process::Child,
-    timeout: Duration,
-) -> Result<Option<std::process::ExitStatus>, String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            return Ok(Some(status));
-        }
-        if Instant::now() >= deadline {
-            return Ok(None);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// Stops a child: SIGTERM, then at most [`STOP_GRACE`] for it to exit; if it has not, SIGKILL
 /// and at most 5 s more. A child that did not stop on SIGTERM is an error even when the kill
 /// worked: the figures were taken from a process that did not shut down as it should.
@@ -335,27 +318,10 @@ fn stop_child(
     child: &mut std::process::Child,
     what: &str,
 ) -> Result<std::process::ExitStatus, String> {
-    use rustix::process::{Pid, Signal, kill_process};
     if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
         return Err(format!("{what} had already exited ({status})"));
     }
-    kill_process(Pid::from_child(child), Signal::TERM)
-        .map_err(|e| format!("cannot send SIGTERM to {what}: {e}"))?;
-    if let Some(status) = wait_bounded(child, STOP_GRACE)? {
-        return Ok(status);
-    }
-    let killed = child.kill();
-    let reaped = wait_bounded(child, Duration::from_secs(5))?;
-    Err(format!(
-        "{what} (pid {}) did not stop within {} s of SIGTERM; SIGKILL {}",
-        child.id(),
-        STOP_GRACE.as_secs(),
-        match (killed, reaped) {
-            (Ok(()), Some(_)) => "ended it".to_string(),
-            (Ok(()), None) => "was sent but it has not exited".to_string(),
-            (Err(e), _) => format!("failed: {e}"),
-        }
-    ))
+    crate::child::terminate(child, STOP_GRACE).map_err(|e| format!("{what}: {e}"))
 }
 
 /// Runs a command to completion, for at most `timeout`; kills it (and says so) if it takes
@@ -372,17 +338,11 @@ fn run_bounded(
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start {what}: {e}"))?;
-    let Some(status) = wait_bounded(&mut child, timeout)? else {
-        let killed = child.kill();
-        let reaped = wait_bounded(&mut child, Duration::from_secs(5))?;
+    let Some(status) = crate::child::wait_for(&mut child, timeout)? else {
         return Err(format!(
-            "{what} did not finish within {} s; killed ({})",
+            "{what} did not finish within {} s; {}",
             timeout.as_secs(),
-            match (killed, reaped) {
-                (Ok(()), Some(_)) => "it exited".to_string(),
-                (Ok(()), None) => "but it has not exited".to_string(),
-                (Err(e), _) => format!("SIGKILL failed: {e}"),
-            }
+            crate::child::kill(&mut child)?
         ));
     };
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());

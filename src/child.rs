@@ -5,7 +5,8 @@
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, Signal, kill_process};
+pub use rustix::process::Signal;
+use rustix::process::{Pid, kill_process};
 
 /// How often a bounded wait looks at the child.
 const POLL: Duration = Duration::from_millis(5);
@@ -13,14 +14,9 @@ const POLL: Duration = Duration::from_millis(5);
 /// Sends `signal` to `child`.
 ///
 /// # Errors
-/// The child's pid does not fit, or the signal could not be sent (for example because the process
-/// is gone and reaped).
+/// The signal could not be sent (for example because the process is gone and reaped).
 pub fn signal(child: &Child, signal: Signal) -> Result<(), String> {
-    let pid = i32::try_from(child.id())
-        .ok()
-        .and_then(Pid::from_raw)
-        .ok_or_else(|| format!("process id {} is not a valid pid", child.id()))?;
-    kill_process(pid, signal)
+    kill_process(Pid::from_child(child), signal)
         .map_err(|e| format!("cannot send {signal:?} to process {}: {e}", child.id()))
 }
 
@@ -57,18 +53,26 @@ pub fn terminate(child: &mut Child, within: Duration) -> Result<ExitStatus, Stri
     if let Some(status) = wait_for(child, within)? {
         return Ok(status);
     }
-    let killed = child.kill().map_err(|e| e.to_string());
-    let gone = wait_for(child, Duration::from_secs(5))?;
     Err(format!(
         "process {} did not exit within {} s of SIGTERM; {}",
         child.id(),
         within.as_secs(),
-        match (killed, gone) {
-            (Ok(()), Some(_)) => "killed it (SIGKILL)".to_string(),
-            (Ok(()), None) => "it survived SIGKILL for 5 s".to_string(),
-            (Err(e), _) => format!("SIGKILL failed: {e}"),
-        }
+        kill(child)?
     ))
+}
+
+/// SIGKILL, then waits at most 5 s for the child to be gone; says how that went.
+///
+/// # Errors
+/// Waiting failed.
+pub fn kill(child: &mut Child) -> Result<String, String> {
+    let killed = child.kill();
+    let gone = wait_for(child, Duration::from_secs(5))?;
+    Ok(match (killed, gone) {
+        (Ok(()), Some(_)) => "killed it (SIGKILL)".to_string(),
+        (Ok(()), None) => "it survived SIGKILL for 5 s".to_string(),
+        (Err(e), _) => format!("SIGKILL failed: {e}"),
+    })
 }
 
 #[cfg(test)]
