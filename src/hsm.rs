@@ -28,7 +28,7 @@
 //!      │                                      run it on its own Session, clear the slot
 //!   wait for the reply ◀───── reply channel ── send the result (dropped if the
 //!      │ (or leave: nothing depends on it)         generation moved on meanwhile)
-//!      ▼ generation moved on: Error::Down
+//!      ▼ generation moved on: Error::Timeout if as old as the deadline, else Error::Down
 //!
 //!   watchdog thread (one per pool), every 20 ms at most:
 //!     a slot past its deadline ──▶ mark unavailable (Error::Timeout)
@@ -680,6 +680,8 @@ impl Job {
 struct Pending {
     /// The generation it was queued in.
     generation: u64,
+    /// Its job's `start_by`: once that has passed, the call is at least its deadline old.
+    start_by: u64,
 }
 
 /// A worker's call in flight, as the watchdog sees it. Only the worker writes it (when it starts
@@ -904,9 +906,19 @@ struct Fresh {
 impl Inner {
     /// How long a caller waits for `pending`'s reply before looking again. Fails at once when
     /// the generation has ended (the watchdog or another call declared an outage: this result
-    /// would be discarded anyway). The deadlines themselves are the watchdog's ([`Inner::watch`]).
-    fn next_wait(&self, pending: &Pending) -> Result<Duration, Error> {
+    /// would be discarded anyway): with [`Error::Timeout`] if the call is as old as its deadline
+    /// (it is the call that hung, or as late as it), else with the outage's error. The deadlines
+    /// themselves are the watchdog's ([`Inner::watch`]).
+    fn next_wait(
+        &self,
+        pending: &Pending,
+        op: &'static str,
+        timeout: Duration,
+    ) -> Result<Duration, Error> {
         if self.generation.load(Ordering::SeqCst) != pending.generation {
+            if self.now_ms() >= pending.start_by {
+                return Err(Error::Timeout { op, after: timeout });
+            }
             return Err(self.down_error());
         }
         Ok(TICK)
@@ -1521,7 +1533,7 @@ impl Hsm {
             let _ = tx.send(result);
         })?;
         loop {
-            match rx.recv_timeout(self.inner.next_wait(&pending)?) {
+            match rx.recv_timeout(self.inner.next_wait(&pending, op, timeout)?) {
                 Ok(result) => return self.inner.finish(result),
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Err(self.inner.down_error()),
@@ -1543,7 +1555,7 @@ impl Hsm {
             let _ = tx.send(result);
         })?;
         loop {
-            let wait = self.inner.next_wait(&pending)?;
+            let wait = self.inner.next_wait(&pending, op, timeout)?;
             match tokio::time::timeout(wait, &mut rx).await {
                 Ok(Ok(result)) => return self.inner.finish(result),
                 Ok(Err(_closed)) => return Err(self.inner.down_error()),
@@ -1564,10 +1576,11 @@ impl Hsm {
         reply: impl FnOnce(Result<R, Error>) + Send + 'static,
     ) -> Result<Pending, Error> {
         let inner = &self.inner;
+        let start_by = inner.now_ms().saturating_add(duration_ms(timeout));
         let job = Job {
             op,
             timeout,
-            start_by: inner.now_ms().saturating_add(duration_ms(timeout)),
+            start_by,
             run: Box::new(move |ops: Result<&Ops<'_>, Error>| match ops {
                 Ok(ops) => {
                     let result = f(ops);
@@ -1591,7 +1604,10 @@ impl Hsm {
         if wake {
             inner.work.notify_one();
         }
-        Ok(Pending { generation })
+        Ok(Pending {
+            generation,
+            start_by,
+        })
     }
 
     /// Records a key so that recovery finds it again; returns its index.
@@ -2459,18 +2475,18 @@ mod tests {
         false
     }
 
-    /// A pool of one session on a new token, no recovery, call deadline 2 s.
-    fn one_session() -> Hsm {
+    /// A pool of one session on a new token `label`, no recovery, call deadline 2 s.
+    fn one_session(label: &str) -> Hsm {
         let module = crate::demo::softhsm_module().unwrap();
         let pin = |p: &str| Pin::new(zeroize::Zeroizing::new(p.to_string())).unwrap();
         let (so, user) = (pin("so-8d61e0"), pin("user-4b2c97"));
-        Hsm::init_token(&module, "deadlines", &so, &user).unwrap();
+        Hsm::init_token(&module, label, &so, &user).unwrap();
         let options = Options {
             call_timeout: Duration::from_secs(2),
             keygen_timeout: Duration::from_secs(120),
             recover: false,
         };
-        let selector = TokenSelector::Label("deadlines".to_string());
+        let selector = TokenSelector::Label(label.to_string());
         Hsm::open_with(&module, &selector, &user, 1, options).unwrap()
     }
 
@@ -2486,7 +2502,7 @@ mod tests {
         {
             return;
         }
-        let hsm = one_session();
+        let hsm = one_session("deadlines");
         hsm.random(8).unwrap();
         let deadline = Duration::from_millis(50);
         let submitted = Instant::now();
@@ -2523,6 +2539,16 @@ mod tests {
         let refused = hsm.random(8).unwrap_err();
         assert!(matches!(refused, Error::Down { .. }), "{refused}");
         assert!(t.elapsed() < Duration::from_millis(100));
+
+        // A caller that does wait for its call gets Error::Timeout once the outage is declared.
+        let hsm = one_session("deadlines-waited");
+        let t = Instant::now();
+        let e = hsm
+            .call("C_GenerateKeyPair", deadline, slow_keygen("waited"))
+            .unwrap_err();
+        assert!(matches!(e, Error::Timeout { .. }), "{e}");
+        assert!(e.to_string().contains("did not return within 50 ms"), "{e}");
+        assert!(t.elapsed() < deadline + Duration::from_millis(500));
     }
 
     #[test]
@@ -2530,7 +2556,7 @@ mod tests {
         if !in_own_softhsm("a_queued_call_past_its_deadline_fails_at_once_and_is_never_started") {
             return;
         }
-        let hsm = one_session();
+        let hsm = one_session("deadlines");
         // The only session is busy with a long call (its own deadline is long).
         let (done_tx, done) = mpsc::channel();
         let _busy = hsm
