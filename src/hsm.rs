@@ -11,8 +11,10 @@
 //! - every signature it returns has been verified in software against the key's public key
 //!   ([`Hsm::sign`]); a signature that does not verify is an error, never returned;
 //! - a wrong PIN is reported once and never retried, not even by the background recovery;
-//! - every call has a deadline ([`Options::call_timeout`]): a caller never waits longer than that
-//!   for a call the HSM has started, and an HSM marked unavailable refuses calls at once.
+//! - every call has a deadline ([`Options::call_timeout`]), kept by the pool whether or not its
+//!   caller still waits: a call that runs longer than that marks the HSM unavailable, a call that
+//!   waits in the queue longer than that fails without being started, and an HSM marked
+//!   unavailable refuses calls at once.
 //!
 //! # Sessions, deadlines and faults
 //!
@@ -20,23 +22,41 @@
 //!   caller (any thread)                       worker threads, one per session
 //!   ───────────────────                       ───────────────────────────────
 //!   healthy? ──no──▶ Error::Down (at once)    loop: take a job from the queue
-//!      │yes                                         (exit when the generation moved on)
-//!   push job ──────────── queue ────────────▶ run it on its own Session
+//!      │yes                                         (exit when the generation moved on;
+//!   push job ──────────── queue ────────────▶        fail it, unstarted, if queued too long)
+//!      │                                      write start + deadline in the worker's slot
+//!      │                                      run it on its own Session, clear the slot
 //!   wait for the reply ◀───── reply channel ── send the result (dropped if the
-//!      │ started and older than the deadline?      generation moved on meanwhile)
-//!      ▼ yes: mark unavailable, Error::Timeout
+//!      │ (or leave: nothing depends on it)         generation moved on meanwhile)
+//!      ▼ generation moved on: Error::Timeout if as old as the deadline, else Error::Down
+//!
+//!   watchdog thread (one per pool), every 20 ms at most:
+//!     a slot past its deadline ──▶ mark unavailable (Error::Timeout)
+//!     a queued job past its own deadline ──▶ its caller gets Error::Busy; never started
 //! ```
 //!
 //! Each logged-in `Session` is owned by one worker thread for its whole life (a cryptoki
 //! `Session` is `Send` but not `Sync`), and callers hand it work over a queue: a thread that blocks
 //! on the reply, or an async task that awaits it ([`Hsm::sign_async`], the signing service's
-//! path, so that no thread is handed the request just to wait). A caller waits for
-//! its reply at most [`Options::call_timeout`] after a worker started the call; a call that does
-//! not return in time marks the HSM unavailable, and the stuck worker is left behind: it holds
-//! nothing anyone else needs (no lock, no other session), and whatever it returns later is
+//! path, so that no thread is handed the request just to wait). The pool, not the caller, keeps
+//! the deadlines: a caller may give up and leave (a client that disconnects drops its request's
+//! task) and its call is still timed. Each worker has a slot where it writes when its call's
+//! deadline passes ([`Options::call_timeout`] after it started the call) and clears it when the
+//! call returns: a few atomic stores per call, no lock and no wake-up. The pool's watchdog thread
+//! reads the slots on a timer (a quarter of the call deadline, at most 20 ms); a call still in
+//! its slot past its deadline marks the HSM unavailable, and the stuck worker is left behind: it
+//! holds nothing anyone else needs (no lock, no other session), and whatever it returns later is
 //! discarded, because the *generation* counter has moved on. A caller whose call belongs to a
-//! generation that has ended (another call found the fault) is answered at once, without waiting
-//! for its own deadline.
+//! generation that has ended is answered at once (it looks every 20 ms while it waits), without
+//! waiting for its own deadline.
+//!
+//! A queued job has a deadline too, the same length counted from when it was queued: the
+//! watchdog takes a job out of the queue once that has passed and its caller gets
+//! [`Error::Busy`] at once, and a worker that takes a job whose deadline has passed fails it the
+//! same way instead of starting it. A job that waited too long says the pool is overloaded or its
+//! sessions are held by long calls (a key generation), not that the HSM is gone: it does not mark
+//! the HSM unavailable. When the HSM hangs, the calls it holds reach their deadlines first, since
+//! they started before anything queued behind them.
 //!
 //! PKCS#11 return values are classified ([`classify`], PKCS#11 v2.40 section 5.1): device,
 //! token, session, login and library failures mean "HSM unavailable"; a refused or locked PIN is
@@ -68,7 +88,7 @@ mod uri;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -93,10 +113,12 @@ use crate::secret::Pin;
 /// Deadlines and recovery behaviour of an [`Hsm`].
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// The longest a caller waits for a call the HSM has started (default 2 s); a call that takes
-    /// longer marks the HSM unavailable.
+    /// A call's deadline (default 2 s): a call that runs longer than this once a worker started
+    /// it marks the HSM unavailable, whether or not its caller still waits, and a call that waits
+    /// longer than this in the queue fails without being started.
     pub call_timeout: Duration,
-    /// The deadline for `C_GenerateKeyPair` (default 300 s: RSA-4096 generation varies widely).
+    /// The deadline for `C_GenerateKeyPair`, in the queue and running (default 300 s: RSA-4096
+    /// generation varies widely).
     pub keygen_timeout: Duration,
     /// Recover in the background after a fault (default true; ceremonies turn it off and stop).
     pub recover: bool,
@@ -393,6 +415,19 @@ pub enum Error {
         /// The deadline.
         after: Duration,
     },
+    /// The call waited in the queue for a free session until its deadline passed, and was never
+    /// started. The HSM is not marked unavailable for this (its sessions are busy, not gone);
+    /// requests get 503 and may be retried.
+    #[error(
+        "HSM busy: {op} waited {} ms for a free session and was not started; retry later",
+        .after.as_millis()
+    )]
+    Busy {
+        /// The call.
+        op: &'static str,
+        /// The deadline.
+        after: Duration,
+    },
     /// The HSM is marked unavailable, so the call was refused without reaching it.
     #[error("HSM unavailable since {since_ms} ms ago ({first}); recovering in the background")]
     Down {
@@ -414,6 +449,7 @@ impl Error {
             self,
             Error::Unavailable { .. }
                 | Error::Timeout { .. }
+                | Error::Busy { .. }
                 | Error::Down { .. }
                 | Error::Failed(_)
         )
@@ -631,6 +667,8 @@ struct State {
     reinitialisations: u64,
     /// The worker threads of the current generation.
     workers: Vec<JoinHandle<()>>,
+    /// Their slots, which the watchdog reads.
+    slots: Vec<Arc<InFlight>>,
     /// Threads of earlier generations that may still be inside a PKCS#11 call, and since when.
     stale: Vec<(JoinHandle<()>, Instant)>,
     recovering: bool,
@@ -647,18 +685,64 @@ struct Registered {
 
 type Observer = Box<dyn Fn(bool) + Send + Sync>;
 
-/// One call for a worker: it sends its own result.
+/// A job's call and reply: run on a worker's session, or told why it will not run.
+type Run = Box<dyn for<'a, 'b> FnOnce(Result<&'a Ops<'b>, Error>) + Send>;
+
+/// One call for a worker: it sends its own result, or the error it is given instead of running.
 struct Job {
-    run: Box<dyn FnOnce(&Ops<'_>) + Send>,
-    /// When a worker started it (ms since `Inner::epoch`, plus one), 0 before.
-    started: Arc<AtomicU64>,
+    run: Run,
+    /// The call, for errors.
+    op: &'static str,
+    /// Its deadline, counted from when it was queued and again from when a worker starts it.
+    timeout: Duration,
+    /// When it must have been started ([`Inner::now_ms`] scale); a worker never starts it later.
+    start_by: u64,
+}
+
+impl Job {
+    /// Answers the caller with `Error::Busy` instead of running the call.
+    fn expire(self) {
+        let e = Error::Busy {
+            op: self.op,
+            after: self.timeout,
+        };
+        (self.run)(Err(e));
+    }
 }
 
 /// A queued call, as its caller sees it while waiting.
 struct Pending {
-    started: Arc<AtomicU64>,
     /// The generation it was queued in.
     generation: u64,
+    /// Its job's `start_by`: once that has passed, the call is at least its deadline old.
+    start_by: u64,
+}
+
+/// A worker's call in flight, as the watchdog sees it. Only the worker writes it (when it starts
+/// and ends a call), only the watchdog reads it: atomics, no lock on the call's path.
+#[derive(Default)]
+struct InFlight {
+    /// When the running call's deadline passes ([`Inner::now_ms`] scale); 0 while idle.
+    deadline: AtomicU64,
+    /// The running call's deadline in ms, for the error (may belong to the next call by the
+    /// time the watchdog reads it; only the message would be off).
+    timeout_ms: AtomicU64,
+    /// The running call's name, as an index into [`OPS`].
+    op: AtomicUsize,
+}
+
+/// The calls a slot can name (the `op` of [`Hsm::call`]'s callers).
+const OPS: [&str; 5] = [
+    "C_Sign",
+    "C_GetSessionInfo",
+    "C_FindObjects",
+    "C_GenerateRandom",
+    "C_GenerateKeyPair",
+];
+
+/// The index of `op` in [`OPS`] ([`OPS`]'s length for any other).
+fn op_index(op: &'static str) -> usize {
+    OPS.iter().position(|o| *o == op).unwrap_or(OPS.len())
 }
 
 struct Inner {
@@ -695,7 +779,8 @@ struct Queue {
     waiting: usize,
 }
 
-/// Between two looks at a job that no worker has started yet.
+/// How often a waiting caller looks whether its generation has ended, and the longest time
+/// between two scans of the watchdog.
 const TICK: Duration = Duration::from_millis(20);
 /// Recovery waits 50 ms before its first attempt, doubling to this at most.
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
@@ -706,6 +791,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// background thread brings it back.
 pub struct Hsm {
     inner: Arc<Inner>,
+    /// The watchdog thread: ends when `inner.shutdown` is set and it is unparked.
+    watchdog: Option<JoinHandle<()>>,
 }
 
 /// One worker's session and the token it is on: the operations themselves.
@@ -748,7 +835,7 @@ fn connect(
     Ok((info, sessions))
 }
 
-fn worker(inner: Arc<Inner>, generation: u64, epoch: u64, session: Session) {
+fn worker(inner: Arc<Inner>, generation: u64, epoch: u64, session: Session, slot: Arc<InFlight>) {
     loop {
         let job = {
             let mut queue = lock(&inner.queue);
@@ -776,7 +863,19 @@ fn worker(inner: Arc<Inner>, generation: u64, epoch: u64, session: Session) {
                 queue.waiting -= 1;
             }
         };
-        job.started.store(inner.now_ms(), Ordering::SeqCst);
+        let now = inner.now_ms();
+        if now >= job.start_by {
+            // Queued past its deadline: never started (the watchdog had not got to it yet).
+            job.expire();
+            continue;
+        }
+        slot.op.store(op_index(job.op), Ordering::Relaxed);
+        slot.timeout_ms
+            .store(duration_ms(job.timeout), Ordering::Relaxed);
+        slot.deadline.store(
+            now.saturating_add(duration_ms(job.timeout)),
+            Ordering::Release,
+        );
         let ops = Ops {
             session: &session,
             description: &inner.description,
@@ -784,24 +883,49 @@ fn worker(inner: Arc<Inner>, generation: u64, epoch: u64, session: Session) {
             generation,
         };
         // A panic in one call drops its reply sender (the caller gets an error); the worker stays.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (job.run)(&ops)));
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (job.run)(Ok(&ops))));
+        slot.deadline.store(0, Ordering::Release);
     }
 }
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The watchdog thread: scans the pool's deadlines every `period` until the pool is dropped.
+fn watchdog(inner: std::sync::Weak<Inner>, period: Duration) {
+    loop {
+        std::thread::park_timeout(period);
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        if inner.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        inner.watch();
+    }
+}
+
+/// A generation's worker threads and their slots.
+type Workers = (Vec<JoinHandle<()>>, Vec<Arc<InFlight>>);
 
 fn start_workers(
     inner: &Arc<Inner>,
     generation: u64,
     epoch: u64,
     sessions: Vec<Session>,
-) -> Result<Vec<JoinHandle<()>>, Error> {
+) -> Result<Workers, Error> {
     let mut workers = Vec::with_capacity(sessions.len());
+    let mut slots = Vec::with_capacity(sessions.len());
     for (i, session) in sessions.into_iter().enumerate() {
         let inner = inner.clone();
+        let slot = Arc::new(InFlight::default());
+        slots.push(slot.clone());
         workers.push(spawn(format!("hsm-{generation}-{i}"), move || {
-            worker(inner, generation, epoch, session)
+            worker(inner, generation, epoch, session, slot)
         })?);
     }
-    Ok(workers)
+    Ok((workers, slots))
 }
 
 /// Sessions and key handles found again by a recovery attempt.
@@ -814,40 +938,76 @@ struct Fresh {
 }
 
 impl Inner {
-    /// How long a caller waits for `pending`'s reply before looking again: a tick while no
-    /// worker has started it, else what is left of its deadline. Fails when the deadline has
-    /// passed (marking the HSM unavailable), and at once when an outage was declared meanwhile
-    /// by another call (this result would be discarded anyway).
+    /// How long a caller waits for `pending`'s reply before looking again. Fails at once when
+    /// the generation has ended (the watchdog or another call declared an outage: this result
+    /// would be discarded anyway): with [`Error::Timeout`] if the call is as old as its deadline
+    /// (it is the call that hung, or as late as it), else with the outage's error. The deadlines
+    /// themselves are the watchdog's ([`Inner::watch`]).
     fn next_wait(
-        self: &Arc<Self>,
+        &self,
         pending: &Pending,
         op: &'static str,
         timeout: Duration,
     ) -> Result<Duration, Error> {
         if self.generation.load(Ordering::SeqCst) != pending.generation {
+            if self.now_ms() >= pending.start_by {
+                return Err(Error::Timeout { op, after: timeout });
+            }
             return Err(self.down_error());
         }
-        let t0 = pending.started.load(Ordering::SeqCst);
-        if t0 == 0 {
-            return Ok(TICK);
-        }
-        let elapsed = Duration::from_millis(self.now_ms().saturating_sub(t0));
-        if elapsed >= timeout {
-            let e = Error::Timeout { op, after: timeout };
-            self.mark_unavailable(&e);
-            return Err(e);
-        }
-        Ok((timeout - elapsed).min(TICK))
+        Ok(TICK)
     }
 
-    /// A worker's reply, as its caller returns it: an "unavailable" error marks the HSM so.
+    /// A worker's reply, as its caller returns it: an "unavailable" error marks the HSM so (not
+    /// [`Error::Busy`]: a call that never reached the HSM says nothing about it).
     fn finish<R>(self: &Arc<Self>, result: Result<R, Error>) -> Result<R, Error> {
         if let Err(e) = &result {
-            if e.is_unavailable() {
+            if e.is_unavailable() && !matches!(e, Error::Busy { .. }) {
                 self.mark_unavailable(e);
             }
         }
         result
+    }
+
+    /// One scan of the watchdog: a running call past its deadline marks the HSM unavailable;
+    /// queued jobs past theirs are taken out and their callers answered with [`Error::Busy`].
+    fn watch(self: &Arc<Self>) {
+        let now = self.now_ms();
+        let late = {
+            let st = lock(&self.state);
+            st.slots.iter().find_map(|slot| {
+                let deadline = slot.deadline.load(Ordering::Acquire);
+                (deadline != 0 && now >= deadline).then(|| Error::Timeout {
+                    op: OPS
+                        .get(slot.op.load(Ordering::Relaxed))
+                        .copied()
+                        .unwrap_or("a call"),
+                    after: Duration::from_millis(slot.timeout_ms.load(Ordering::Relaxed)),
+                })
+            })
+        };
+        if let Some(e) = late {
+            self.mark_unavailable(&e);
+        }
+        let expired: Vec<Job> = {
+            let mut queue = lock(&self.queue);
+            if !queue.jobs.iter().any(|j| now >= j.start_by) {
+                return;
+            }
+            let mut expired = Vec::new();
+            for job in std::mem::take(&mut queue.jobs) {
+                if now >= job.start_by {
+                    expired.push(job);
+                } else {
+                    queue.jobs.push_back(job);
+                }
+            }
+            expired
+        };
+        // Answered outside the lock: a reply runs the caller's code (a channel send).
+        for job in expired {
+            job.expire();
+        }
     }
 
     fn now_ms(&self) -> u64 {
@@ -890,6 +1050,8 @@ impl Inner {
         self.healthy.store(false, Ordering::SeqCst);
         let _ = self.generation.fetch_add(1, Ordering::SeqCst);
         let old = std::mem::take(&mut st.workers);
+        // The stuck calls are the outage's now; the watchdog looks at the next generation's.
+        st.slots.clear();
         let now = Instant::now();
         st.stale.extend(old.into_iter().map(|h| (h, now)));
         // Dropping the queued jobs drops their reply senders: each waiting caller gets Down.
@@ -1005,7 +1167,7 @@ impl Inner {
                 r.generation = generation;
             }
         }
-        let workers = match start_workers(self, generation, fresh.epoch, fresh.sessions) {
+        let (workers, slots) = match start_workers(self, generation, fresh.epoch, fresh.sessions) {
             Ok(w) => w,
             Err(e) => {
                 // The workers that did start exit at once.
@@ -1019,6 +1181,7 @@ impl Inner {
             _ => Duration::ZERO,
         };
         st.workers = workers;
+        st.slots = slots;
         st.health = Health::Healthy;
         st.recovering = false;
         st.recoveries += 1;
@@ -1233,6 +1396,7 @@ impl Hsm {
                 last_outage: None,
                 reinitialisations: 0,
                 workers: Vec::new(),
+                slots: Vec::new(),
                 stale: Vec::new(),
                 recovering: false,
             }),
@@ -1250,9 +1414,19 @@ impl Hsm {
                 }
             }
         })?;
-        let workers = start_workers(&inner, 1, epoch, sessions)?;
-        lock(&inner.state).workers = workers;
-        Ok(Hsm { inner })
+        let period = (inner.options.call_timeout / 4).clamp(Duration::from_millis(1), TICK);
+        let weak = Arc::downgrade(&inner);
+        let watchdog = spawn("hsm-watchdog".to_string(), move || watchdog(weak, period))?;
+        let hsm = Hsm {
+            inner,
+            watchdog: Some(watchdog),
+        };
+        let (workers, slots) = start_workers(&hsm.inner, 1, epoch, sessions)?;
+        let mut st = lock(&hsm.inner.state);
+        st.workers = workers;
+        st.slots = slots;
+        drop(st);
+        Ok(hsm)
     }
 
     /// Initialises a free token slot with `label` and sets its user PIN (for SoftHSM tokens in
@@ -1363,30 +1537,21 @@ impl Hsm {
         self.call(
             "C_GetSessionInfo",
             self.inner.options.call_timeout,
-            move |o| {
-                let info = o
-                    .session
-                    .get_session_info()
-                    .map_err(ck("C_GetSessionInfo"))?;
-                if !matches!(
-                    info.session_state(),
-                    SessionState::RwUser | SessionState::RoUser
-                ) {
-                    return Err(Error::Unavailable {
-                        op: "C_GetSessionInfo".to_string(),
-                        rv: format!("session state {:?}: not logged in", info.session_state()),
-                    });
-                }
-                for i in 0..keys {
-                    let handle = o.registered_handle(i)?;
-                    let _ = o
-                        .session
-                        .get_attributes(handle, &[AttributeType::Id])
-                        .map_err(ck("C_GetAttributeValue"))?;
-                }
-                Ok(())
-            },
+            probe_job(keys),
         )
+    }
+
+    /// [`Hsm::probe`] for async callers (`/v1/health`). A caller that stops waiting (a health
+    /// check with a bound of its own) leaves the probe to the pool, which still holds it to the
+    /// call deadline.
+    pub async fn probe_async(&self) -> Result<(), Error> {
+        let keys = lock(&self.inner.keys).len();
+        self.call_async(
+            "C_GetSessionInfo",
+            self.inner.options.call_timeout,
+            probe_job(keys),
+        )
+        .await
     }
 
     /// Runs `f` on a worker's session, with `timeout` from the moment a worker starts it (see the
@@ -1398,7 +1563,7 @@ impl Hsm {
         f: impl FnOnce(&Ops<'_>) -> Result<R, Error> + Send + 'static,
     ) -> Result<R, Error> {
         let (tx, rx) = mpsc::sync_channel(1);
-        let pending = self.submit(f, move |result| {
+        let pending = self.submit(op, timeout, f, move |result| {
             let _ = tx.send(result);
         })?;
         loop {
@@ -1420,7 +1585,7 @@ impl Hsm {
         f: impl FnOnce(&Ops<'_>) -> Result<R, Error> + Send + 'static,
     ) -> Result<R, Error> {
         let (tx, mut rx) = tokio::sync::oneshot::channel();
-        let pending = self.submit(f, move |result| {
+        let pending = self.submit(op, timeout, f, move |result| {
             let _ = tx.send(result);
         })?;
         loop {
@@ -1433,23 +1598,31 @@ impl Hsm {
         }
     }
 
-    /// Queues `f` for a worker; the worker hands its result to `reply`, unless the generation
-    /// has moved on meanwhile (a late result of an abandoned generation is discarded, never
-    /// used).
+    /// Queues `f` for a worker, with `timeout` as its deadline in the queue and once started;
+    /// the worker hands its result to `reply`, unless the generation has moved on meanwhile (a
+    /// late result of an abandoned generation is discarded, never used). A job whose deadline
+    /// passes in the queue gets [`Error::Busy`] instead.
     fn submit<R: Send + 'static>(
         &self,
+        op: &'static str,
+        timeout: Duration,
         f: impl FnOnce(&Ops<'_>) -> Result<R, Error> + Send + 'static,
         reply: impl FnOnce(Result<R, Error>) + Send + 'static,
     ) -> Result<Pending, Error> {
         let inner = &self.inner;
-        let started = Arc::new(AtomicU64::new(0));
+        let start_by = inner.now_ms().saturating_add(duration_ms(timeout));
         let job = Job {
-            started: started.clone(),
-            run: Box::new(move |ops: &Ops<'_>| {
-                let result = f(ops);
-                if ops.inner.generation.load(Ordering::SeqCst) == ops.generation {
-                    reply(result);
+            op,
+            timeout,
+            start_by,
+            run: Box::new(move |ops: Result<&Ops<'_>, Error>| match ops {
+                Ok(ops) => {
+                    let result = f(ops);
+                    if ops.inner.generation.load(Ordering::SeqCst) == ops.generation {
+                        reply(result);
+                    }
                 }
+                Err(e) => reply(Err(e)),
             }),
         };
         let (generation, wake) = {
@@ -1466,8 +1639,8 @@ impl Hsm {
             inner.work.notify_one();
         }
         Ok(Pending {
-            started,
             generation,
+            start_by,
         })
     }
 
@@ -1575,11 +1748,16 @@ impl Hsm {
 }
 
 impl Drop for Hsm {
-    /// Stops the workers and the recovery thread; waits (up to the call deadline) for the
-    /// workers to close their sessions.
+    /// Stops the workers, the watchdog and the recovery thread; waits (up to the call deadline)
+    /// for the workers to close their sessions.
     fn drop(&mut self) {
         let inner = &self.inner;
         inner.shutdown.store(true, Ordering::SeqCst);
+        if let Some(watchdog) = self.watchdog.take() {
+            // It never waits on the HSM: it ends within one scan of being woken.
+            watchdog.thread().unpark();
+            let _ = watchdog.join();
+        }
         inner.healthy.store(false, Ordering::SeqCst);
         let _ = inner.generation.fetch_add(1, Ordering::SeqCst);
         lock(&inner.queue).jobs.clear();
@@ -1589,6 +1767,34 @@ impl Drop for Hsm {
         while Instant::now() < deadline && !workers.iter().all(|w| w.is_finished()) {
             std::thread::sleep(Duration::from_millis(2));
         }
+    }
+}
+
+/// The worker's half of [`Hsm::probe`]: the session is logged in and the first `keys` registered
+/// keys are still on the token under their handles.
+fn probe_job(keys: usize) -> impl FnOnce(&Ops<'_>) -> Result<(), Error> + Send + 'static {
+    move |o: &Ops<'_>| {
+        let info = o
+            .session
+            .get_session_info()
+            .map_err(ck("C_GetSessionInfo"))?;
+        if !matches!(
+            info.session_state(),
+            SessionState::RwUser | SessionState::RoUser
+        ) {
+            return Err(Error::Unavailable {
+                op: "C_GetSessionInfo".to_string(),
+                rv: format!("session state {:?}: not logged in", info.session_state()),
+            });
+        }
+        for i in 0..keys {
+            let handle = o.registered_handle(i)?;
+            let _ = o
+                .session
+                .get_attributes(handle, &[AttributeType::Id])
+                .map_err(ck("C_GetAttributeValue"))?;
+        }
+        Ok(())
     }
 }
 
@@ -2323,5 +2529,201 @@ mod tests {
         };
         assert!(timeout.is_unavailable());
         assert!(timeout.to_string().contains("did not return within 500 ms"));
+    }
+
+    /// Runs this module's test `name` in a child process of the test binary, with its own
+    /// SoftHSM store: SoftHSM reads `SOFTHSM2_CONF` once, at `C_Initialize`, and a process has
+    /// one library context. Returns true in the child (run the body), false in the parent once
+    /// the child passed. Without SoftHSM it prints `SKIPPED` and returns false, or fails under
+    /// `CI=true`.
+    fn in_own_softhsm(name: &str) -> bool {
+        const CHILD: &str = "STRONGROOM_HSM_UNIT_CHILD";
+        if std::env::var(CHILD).as_deref() == Ok(name) {
+            return true;
+        }
+        if crate::demo::softhsm_module().is_none() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "SoftHSM is not installed (softhsm-setup/install)"
+            );
+            println!("SKIPPED: SoftHSM is not installed (softhsm-setup/install)");
+            return false;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("tokens")).unwrap();
+        let conf = dir.path().join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                dir.path().join("tokens").display()
+            ),
+        )
+        .unwrap();
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", &format!("hsm::tests::{name}"), "--nocapture"])
+            .env(CHILD, name)
+            .env("SOFTHSM2_CONF", &conf)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{name}: the child test did not finish within 120 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        println!("{text}");
+        assert!(out.status.success(), "{name} in its child process: {text}");
+        assert!(text.contains("1 passed"), "{name} did not run: {text}");
+        false
+    }
+
+    /// A pool of one session on a new token `label`, no recovery, call deadline 2 s.
+    fn one_session(label: &str) -> Hsm {
+        let module = crate::demo::softhsm_module().unwrap();
+        let pin = |p: &str| Pin::new(zeroize::Zeroizing::new(p.to_string())).unwrap();
+        let (so, user) = (pin("so-8d61e0"), pin("user-4b2c97"));
+        Hsm::init_token(&module, label, &so, &user).unwrap();
+        let options = Options {
+            call_timeout: Duration::from_secs(2),
+            keygen_timeout: Duration::from_secs(120),
+            recover: false,
+        };
+        let selector = TokenSelector::Label(label.to_string());
+        Hsm::open_with(&module, &selector, &user, 1, options).unwrap()
+    }
+
+    /// RSA-4096 key generation: a call that takes long (about 1 s on SoftHSM, never under
+    /// 100 ms), without hanging anything.
+    fn slow_keygen(label: &'static str) -> impl FnOnce(&Ops<'_>) -> Result<bool, Error> + Send {
+        move |o: &Ops<'_>| o.generate_key(label, KeyType::Rsa4096).map(|_| true)
+    }
+
+    #[test]
+    fn a_call_past_its_deadline_marks_the_hsm_unavailable_with_nobody_waiting() {
+        if !in_own_softhsm("a_call_past_its_deadline_marks_the_hsm_unavailable_with_nobody_waiting")
+        {
+            return;
+        }
+        let hsm = one_session("deadlines");
+        hsm.random(8).unwrap();
+        let deadline = Duration::from_millis(50);
+        let submitted = Instant::now();
+        // Queued with a 50 ms deadline, and nobody waits for the reply.
+        let _pending = hsm
+            .submit("C_GenerateKeyPair", deadline, slow_keygen("slow"), |_| {})
+            .unwrap();
+        let status = loop {
+            let status = hsm.status();
+            if status.state != "healthy" {
+                break status;
+            }
+            assert!(
+                submitted.elapsed() < Duration::from_secs(5),
+                "still healthy 5 s after a 50 ms deadline"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        let seen = submitted.elapsed();
+        println!(
+            "outage declared {} ms after a 50 ms call was queued",
+            seen.as_millis()
+        );
+        assert_eq!(status.state, "unavailable");
+        let error = status.error.unwrap_or_default();
+        assert!(
+            error.contains("C_GenerateKeyPair did not return within 50 ms"),
+            "{error}"
+        );
+        // The watchdog scans every 20 ms at most; the rest is slack for a loaded machine.
+        assert!(seen < deadline + Duration::from_millis(500), "{seen:?}");
+        // Refused at once now.
+        let t = Instant::now();
+        let refused = hsm.random(8).unwrap_err();
+        assert!(matches!(refused, Error::Down { .. }), "{refused}");
+        assert!(t.elapsed() < Duration::from_millis(100));
+
+        // A caller that does wait for its call gets Error::Timeout once the outage is declared.
+        let hsm = one_session("deadlines-waited");
+        let t = Instant::now();
+        let e = hsm
+            .call("C_GenerateKeyPair", deadline, slow_keygen("waited"))
+            .unwrap_err();
+        assert!(matches!(e, Error::Timeout { .. }), "{e}");
+        assert!(e.to_string().contains("did not return within 50 ms"), "{e}");
+        assert!(t.elapsed() < deadline + Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_queued_call_past_its_deadline_fails_at_once_and_is_never_started() {
+        if !in_own_softhsm("a_queued_call_past_its_deadline_fails_at_once_and_is_never_started") {
+            return;
+        }
+        let hsm = one_session("deadlines");
+        // The only session is busy with a long call (its own deadline is long).
+        let (done_tx, done) = mpsc::channel();
+        let _busy = hsm
+            .submit(
+                "C_GenerateKeyPair",
+                Duration::from_secs(120),
+                slow_keygen("busy"),
+                move |r| {
+                    let _ = done_tx.send(r.is_ok());
+                },
+            )
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+        let ran = Arc::new(AtomicBool::new(false));
+        let r = ran.clone();
+        let deadline = Duration::from_millis(100);
+        let t = Instant::now();
+        let queued = hsm.call("C_GenerateRandom", deadline, move |o| {
+            r.store(true, Ordering::SeqCst);
+            o.random(8)
+        });
+        let waited = t.elapsed();
+        println!(
+            "a queued call with a 100 ms deadline failed after {} ms",
+            waited.as_millis()
+        );
+        let e = queued.unwrap_err();
+        assert!(matches!(e, Error::Busy { .. }), "{e}");
+        assert!(
+            e.to_string().contains("C_GenerateRandom waited 100 ms"),
+            "{e}"
+        );
+        assert!(waited >= deadline && waited < deadline + Duration::from_millis(500));
+        assert!(
+            done.try_recv().is_err(),
+            "the long call was still running when the queued one failed"
+        );
+        // Not an HSM fault: still healthy, and the long call completes.
+        assert!(hsm.status().healthy);
+        assert_eq!(done.recv_timeout(Duration::from_secs(60)), Ok(true));
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!ran.load(Ordering::SeqCst), "the expired call was started");
+
+        // A job whose deadline has passed when an idle worker takes it is not started either.
+        let ran = Arc::new(AtomicBool::new(false));
+        let r = ran.clone();
+        let late = hsm.call("C_GenerateRandom", Duration::ZERO, move |o| {
+            r.store(true, Ordering::SeqCst);
+            o.random(8)
+        });
+        assert!(matches!(late, Err(Error::Busy { .. })), "{late:?}");
+        assert!(!ran.load(Ordering::SeqCst), "the expired call was started");
+        // And the pool goes on.
+        assert_eq!(hsm.random(8).unwrap().len(), 8);
     }
 }

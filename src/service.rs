@@ -433,13 +433,28 @@ async fn get_issuers(State(p): State<Arc<Pipeline>>) -> Response {
     axum::Json(json!({"issuers": issuers, "profiles": profiles})).into_response()
 }
 
+/// How long `/v1/health` waits for the HSM probe's answer.
+const HEALTH_PROBE_BOUND: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// `/v1/health`: answers within [`HEALTH_PROBE_BOUND`] (plus the audit check) whatever the HSM
+/// does. An HSM the pool has marked unavailable answers at once; a healthy one is probed, and a
+/// probe that has not answered within the bound makes the answer 503 (`reachable: false`, and
+/// `state` still "healthy" until the call deadline passes). The probe is not abandoned: the pool
+/// holds it to the call deadline like any call, and declares the outage when that passes, which
+/// the next health check reports as `state: "unavailable"`.
 async fn get_health(State(p): State<Arc<Pipeline>>) -> Response {
-    // An unavailable HSM answers at once; a healthy one is probed (with the call deadline).
-    let hsm = p.hsm.clone();
-    let probe = tokio::task::spawn_blocking(move || hsm.probe())
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map_err(|e| e.to_string()));
+    let probe = async {
+        match tokio::time::timeout(HEALTH_PROBE_BOUND, p.hsm.probe_async()).await {
+            Ok(answer) => answer.map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "the HSM did not answer the health probe within {} ms; it is marked unavailable \
+                 if the call is still running after its deadline of {} ms",
+                HEALTH_PROBE_BOUND.as_millis(),
+                p.hsm.options().call_timeout.as_millis()
+            )),
+        }
+    };
+    let (probe, audit) = tokio::join!(probe, p.audit.check_writable());
     let hsm_status = p.hsm.status();
     let hsm_ok = probe.is_ok() && hsm_status.healthy;
     let keys: serde_json::Map<String, serde_json::Value> = p
@@ -447,7 +462,7 @@ async fn get_health(State(p): State<Arc<Pipeline>>) -> Response {
         .iter()
         .map(|i| (i.config.name.clone(), json!(hsm_ok)))
         .collect();
-    let audit_ok = p.audit.check_writable().await.is_ok();
+    let audit_ok = audit.is_ok();
     let status = if hsm_ok && audit_ok {
         StatusCode::OK
     } else {

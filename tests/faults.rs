@@ -4,7 +4,9 @@
 //!
 //! Everything here runs on std threads with bounded waits: each client request has a timeout, the
 //! clients run their own current-thread runtimes, and every child process (the p11-kit server
-//! with its per-connection children, and the service) is killed when its guard drops.
+//! with its per-connection children, and the service) is killed when its guard drops. Signals
+//! are sent with rustix (no `kill` command), and every wait for a child process is bounded: a
+//! child that does not exit in time fails the test, naming it.
 //!
 //! `STRONGROOM_FAULT_CYCLES=N` repeats the kill/restart cycle N times (default 1) and prints the
 //! figures of each cycle.
@@ -15,13 +17,14 @@ mod common;
 use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64ct::{Base64, Encoding};
 use common::*;
+use rustix::process::{Pid, Signal, kill_process, kill_process_group};
 use serde_json::{Value, json};
 use strongroom::client::Client;
 
@@ -49,13 +52,54 @@ fn p11_kit_client() -> PathBuf {
         .expect("p11-kit-client.so is installed (package p11-kit-modules)")
 }
 
-/// Sends `sig` to a whole process group.
-fn signal_group(pgid: u32, sig: &str) {
-    let _ = Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg("--")
-        .arg(format!("-{pgid}"))
-        .status();
+/// The pid of a child process, for rustix.
+fn pid(child: &Child) -> Pid {
+    Pid::from_child(child)
+}
+
+/// Sends `sig` to a whole process group (kill(2) with a negative pid). A group that is gone
+/// already (ESRCH) is not an error: the signals sent here all mean "stop it".
+fn signal_group(leader: &Child, sig: Signal) {
+    match kill_process_group(pid(leader), sig) {
+        Ok(()) | Err(rustix::io::Errno::SRCH) => {}
+        Err(e) => panic!("kill(-{}, {sig:?}): {e}", leader.id()),
+    }
+}
+
+/// How long a child is given to exit once told to.
+const EXIT_BOUND: Duration = Duration::from_secs(15);
+
+/// Waits at most `within` for `child` to exit; an error names the process if it did not.
+fn wait_bounded(child: &mut Child, what: &str, within: Duration) -> Result<ExitStatus, String> {
+    let deadline = Instant::now() + within;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) => {
+                return Err(format!(
+                    "{what} (pid {}) did not exit within {within:?}",
+                    child.id()
+                ));
+            }
+            Err(e) => return Err(format!("waiting for {what} (pid {}): {e}", child.id())),
+        }
+    }
+}
+
+/// SIGKILL and a bounded wait, from a guard's `drop`: a child that survives is reported (and
+/// fails the test unless it is failing already).
+fn kill_in_drop(child: &mut Child, what: &str, group: bool) {
+    if group {
+        signal_group(child, Signal::KILL);
+    }
+    let _ = child.kill();
+    if let Err(e) = wait_bounded(child, what, EXIT_BOUND) {
+        eprintln!("could not stop {e}");
+        if !std::thread::panicking() {
+            panic!("could not stop {e}");
+        }
+    }
 }
 
 /// `p11-kit server` in the foreground, in its own process group (it forks a child per client
@@ -88,22 +132,19 @@ impl P11Server {
         server
     }
 
-    fn signal(&self, sig: &str) {
-        signal_group(self.child.id(), sig);
+    fn signal(&self, sig: Signal) {
+        signal_group(&self.child, sig);
     }
 
-    /// SIGKILL to the whole group: the HSM is gone.
-    fn kill(mut self) {
-        self.signal("KILL");
-        let _ = self.child.wait();
+    /// SIGKILL to the whole group: the HSM is gone. Its drop waits (bounded) for the leader.
+    fn kill(self) {
+        self.signal(Signal::KILL);
     }
 }
 
 impl Drop for P11Server {
     fn drop(&mut self) {
-        self.signal("KILL");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_in_drop(&mut self.child, "p11-kit server", true);
     }
 }
 
@@ -308,19 +349,15 @@ validity-hours = 2160
         }
     }
 
-    /// SIGTERM, bounded wait, then the service's stderr.
+    /// SIGTERM, bounded wait, then the service's stderr. A service that does not stop on SIGTERM
+    /// in time is killed and fails the test.
     fn stop_service(&mut self) -> String {
         if let Some(mut child) = self.service.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
+            kill_process(pid(&child), Signal::TERM).unwrap();
+            if let Err(e) = wait_bounded(&mut child, "strongroom serve", EXIT_BOUND) {
+                kill_in_drop(&mut child, "strongroom serve", false);
+                panic!("SIGTERM did not stop the service: {e}\n{}", self.log());
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
         self.log()
     }
@@ -333,8 +370,7 @@ validity-hours = 2160
 impl Drop for Rig {
     fn drop(&mut self) {
         if let Some(mut child) = self.service.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_in_drop(&mut child, "strongroom serve", false);
         }
         // The server guard kills its process group.
         self.server = None;
@@ -354,13 +390,25 @@ fn request(
     path: &str,
     body: Option<&Value>,
 ) -> Result<(u16, Value), String> {
+    request_within(socket, method, path, body, REQUEST_BOUND)
+}
+
+/// One request that waits at most `bound` for its answer; a client that gives up closes its
+/// connection (the service sees the caller leave).
+fn request_within(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    bound: Duration,
+) -> Result<(u16, Value), String> {
     runtime().block_on(async {
-        let reply = tokio::time::timeout(REQUEST_BOUND, async {
+        let reply = tokio::time::timeout(bound, async {
             let mut c = Client::connect(socket).await?;
             c.request(method, path, body).await
         })
         .await
-        .map_err(|_| format!("no answer within {REQUEST_BOUND:?}"))??;
+        .map_err(|_| format!("no answer within {bound:?}"))??;
         Ok((reply.status, reply.json()?))
     })
 }
@@ -416,6 +464,11 @@ struct Load {
 
 impl Load {
     fn start(socket: PathBuf, key: String, clients: usize) -> Load {
+        Load::start_within(socket, key, clients, REQUEST_BOUND)
+    }
+
+    /// Clients that each wait at most `bound` for an answer, then give up and disconnect.
+    fn start_within(socket: PathBuf, key: String, clients: usize, bound: Duration) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let samples = Arc::new(Mutex::new(Vec::new()));
         let threads = (0..clients)
@@ -432,7 +485,8 @@ impl Load {
                             "dns_names": [format!("c{t}-{n}.example.com")],
                         });
                         let start = Instant::now();
-                        let reply = request(&socket, "POST", "/v1/certificates", Some(&body));
+                        let reply =
+                            request_within(&socket, "POST", "/v1/certificates", Some(&body), bound);
                         let end = Instant::now();
                         let sample = match reply {
                             Ok((status, json)) => Sample {
@@ -723,7 +777,7 @@ fn stopped_hsm_server_hits_the_call_deadline_then_recovers() {
             .is_some()
     );
     let stopped = Instant::now();
-    rig.server().signal("STOP");
+    rig.server().signal(Signal::STOP);
     // Calls hang inside the library; the deadline (500 ms) marks the HSM unavailable.
     let (down, seen) = rig.wait_health(503, Duration::from_secs(10));
     assert_eq!(down["hsm"]["state"], "unavailable", "{down}");
@@ -734,7 +788,7 @@ fn stopped_hsm_server_hits_the_call_deadline_then_recovers() {
     assert!(error.contains("did not return within 500 ms"), "{down}");
     std::thread::sleep(Duration::from_millis(1500));
     let resumed = Instant::now();
-    rig.server().signal("CONT");
+    rig.server().signal(Signal::CONT);
     let first = load
         .first_success_after(resumed, Duration::from_secs(20))
         .unwrap_or_else(|| panic!("no issuance after SIGCONT: {}", rig.log()));
@@ -765,6 +819,150 @@ fn stopped_hsm_server_hits_the_call_deadline_then_recovers() {
     );
     // The deadline plus generous slack: no request waited for the stopped HSM.
     assert!(max < Duration::from_secs(4), "a request took {max:?}");
+}
+
+/// The call deadline of the abandoned-call tests.
+const DEADLINE: Duration = Duration::from_millis(2000);
+/// How long their clients wait before giving up: much less than the deadline.
+const IMPATIENT: Duration = Duration::from_millis(300);
+/// `/v1/health` answers within this, whatever the HSM does.
+const HEALTH_BOUND: Duration = Duration::from_secs(1);
+
+/// Stops the HSM server (SIGSTOP) while clients that wait only [`IMPATIENT`] keep asking and
+/// disconnect: no caller waits for the stuck calls, so only the pool can notice them. Checks that
+/// `/v1/health` answers within [`HEALTH_BOUND`] throughout and reports the outage within the
+/// deadline plus 1 s, and that new requests then get 503 at once. Returns when the outage was
+/// declared, counted from SIGSTOP.
+fn stop_with_callers_gone(rig: &Rig) -> Duration {
+    let key = subscriber_key(rig.sandbox.tmp.path());
+    let load = Load::start_within(rig.socket(), key.clone(), 3, IMPATIENT);
+    assert!(
+        load.first_success_after(Instant::now(), Duration::from_secs(10))
+            .is_some(),
+        "issuing before the outage: {}",
+        rig.log()
+    );
+    let stopped = Instant::now();
+    rig.server().signal(Signal::STOP);
+    let declared = loop {
+        let asked = Instant::now();
+        let (status, body) = request_within(&rig.socket(), "GET", "/v1/health", None, HEALTH_BOUND)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "/v1/health asked {:.0} ms after SIGSTOP: {e}\n{}",
+                    ms(asked - stopped),
+                    rig.log()
+                )
+            });
+        if status == 503 && body["hsm"]["state"] == "unavailable" {
+            let error = body["hsm"]["error"].as_str().unwrap_or_default();
+            assert!(
+                error.contains(&format!(
+                    "did not return within {} ms",
+                    DEADLINE.as_millis()
+                )),
+                "{body}"
+            );
+            assert_eq!(body["hsm"]["reachable"], false, "{body}");
+            break Instant::now() - stopped;
+        }
+        assert!(
+            asked - stopped < DEADLINE + Duration::from_secs(1),
+            "the outage was not reported within the deadline plus 1 s: {body}\n{}",
+            rig.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let samples = load.finish();
+    let gave_up = samples
+        .iter()
+        .filter(|s| s.status == 0 && s.start > stopped)
+        .count();
+    assert!(gave_up > 0, "the clients gave up on the stopped HSM");
+    // Requests after the outage was declared: 503 at once, not after a deadline.
+    let body =
+        json!({"profile": "tls-server", "public_key": key, "dns_names": ["late.example.com"]});
+    let mut slowest = Duration::ZERO;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let (status, reply) = request_within(
+            &rig.socket(),
+            "POST",
+            "/v1/certificates",
+            Some(&body),
+            HEALTH_BOUND,
+        )
+        .unwrap();
+        slowest = slowest.max(t.elapsed());
+        assert_eq!(status, 503, "{reply}");
+        assert_eq!(reply["error"]["code"], "hsm.unavailable", "{reply}");
+    }
+    println!(
+        "HSM stopped (SIGSTOP, call deadline {} ms, 3 clients giving up after {} ms, {gave_up} gave up): outage reported by /v1/health {:.0} ms after SIGSTOP; then 5 requests got 503 in at most {:.1} ms",
+        DEADLINE.as_millis(),
+        IMPATIENT.as_millis(),
+        ms(declared),
+        ms(slowest)
+    );
+    assert!(
+        slowest < Duration::from_millis(500),
+        "a 503 took {slowest:?}"
+    );
+    declared
+}
+
+/// Waits (bounded) until the service reports healthy and issues again; returns how long after
+/// `since` health said 200 and the first certificate came back.
+fn wait_recovered(rig: &Rig, since: Instant) -> (Duration, Duration) {
+    let (up, healthy) = rig.wait_health(200, Duration::from_secs(20));
+    assert_eq!(up["hsm"]["state"], "healthy", "{up}");
+    assert_eq!(up["hsm"]["outages"], 1, "{up}");
+    let key = subscriber_key(rig.sandbox.tmp.path());
+    let body =
+        json!({"profile": "tls-server", "public_key": key, "dns_names": ["back.example.com"]});
+    let (status, reply) = rig.request("POST", "/v1/certificates", Some(&body));
+    assert_eq!(status, 201, "{reply}\n{}", rig.log());
+    (healthy - since, Instant::now() - since)
+}
+
+#[test]
+fn abandoned_calls_on_a_stopped_hsm_mark_it_down_and_sigcont_recovers() {
+    let mut rig = Rig::new(Some(DEADLINE.as_millis() as u64));
+    rig.wait_health(200, Duration::from_secs(10));
+    let declared = stop_with_callers_gone(&rig);
+    let resumed = Instant::now();
+    rig.server().signal(Signal::CONT);
+    let (healthy, issued) = wait_recovered(&rig, resumed);
+    println!(
+        "abandoned calls, SIGCONT: outage declared {:.0} ms after SIGSTOP (deadline {} ms); recovered {:.0} ms after SIGCONT (health 200), first certificate after {:.0} ms",
+        ms(declared),
+        DEADLINE.as_millis(),
+        ms(healthy),
+        ms(issued)
+    );
+    let log = rig.stop_service();
+    assert_eq!(log.matches("HSM outage:").count(), 1, "{log}");
+}
+
+#[test]
+fn abandoned_calls_on_a_stopped_hsm_mark_it_down_and_a_server_restart_recovers() {
+    let mut rig = Rig::new(Some(DEADLINE.as_millis() as u64));
+    rig.wait_health(200, Duration::from_secs(10));
+    let declared = stop_with_callers_gone(&rig);
+    // The stopped server is killed (SIGKILL reaches stopped processes) and a new one started.
+    let restarted = Instant::now();
+    rig.kill_server();
+    rig.start_server();
+    let (healthy, issued) = wait_recovered(&rig, restarted);
+    println!(
+        "abandoned calls, server restart: outage declared {:.0} ms after SIGSTOP (deadline {} ms); recovered {:.0} ms after the restart began (health 200), first certificate after {:.0} ms",
+        ms(declared),
+        DEADLINE.as_millis(),
+        ms(healthy),
+        ms(issued)
+    );
+    let log = rig.stop_service();
+    assert_eq!(log.matches("HSM outage:").count(), 1, "{log}");
 }
 
 #[test]
