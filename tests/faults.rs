@@ -349,6 +349,25 @@ validity-hours = 2160
         }
     }
 
+    /// Waits until health reports the outage declared (`state: "unavailable"`). A health check
+    /// may say 503 earlier, while a probe it waited for has not answered yet (`reachable: false`,
+    /// state still "healthy"): that is not yet the declared outage.
+    fn wait_outage(&self, within: Duration) -> (Value, Instant) {
+        let deadline = Instant::now() + within;
+        loop {
+            let (status, body) = self.health();
+            if status == 503 && body["hsm"]["state"] == "unavailable" {
+                return (body, Instant::now());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no outage declared within {within:?}: {body}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGTERM, bounded wait, then the service's stderr. A service that does not stop on SIGTERM
     /// in time is killed and fails the test.
     fn stop_service(&mut self) -> String {
@@ -676,8 +695,7 @@ fn sigkill_of_the_hsm_server_under_load_gives_quick_503s_and_recovers() {
         std::thread::sleep(Duration::from_millis(300));
         let killed = Instant::now();
         rig.kill_server();
-        let (down, seen) = rig.wait_health(503, Duration::from_secs(10));
-        assert_eq!(down["hsm"]["state"], "unavailable", "{down}");
+        let (down, seen) = rig.wait_outage(Duration::from_secs(10));
         assert_eq!(down["hsm"]["reachable"], false, "{down}");
         detections.push(seen - killed);
         assert_eq!(rig.metric("strongroom_hsm_up"), 0.0);
@@ -779,8 +797,7 @@ fn stopped_hsm_server_hits_the_call_deadline_then_recovers() {
     let stopped = Instant::now();
     rig.server().signal(Signal::STOP);
     // Calls hang inside the library; the deadline (500 ms) marks the HSM unavailable.
-    let (down, seen) = rig.wait_health(503, Duration::from_secs(10));
-    assert_eq!(down["hsm"]["state"], "unavailable", "{down}");
+    let (down, seen) = rig.wait_outage(Duration::from_secs(10));
     let error = down["hsm"]["error"]
         .as_str()
         .unwrap_or_default()
@@ -977,7 +994,7 @@ fn a_pin_refused_after_reconnecting_stops_recovery_without_retrying() {
 
     // The HSM goes away; meanwhile its user PIN is changed (directly on SoftHSM).
     rig.kill_server();
-    rig.wait_health(503, Duration::from_secs(10));
+    let _ = rig.wait_outage(Duration::from_secs(10));
     let new_pin = "pin-changed-3e1f0a";
     let out = Command::new("pkcs11-tool")
         .arg("--module")
