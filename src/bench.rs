@@ -3,12 +3,13 @@
 //! noisy; the ratio is what is comparable between runs).
 //!
 //! Only the `strongroom-bench` binary calls this module; the appliance (`strongroom`) has no
-//! bench command. The raw phases never touch an issuer key: they sign with a session key pair
-//! of the issuer's type that [`crate::hsm::raw::measure`] generates and destroys.
+//! bench command. The raw phases never touch an issuer key: they sign with a key pair of the
+//! issuer's type that [`crate::hsm::raw::measure`] generates on the bench's throwaway token and
+//! destroys.
 //!
 //! ```text
 //!   setup: throwaway token, root + issuing CA of the chosen key type, service config
-//!   raw:   child `strongroom-bench raw`: a session key pair of the issuer's type; one thread
+//!   raw:   child `strongroom-bench raw`: a token key pair of the issuer's type; one thread
 //!          per session calling C_Sign for S seconds; the key pair destroyed
 //!   issue: child `strongroom serve`; N concurrent clients POST /v1/certificates for S seconds
 //!   raw:   again after each of R rounds of issue; a round's ratio is against the mean of
@@ -266,8 +267,8 @@ struct Raw {
     cpu_us: f64,
 }
 
-/// Runs `strongroom-bench raw` on the bench's token for `o.seconds`, with a session key pair
-/// of the issuer's type (never the issuer key), in a child process whose `SOFTHSM2_CONF` points
+/// Runs `strongroom-bench raw` on the bench's token for `o.seconds`, with a token key pair of
+/// the issuer's type that it generates and destroys (never the issuer key), in a child process whose `SOFTHSM2_CONF` points
 /// at the throwaway store (SoftHSM reads it once, at `C_Initialize`).
 fn measure_raw(t: &Throwaway, o: &Options) -> Result<Raw, String> {
     println!(
@@ -288,6 +289,10 @@ fn measure_raw(t: &Throwaway, o: &Options) -> Result<Raw, String> {
             &o.sessions.to_string(),
             "--seconds",
             &o.seconds.to_string(),
+            // A token key, as the issuer's is, on the bench's own throwaway token: a SoftHSM token
+            // key costs more per signature than a session key (the token checks its object file
+            // on every use), so a session key would flatter the raw rate.
+            "--token-object",
         ])
         .env("SOFTHSM2_CONF", &t.conf)
         .current_dir(&t.dir);
@@ -665,6 +670,8 @@ pub struct RawOptions {
     pub sessions: usize,
     /// Seconds of signing.
     pub seconds: u64,
+    /// Where the throwaway key pair lives.
+    pub storage: crate::hsm::raw::Storage,
 }
 
 /// The raw signing rate, in this process: [`crate::hsm::raw::measure`] generates a session key
@@ -680,6 +687,7 @@ pub fn raw(o: &RawOptions) -> Result<(), String> {
         &o.token,
         &pin,
         o.key_type,
+        o.storage,
         o.sessions,
         Duration::from_secs(o.seconds),
     )

@@ -45,8 +45,9 @@ fn the_appliance_has_no_bench_command() {
     }
 }
 
-/// `strongroom-bench raw` on a token that already holds a CA key: it signs with a session key
-/// pair of its own (of each type asked for), and afterwards the token holds exactly the objects
+/// `strongroom-bench raw` on a token that already holds a CA key: it signs with a key pair of
+/// its own (of each type asked for; session objects, or token objects with `--token-object`),
+/// and afterwards the token holds exactly the objects
 /// it held before (the CA key pair, nothing labelled `strongroom-bench-raw`).
 #[test]
 fn bench_raw_signs_with_its_own_key_and_leaves_no_object_behind() {
@@ -60,12 +61,17 @@ fn bench_raw_signs_with_its_own_key_and_leaves_no_object_behind() {
     let before = sandbox.pkcs11_objects("raw");
     assert!(before.contains("ca-key"), "{before}");
 
-    for (key_type, sessions) in [("ec-p256", "2"), ("rsa-2048", "1")] {
+    for (key_type, sessions, storage) in [
+        ("ec-p256", "2", None),
+        ("rsa-2048", "1", None),
+        ("ec-p256", "1", Some("--token-object")),
+    ] {
         let out = Command::new(bench_bin())
             .args(["raw", "--token", "raw", "--pin-file"])
             .arg(&sandbox.pin_file)
             .args(["--key-type", key_type, "--sessions", sessions])
             .args(["--seconds", "1"])
+            .args(storage)
             .env("SOFTHSM2_CONF", &sandbox.conf)
             .output()
             .unwrap();

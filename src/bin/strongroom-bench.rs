@@ -113,6 +113,10 @@ enum Command {
         /// Seconds of signing.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Generate the key pair as token objects (as an issuer key is) instead of session
+        /// objects, for a rate comparable with a token key's; destroyed afterwards all the same.
+        #[arg(long)]
+        token_object: bool,
     },
 }
 
@@ -185,6 +189,7 @@ fn main() -> ExitCode {
             key_type,
             sessions,
             seconds,
+            token_object,
         } => match module.or_else(strongroom::demo::softhsm_module) {
             None => Err("SoftHSM's libsofthsm2.so was not found; pass --module".to_string()),
             Some(module) => bench::raw(&bench::RawOptions {
@@ -194,6 +199,11 @@ fn main() -> ExitCode {
                 key_type,
                 sessions: usize::try_from(sessions).unwrap_or(1),
                 seconds,
+                storage: if token_object {
+                    strongroom::hsm::raw::Storage::Token
+                } else {
+                    strongroom::hsm::raw::Storage::Session
+                },
             }),
         },
     };

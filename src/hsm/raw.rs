@@ -1,7 +1,10 @@
 //! The token's raw signing rate, with a throwaway key of its own (for `strongroom-bench` only).
 //!
-//! [`measure`] generates a key pair as *session objects* (`CKA_TOKEN` false: PKCS#11 v2.40
-//! section 4.4, such an object lives at most as long as the session that made it), signs 1 KiB
+//! [`measure`] generates a key pair, by default as *session objects* (`CKA_TOKEN` false: PKCS#11
+//! v2.40 section 4.4, such an object lives at most as long as the session that made it), or as
+//! token objects ([`Storage::Token`]) when the rate must be comparable with a token key's (a
+//! SoftHSM token key costs more per signature than a session key: the token checks its object
+//! file on every use), signs 1 KiB
 //! filler messages with it from several sessions for a while, destroys both objects
 //! (`C_DestroyObject`), checks that no object with its label is left, and returns counts and
 //! timings only.
@@ -25,6 +28,17 @@ use crate::secret::Pin;
 /// The label of the throwaway key pair (session objects, gone when [`measure`] returns).
 pub const LABEL: &str = "strongroom-bench-raw";
 
+/// Where [`measure`]'s throwaway key pair lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// Session objects (`CKA_TOKEN` false): gone with the session even if destroying fails.
+    Session,
+    /// Token objects (`CKA_TOKEN` true), as an issuer key is: for a rate comparable with the
+    /// service's. Refused when an object labelled [`LABEL`] is already on the token; destroyed
+    /// afterwards like session objects.
+    Token,
+}
+
 /// What [`measure`] measured: counts and timings, never a signature.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
@@ -45,7 +59,7 @@ impl RawFigures {
 }
 
 /// Opens `sessions` sessions (at least one) on the token, logs in, generates a `key_type` key
-/// pair as session objects, signs from one thread per session for `duration`, destroys the key
+/// pair as `storage` says, signs from one thread per session for `duration`, destroys the key
 /// pair and checks that no object labelled [`LABEL`] is left on the token.
 ///
 /// Each thread hashes a 1 KiB message (the size of a typical TBSCertificate) and has the token
@@ -60,6 +74,7 @@ pub fn measure(
     selector: &TokenSelector,
     pin: &Pin,
     key_type: KeyType,
+    storage: Storage,
     sessions: usize,
     duration: Duration,
 ) -> Result<RawFigures, Error> {
@@ -69,8 +84,14 @@ pub fn measure(
     let (_, mut signers) = connect(&ctx, selector, &pin.to_auth_pin(), sessions.max(1) + 1)?;
     let owner = signers.remove(0);
     let owner = &owner;
+    let before = owner
+        .find_objects(&[Attribute::Label(LABEL.as_bytes().to_vec())])
+        .map_err(ck("C_FindObjects"))?;
+    if !before.is_empty() {
+        return Err(Error::LabelExists(LABEL.to_string()));
+    }
     let started = Instant::now();
-    let (public, private) = generate(owner, key_type)?;
+    let (public, private) = generate(owner, key_type, storage)?;
     let keygen_seconds = started.elapsed().as_secs_f64();
     let signed = sign_for(signers, private, key_type, duration);
     // Destroyed whether or not the signing went well; a failure to destroy is reported.
@@ -99,16 +120,20 @@ pub fn measure(
     })
 }
 
-/// Generates the throwaway key pair: session objects (`CKA_TOKEN` false), the private key
-/// sensitive, not extractable and sign-only (PKCS#11 v2.40 section 4.9).
-fn generate(session: &Session, key_type: KeyType) -> Result<(ObjectHandle, ObjectHandle), Error> {
+/// Generates the throwaway key pair as `storage` says, the private key sensitive, not
+/// extractable and sign-only (PKCS#11 v2.40 section 4.9).
+fn generate(
+    session: &Session,
+    key_type: KeyType,
+    storage: Storage,
+) -> Result<(ObjectHandle, ObjectHandle), Error> {
     let mut id = [0u8; 16];
     session
         .generate_random_slice(&mut id)
         .map_err(ck("C_GenerateRandom"))?;
     let common = |private: bool| {
         vec![
-            Attribute::Token(false),
+            Attribute::Token(storage == Storage::Token),
             Attribute::Private(private),
             Attribute::Label(LABEL.as_bytes().to_vec()),
             Attribute::Id(id.to_vec()),
