@@ -1873,6 +1873,61 @@ fn verify_signature(
         })
 }
 
+/// The mechanism and templates for a signing key pair (PKCS#11 v2.40 sections 4.8, 4.9): the
+/// public key verify-only, the private key private, sensitive, not extractable and sign-only,
+/// as token objects (`token`) or session objects. Every capability a CA key must not have is
+/// set false explicitly: SoftHSM (among others) defaults CKA_DECRYPT and CKA_UNWRAP to true.
+fn key_pair_templates(
+    label: &str,
+    id: &[u8],
+    key_type: KeyType,
+    token: bool,
+) -> Result<(Mechanism<'static>, Vec<Attribute>, Vec<Attribute>), Error> {
+    let common = |private: bool| {
+        vec![
+            Attribute::Token(token),
+            Attribute::Private(private),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Id(id.to_vec()),
+        ]
+    };
+    let mut public = common(false);
+    public.extend([
+        Attribute::Verify(true),
+        Attribute::Encrypt(false),
+        Attribute::Wrap(false),
+    ]);
+    let mut private = common(true);
+    private.extend([
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Sign(true),
+        Attribute::SignRecover(false),
+        Attribute::Decrypt(false),
+        Attribute::Unwrap(false),
+        Attribute::Derive(false),
+    ]);
+    let mechanism = match (key_type.rsa_bits(), key_type.curve()) {
+        (Some(bits), _) => {
+            public.extend([
+                Attribute::ModulusBits((bits as u64).into()),
+                Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
+            ]);
+            Mechanism::RsaPkcsKeyPairGen
+        }
+        (None, Some(curve)) => {
+            let params = curve.to_der().map_err(|e| Error::PublicKey {
+                label: label.to_string(),
+                reason: e.to_string(),
+            })?;
+            public.push(Attribute::EcParams(params));
+            Mechanism::EccKeyPairGen
+        }
+        (None, None) => unreachable!("every key type is RSA or EC"),
+    };
+    Ok((mechanism, public, private))
+}
+
 impl Ops<'_> {
     /// `n` bytes from the token's random number generator (C_GenerateRandom).
     fn random(&self, n: usize) -> Result<Vec<u8>, Error> {
@@ -2018,49 +2073,8 @@ impl Ops<'_> {
         }
         // CKA_ID: 16 bytes from the token's RNG.
         let id = self.random(16)?;
-        let common = |private: bool| {
-            vec![
-                Attribute::Token(true),
-                Attribute::Private(private),
-                Attribute::Label(label.as_bytes().to_vec()),
-                Attribute::Id(id.clone()),
-            ]
-        };
-        let mut public_template = common(false);
-        public_template.extend([
-            Attribute::Verify(true),
-            Attribute::Encrypt(false),
-            Attribute::Wrap(false),
-        ]);
-        let mut private_template = common(true);
-        // Explicitly false: SoftHSM (among others) defaults CKA_DECRYPT/CKA_UNWRAP to true.
-        private_template.extend([
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
-            Attribute::Sign(true),
-            Attribute::SignRecover(false),
-            Attribute::Decrypt(false),
-            Attribute::Unwrap(false),
-            Attribute::Derive(false),
-        ]);
-        let mechanism = match (key_type.rsa_bits(), key_type.curve()) {
-            (Some(bits), _) => {
-                public_template.extend([
-                    Attribute::ModulusBits((bits as u64).into()),
-                    Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
-                ]);
-                Mechanism::RsaPkcsKeyPairGen
-            }
-            (None, Some(curve)) => {
-                let params = curve.to_der().map_err(|e| Error::PublicKey {
-                    label: label.to_string(),
-                    reason: e.to_string(),
-                })?;
-                public_template.push(Attribute::EcParams(params));
-                Mechanism::EccKeyPairGen
-            }
-            (None, None) => unreachable!("every key type is RSA or EC"),
-        };
+        let (mechanism, public_template, private_template) =
+            key_pair_templates(label, &id, key_type, true)?;
         let (public, private) = self
             .session
             .generate_key_pair(&mechanism, &public_template, &private_template)

@@ -21,7 +21,7 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, ObjectHandle};
 use cryptoki::session::Session;
 
-use super::{Error, TokenSelector, ck, connect, context, token_input};
+use super::{Error, TokenSelector, ck, connect, context, key_pair_templates, token_input};
 use crate::alg::KeyType;
 use crate::secret::Pin;
 
@@ -131,47 +131,8 @@ fn generate(
     session
         .generate_random_slice(&mut id)
         .map_err(ck("C_GenerateRandom"))?;
-    let common = |private: bool| {
-        vec![
-            Attribute::Token(storage == Storage::Token),
-            Attribute::Private(private),
-            Attribute::Label(LABEL.as_bytes().to_vec()),
-            Attribute::Id(id.to_vec()),
-        ]
-    };
-    let mut public = common(false);
-    public.extend([
-        Attribute::Verify(true),
-        Attribute::Encrypt(false),
-        Attribute::Wrap(false),
-    ]);
-    let mut private = common(true);
-    private.extend([
-        Attribute::Sensitive(true),
-        Attribute::Extractable(false),
-        Attribute::Sign(true),
-        Attribute::Decrypt(false),
-        Attribute::Unwrap(false),
-        Attribute::Derive(false),
-    ]);
-    let mechanism = match (key_type.rsa_bits(), key_type.curve()) {
-        (Some(bits), _) => {
-            public.extend([
-                Attribute::ModulusBits((bits as u64).into()),
-                Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
-            ]);
-            Mechanism::RsaPkcsKeyPairGen
-        }
-        (None, Some(curve)) => {
-            let params = der::Encode::to_der(&curve).map_err(|e| Error::PublicKey {
-                label: LABEL.to_string(),
-                reason: e.to_string(),
-            })?;
-            public.push(Attribute::EcParams(params));
-            Mechanism::EccKeyPairGen
-        }
-        (None, None) => unreachable!("every key type is RSA or EC"),
-    };
+    let (mechanism, public, private) =
+        key_pair_templates(LABEL, &id, key_type, storage == Storage::Token)?;
     session
         .generate_key_pair(&mechanism, &public, &private)
         .map_err(ck("C_GenerateKeyPair"))
