@@ -2079,7 +2079,33 @@ impl Ops<'_> {
             .session
             .generate_key_pair(&mechanism, &public_template, &private_template)
             .map_err(ck("C_GenerateKeyPair"))?;
+        self.check_generated(label, key_type, id, public, private)
+            .inspect_err(|_| {
+                // A key pair that failed its checks is not left on the token, where a later
+                // script could name it by URI.
+                let destroyed = self
+                    .session
+                    .destroy_object(private)
+                    .and_then(|()| self.session.destroy_object(public));
+                if let Err(e) = destroyed {
+                    eprintln!(
+                        "strongroom: the key pair {label:?} failed its checks and could not be \
+                         destroyed ({e}); remove it from the token before using the label again"
+                    );
+                }
+            })
+    }
 
+    /// The checks of a key pair just generated (see the module doc): its private key's
+    /// attributes as read back, its public key's type and quality, and a self-test signature.
+    fn check_generated(
+        &self,
+        label: &str,
+        key_type: KeyType,
+        id: Vec<u8>,
+        public: ObjectHandle,
+        private: ObjectHandle,
+    ) -> Result<GeneratedKey, Error> {
         let attributes = self.read_key_attributes(private)?;
         attributes.check().map_err(|rule| Error::KeyAttributes {
             label: label.to_string(),

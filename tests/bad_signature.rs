@@ -413,8 +413,8 @@ public-key-out = "ocsp.pub.pem"
 
     // Each signing step on its own, with the HSM lying: (action, output file, step body).
     let steps = [
-        // Key generation signs a self-test challenge (hsm.rs, generate_key). The key pair it
-        // made stays on the token when the self-test fails; only the refusal is checked here.
+        // Key generation signs a self-test challenge (hsm.rs, generate_key); a key pair that
+        // fails it is destroyed (checked after the loop).
         (
             "generate-key",
             "k2.pub.pem",
@@ -544,6 +544,18 @@ certificate-out = "ocsp.pem""#,
     assert!(
         let_through.is_empty(),
         "not refused as bad signatures: {let_through:?}"
+    );
+    // The key pair whose self-test failed was destroyed, not left for a later script to name.
+    let objects = s.pkcs11_objects("liar");
+    let labels: Vec<&str> = objects
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("label:"))
+        .map(str::trim)
+        .collect();
+    assert!(labels.contains(&"root"), "{objects}");
+    assert!(
+        !labels.contains(&"k2"),
+        "the failed key pair is on the token:\n{objects}"
     );
 
     // The same steps sign once the HSM is honest: the failures were the lie, not the scripts.
