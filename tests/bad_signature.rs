@@ -23,7 +23,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use base64ct::{Base64, Encoding};
 use common::daemon::{Daemon, Rt, copy_demo, counter, subscriber_key};
 use common::*;
 use serde_json::{Value, json};
@@ -101,14 +100,8 @@ impl Liar {
 
 /// The audit store's records by kind, as `(kind, count)` sorted by kind.
 fn audit_kinds(store: &Path) -> Vec<(String, i64)> {
+    let table = common::audit_table(store);
     let conn = rusqlite::Connection::open(store).unwrap();
-    let table: String = conn
-        .query_row(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%prev_hash%'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
     conn.prepare(&format!(
         "SELECT kind, COUNT(*) FROM {table} GROUP BY kind ORDER BY kind"
     ))
@@ -143,22 +136,6 @@ fn assert_bad_signature(what: &str, status: u16, reply: &Value) {
             "{what} returned {field}: {reply}"
         );
     }
-}
-
-/// A TLS-encoded SignedCertificateTimestampList of one made-up SCT (RFC 6962 3.2, 3.3).
-fn sct_list() -> String {
-    let mut sct = vec![0u8];
-    sct.extend([7u8; 32]);
-    sct.extend(1_764_000_000_000u64.to_be_bytes());
-    sct.extend([0, 0, 4, 3, 0, 70, 0x30, 0x44, 0x02, 0x20]);
-    sct.extend([0x11; 32]);
-    sct.extend([0x02, 0x20]);
-    sct.extend([0x22; 32]);
-    let mut body = (sct.len() as u16).to_be_bytes().to_vec();
-    body.extend(&sct);
-    let mut list = (body.len() as u16).to_be_bytes().to_vec();
-    list.extend(body);
-    Base64::encode_string(&list)
 }
 
 #[test]
@@ -235,7 +212,7 @@ fn service_refuses_every_signature_the_hsm_corrupts() {
         (
             "final certificate",
             format!("/v1/certificates/{pre_serial}/final"),
-            json!({"issuer": "r10", "sct_list": sct_list()}),
+            json!({"issuer": "r10", "sct_list": common::sct_list_base64()}),
         ),
         (
             "CRL",
@@ -287,7 +264,7 @@ fn service_refuses_every_signature_the_hsm_corrupts() {
         .post(
             &socket,
             &format!("/v1/certificates/{pre_serial}/final"),
-            &json!({"issuer": "r10", "sct_list": sct_list()}),
+            &json!({"issuer": "r10", "sct_list": common::sct_list_base64()}),
         )
         .unwrap();
     assert_eq!(status, 201, "{fin}");

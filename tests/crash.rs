@@ -56,21 +56,6 @@ fn random_u64() -> u64 {
     u64::from_le_bytes(b)
 }
 
-/// A TLS-encoded SCT list with one made-up v1 SCT (RFC 6962 3.2, 3.3).
-fn sct_list() -> String {
-    let mut sct = vec![0u8];
-    sct.extend([7u8; 32]);
-    sct.extend(1_764_000_000_000u64.to_be_bytes());
-    sct.extend([0, 0, 4, 3, 0, 70, 0x30, 0x44, 0x02, 0x20]);
-    sct.extend([0x11; 32]);
-    sct.extend([0x02, 0x20]);
-    sct.extend([0x22; 32]);
-    let mut list = ((sct.len() + 2) as u16).to_be_bytes().to_vec();
-    list.extend((sct.len() as u16).to_be_bytes());
-    list.extend(sct);
-    Base64::encode_string(&list)
-}
-
 /// One POST on a fresh connection: `None` when the connection could not be made (the service
 /// is down) or was cut (a kill); `cut` counts the second kind.
 async fn post(socket: &Path, path: &str, body: &Value, cut: &AtomicU64) -> Option<(u16, Value)> {
@@ -137,7 +122,7 @@ async fn client(
                     .unwrap()
                     .precertificates
                     .push((issuer.into(), serial.clone(), der));
-                let fin = json!({"issuer": issuer, "sct_list": sct_list()});
+                let fin = json!({"issuer": issuer, "sct_list": common::sct_list_base64()});
                 match post(
                     &socket,
                     &format!("/v1/certificates/{serial}/final"),

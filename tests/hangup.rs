@@ -14,7 +14,6 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use base64ct::{Base64, Encoding};
 use common::daemon::{self, Daemon, Rt};
 use serde_json::{Value, json};
 
@@ -202,21 +201,6 @@ fn issue_body(name: &str, precertificate: bool) -> Value {
     })
 }
 
-/// A v1 SignedCertificateTimestampList with one SCT (RFC 6962 3.2, 3.3).
-fn sct_list() -> String {
-    let mut sct = vec![0u8];
-    sct.extend([7u8; 32]);
-    sct.extend(1_764_000_000_000u64.to_be_bytes());
-    sct.extend([0, 0, 4, 3, 0, 70, 0x30, 0x44, 0x02, 0x20]);
-    sct.extend([0x11; 32]);
-    sct.extend([0x02, 0x20]);
-    sct.extend([0x22; 32]);
-    let mut list = ((sct.len() + 2) as u16).to_be_bytes().to_vec();
-    list.extend((sct.len() as u16).to_be_bytes());
-    list.extend(sct);
-    Base64::encode_string(&list)
-}
-
 /// Issues `n` certificates (or precertificates) normally; returns their serials.
 fn issue(rt: &Rt, d: &Daemon, n: usize, precertificate: bool) -> Vec<String> {
     (0..n)
@@ -312,7 +296,7 @@ fn precertificates_are_recorded_when_clients_hang_up() {
 fn finals_are_recorded_when_clients_hang_up() {
     run(0, |rt, d| {
         let serials = issue(rt, d, 30, true);
-        let body = json_bytes(&json!({"sct_list": sct_list()}));
+        let body = json_bytes(&json!({"sct_list": common::sct_list_base64()}));
         // Two clients for each precertificate: at most one final each.
         serials
             .iter()
@@ -379,7 +363,7 @@ fn concurrent_finals_for_one_precertificate_sign_once() {
     let d = Daemon::start(dir.path(), &[]);
     let rt = Rt::new();
     let serial = issue(&rt, &d, 1, true).remove(0);
-    let body = json!({"sct_list": sct_list()});
+    let body = json!({"sct_list": common::sct_list_base64()});
     let path = format!("/v1/certificates/{serial}/final");
     let replies: Vec<(u16, Value)> = rt.0.block_on(async {
         let tasks: Vec<_> = (0..16)

@@ -23,7 +23,6 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use common::{Sandbox, TEST_PIN, daemon, hsm_table, module, text};
 
@@ -222,34 +221,6 @@ fn assert_names(msg: &str, token: &str, key: &Imported) {
     }
 }
 
-/// Runs `strongroom serve` on a demo copy; it must refuse to start (exit non-zero within a
-/// minute, socket never bound). Returns what it printed.
-fn serve_refused(dir: &Path) -> String {
-    let mut child = Command::new(common::strongroom_bin())
-        .args(["serve", "--config"])
-        .arg(dir.join("service/strongroom.toml"))
-        .env("SOFTHSM2_CONF", dir.join("hsm/softhsm2.conf"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the service neither started nor refused");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let out = child.wait_with_output().unwrap();
-    assert!(!status.success(), "the service started: {}", text(&out));
-    assert!(!dir.join("service/strongroom.sock").exists());
-    text(&out)
-}
-
 /// The demo's R10 issuer key and its delegated OCSP responder's key, as the config names them.
 const R10_KEY: &str = "key = \"pkcs11:token=strongroom-demo;object=demo-int-r10\"";
 const R10_OCSP_KEY: &str = "key = \"pkcs11:token=strongroom-demo;object=demo-ocsp-r10\"";
@@ -277,7 +248,7 @@ fn the_service_refuses_to_start_with_an_issuer_or_responder_key_a_ca_must_not_us
     for key in KEYS {
         let named = format!("key = \"pkcs11:token={token};object={}\"", key.label);
         std::fs::write(&config, original.replace(R10_KEY, &named)).unwrap();
-        let msg = serve_refused(dir.path());
+        let msg = daemon::serve_refused(dir.path());
         if key.expect.is_empty() {
             // Found and accepted: the start fails only later, because the key is not the issuer
             // certificate's.
@@ -296,7 +267,7 @@ fn the_service_refuses_to_start_with_an_issuer_or_responder_key_a_ca_must_not_us
     let bad = &KEYS[1];
     let named = format!("key = \"pkcs11:token={token};object={}\"", bad.label);
     std::fs::write(&config, original.replace(R10_OCSP_KEY, &named)).unwrap();
-    let msg = serve_refused(dir.path());
+    let msg = daemon::serve_refused(dir.path());
     assert!(msg.contains("ocsp-responder"), "{msg}");
     assert_names(&msg, token, bad);
 }

@@ -182,25 +182,6 @@ impl Drop for Service {
     }
 }
 
-/// `n` v1 SCTs (made-up log id and an ECDSA-shaped signature) in a TLS-encoded list.
-fn sct_list(n: usize) -> Vec<u8> {
-    let mut sct = vec![0u8];
-    sct.extend([7u8; 32]);
-    sct.extend(1_764_000_000_000u64.to_be_bytes());
-    sct.extend([0, 0, 4, 3, 0, 70, 0x30, 0x44, 0x02, 0x20]);
-    sct.extend([0x11; 32]);
-    sct.extend([0x02, 0x20]);
-    sct.extend([0x22; 32]);
-    let mut body = Vec::new();
-    for _ in 0..n {
-        body.extend((sct.len() as u16).to_be_bytes());
-        body.extend(&sct);
-    }
-    let mut list = (body.len() as u16).to_be_bytes().to_vec();
-    list.extend(body);
-    list
-}
-
 fn request(key: &str, names: &[&str]) -> Value {
     json!({"profile": "tls-server", "public_key": key, "dns_names": names})
 }
@@ -747,18 +728,6 @@ async fn audit_verify_catches_edited_deleted_and_reordered_records() {
     assert!(!ok && msg.contains('2'), "{msg}");
 }
 
-fn audit_table(store: &Path) -> String {
-    let conn = rusqlite::Connection::open(store).unwrap();
-    let name: String = conn
-        .query_row(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%prev_hash%'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    name
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_finishes_and_records_requests_in_flight() {
     let mut s = Service::start(|c| c);
@@ -1186,31 +1155,7 @@ fn start_refused(edit: impl FnOnce(String) -> String) -> String {
         edited
     });
     assert!(changed, "the edit changed nothing");
-    let hsm = dir.path().join("hsm");
-    let config = dir.path().join("service/strongroom.toml");
-    let mut child = Command::new(strongroom_bin())
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("SOFTHSM2_CONF", hsm.join("softhsm2.conf"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the service neither started nor refused");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let out = child.wait_with_output().unwrap();
-    assert!(!status.success(), "the service started: {}", text(&out));
-    assert!(!dir.path().join("service/strongroom.sock").exists());
-    text(&out)
+    common::daemon::serve_refused(dir.path())
 }
 
 /// The demo config's line that makes R10's OCSP responses signed by its delegated responder.

@@ -33,7 +33,7 @@ enum Command {
         /// Concurrent clients.
         #[arg(long, default_value_t = 8)]
         clients: usize,
-        /// HSM sessions in the pool (the raw measurement signs with two threads per session).
+        /// HSM sessions in the service's pool (the raw phases sign from one thread per session).
         #[arg(long, default_value_t = 2)]
         sessions: usize,
         /// Seconds per measurement.

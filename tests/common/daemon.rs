@@ -323,3 +323,15 @@ pub fn counter(metrics: &str, name: &str) -> u64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
         .sum()
 }
+
+/// Runs `strongroom serve` on the demo configuration in `dir`, which must refuse to start: it
+/// exits non-zero within a minute and never binds its socket. Returns what it printed.
+pub fn serve_refused(dir: &Path) -> String {
+    let config = dir.join("service/strongroom.toml").display().to_string();
+    let (status, out) = run_bounded(dir, &["serve", "--config", &config], START * 2);
+    let status =
+        status.unwrap_or_else(|| panic!("the service neither started nor refused:\n{out}"));
+    assert!(!status.success(), "the service started: {out}");
+    assert!(!dir.join("service/strongroom.sock").exists());
+    out
+}

@@ -249,3 +249,39 @@ pub fn pkilint(tool: &str, args: &[&str], file: &Path) -> Vec<String> {
     );
     findings
 }
+
+/// `n` made-up v1 SCTs (a fixed log id and an ECDSA-shaped signature) in a TLS-encoded
+/// SignedCertificateTimestampList (RFC 6962 3.2, 3.3).
+pub fn sct_list(n: usize) -> Vec<u8> {
+    let mut sct = vec![0u8];
+    sct.extend([7u8; 32]);
+    sct.extend(1_764_000_000_000u64.to_be_bytes());
+    sct.extend([0, 0, 4, 3, 0, 70, 0x30, 0x44, 0x02, 0x20]);
+    sct.extend([0x11; 32]);
+    sct.extend([0x02, 0x20]);
+    sct.extend([0x22; 32]);
+    let mut body = Vec::new();
+    for _ in 0..n {
+        body.extend((sct.len() as u16).to_be_bytes());
+        body.extend(&sct);
+    }
+    let mut list = (body.len() as u16).to_be_bytes().to_vec();
+    list.extend(body);
+    list
+}
+
+/// One made-up SCT's list, base64 (as `/final` takes it).
+pub fn sct_list_base64() -> String {
+    <base64ct::Base64 as base64ct::Encoding>::encode_string(&sct_list(1))
+}
+
+/// The name of the audit store's record table (the one with the hash chain's `prev_hash`).
+pub fn audit_table(store: &Path) -> String {
+    let conn = rusqlite::Connection::open(store).unwrap();
+    conn.query_row(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%prev_hash%'",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
