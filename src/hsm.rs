@@ -90,7 +90,7 @@
 //! - `error`: [`Error`] and [`classify`], the one place a PKCS#11 return value becomes an error;
 //! - `context`: the process-wide library context (`C_Initialize`, `C_Finalize`);
 //! - `token`: [`TokenSelector`], [`TokenDescription`], finding the token and logging in;
-//! - `uri`: [`KeyUri`], RFC 7512 PKCS#11 URIs;
+//! - `uri`: [`KeyUri`], RFC 7512 PKCS#11 URIs, and [`UriError`];
 //! - `pool`: [`Hsm`], [`Options`] and [`Status`]: the workers, their sessions, the queue and the
 //!   HSM's health;
 //! - `watchdog`: the thread that keeps the deadlines;
@@ -122,4 +122,4 @@ pub use self::key::{KeyAttributes, KeyHandle};
 pub use self::keygen::GeneratedKey;
 pub use self::pool::{Hsm, Options, Status};
 pub use self::token::{TokenDescription, TokenSelector};
-pub use self::uri::KeyUri;
+pub use self::uri::{KeyUri, UriError};
