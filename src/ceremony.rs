@@ -154,7 +154,9 @@ pub fn run(script_path: &Path, opts: &RunOptions) -> Result<(), Error> {
             }
             for (field, key) in key_refs(step) {
                 if let KeyRef::Uri(u) = key {
-                    let uri: KeyUri = u.parse().map_err(|e: String| fail(field, e))?;
+                    let uri = u
+                        .parse::<KeyUri>()
+                        .map_err(|e| fail(field, e.to_string()))?;
                     let handle = hsm.find_key(&uri).map_err(|e| fail(field, e.to_string()))?;
                     let _ = uri_keys.insert(u.clone(), handle);
                 }

@@ -681,7 +681,7 @@ impl Script {
                         None => Err(err(field, format!("no earlier step has id {s:?}"))),
                     },
                     KeyRef::Uri(u) => {
-                        let _ = KeyUri::from_str(u).map_err(|e| err(field, e))?;
+                        let _ = KeyUri::from_str(u).map_err(|e| err(field, e.to_string()))?;
                         Ok(None)
                     }
                 }

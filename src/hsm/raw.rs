@@ -21,7 +21,11 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, ObjectHandle};
 use cryptoki::session::Session;
 
-use super::{Error, TokenSelector, ck, connect, context, key_pair_templates, token_input};
+use super::context::context;
+use super::error::{Error, ck};
+use super::keygen::key_pair_templates;
+use super::sign::token_input;
+use super::token::{TokenSelector, connect};
 use crate::alg::KeyType;
 use crate::secret::Pin;
 
