@@ -606,8 +606,8 @@ fn drive(socket: &Path, public_key: String, o: &Options) -> Result<Load, String>
                                     .collect();
                                 let request = json!({
                                     "issuer": "bench",
-                                    "this_update": crate::ceremony::transcript::rfc3339(now),
-                                    "next_update": crate::ceremony::transcript::rfc3339(now + Duration::from_secs(3 * 86_400)),
+                                    "this_update": crate::time::rfc3339(now),
+                                    "next_update": crate::time::rfc3339(now + Duration::from_secs(3 * 86_400)),
                                     "statuses": statuses,
                                 });
                                 serde_json::to_writer(&mut body, &request).map_err(|e| e.to_string())?;

@@ -19,7 +19,6 @@ pub mod transcript;
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -88,19 +87,10 @@ pub fn check(script_path: &Path, dir: &Path) -> Result<Script, Error> {
         path: script_path.display().to_string(),
         reason: e.to_string(),
     })?;
-    Script::parse(&text, dir, now_seconds()).map_err(|source| Error::Script {
+    Script::parse(&text, dir, crate::time::now_seconds()).map_err(|source| Error::Script {
         path: script_path.display().to_string(),
         source,
     })
-}
-
-/// The current time, truncated to whole seconds (what certificates and CRLs can carry).
-pub fn now_seconds() -> SystemTime {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    UNIX_EPOCH + Duration::from_secs(secs)
 }
 
 /// Runs a ceremony script.
@@ -176,7 +166,7 @@ pub fn run(script_path: &Path, opts: &RunOptions) -> Result<(), Error> {
                 "script": script_path.display().to_string(),
                 "script_sha256": script_sha256,
                 "directory": opts.dir.display().to_string(),
-                "started_at": transcript::rfc3339(script.started_at),
+                "started_at": crate::time::rfc3339(script.started_at),
                 "confirmation": if opts.yes { "skipped (--yes: rehearsal)" } else { "operator confirms each signing step" },
                 "hsm": hsm.as_ref().map(|h| serde_json::to_value(h.description()).unwrap_or_default()),
                 "pin_source": script.hsm.as_ref().map(|h| h.pin.to_string()),

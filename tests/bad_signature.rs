@@ -156,10 +156,9 @@ fn service_refuses_every_signature_the_hsm_corrupts() {
     let rt = Rt::new();
     let socket = daemon.socket();
     let key = subscriber_key();
-    let now = strongroom::ceremony::transcript::now_rfc3339();
-    let later = strongroom::ceremony::transcript::rfc3339(
-        std::time::SystemTime::now() + Duration::from_secs(3 * 86_400),
-    );
+    let now = strongroom::time::now_rfc3339();
+    let later =
+        strongroom::time::rfc3339(std::time::SystemTime::now() + Duration::from_secs(3 * 86_400));
 
     // Honest signatures first, through the same module: a certificate (for OCSP) and a
     // precertificate (for its final certificate).

@@ -822,7 +822,7 @@ fn production_scripts_validate() {
     ];
     // The scripts carry the dates of a planned ceremony; the demo's certificates start when the
     // demo ran. Each fixed `not-before` moves to a day after now, inside the demo's validity.
-    let tomorrow = strongroom::ceremony::transcript::rfc3339(
+    let tomorrow = strongroom::time::rfc3339(
         std::time::SystemTime::now() + std::time::Duration::from_secs(86_400),
     );
     let copies = tempfile::tempdir().unwrap();

@@ -21,6 +21,7 @@ use x509_cert::ext::pkix::{CrlReason, KeyUsage, KeyUsages};
 use crate::alg::{KeyType, SignatureAlgorithm};
 use crate::hsm::{KeyUri, TokenSelector};
 use crate::secret::PinSource;
+use crate::time::parse_time;
 use crate::x509::SubjectName;
 
 /// The CA/Browser Forum reserved policy identifiers (BR 7.1.6.1): DV, OV, IV and EV.
@@ -436,13 +437,6 @@ struct RawScript {
     hsm: Option<RawHsm>,
     #[serde(rename = "step")]
     steps: Vec<Step>,
-}
-
-/// Parses an RFC 3339 UTC time such as `2026-11-28T00:00:00Z`.
-pub fn parse_time(s: &str) -> Result<SystemTime, String> {
-    der::DateTime::from_str(s)
-        .map(|dt| dt.to_system_time())
-        .map_err(|_| format!("{s:?} is not an RFC 3339 UTC time like 2026-11-28T00:00:00Z"))
 }
 
 /// Parses keyUsage names (RFC 5280 4.2.1.3).

@@ -15,10 +15,10 @@ use x509_cert::request::CertReq;
 use x509_cert::serial_number::SerialNumber;
 
 use super::script::{self, InputRef, KeyRef, Step, resolve};
-use super::transcript::rfc3339;
 use crate::alg::SignatureAlgorithm;
 use crate::hsm::{Hsm, KeyHandle};
 use crate::lint::CertKind;
+use crate::time::rfc3339;
 use crate::x509::{self, CaProfile, RootProfile, SignerInfo};
 
 /// What a step produced, for later steps to refer to.
@@ -144,7 +144,7 @@ impl<'a> Ctx<'a> {
     fn time(&self, value: &Option<String>) -> Result<SystemTime, String> {
         value
             .as_deref()
-            .map(script::parse_time)
+            .map(crate::time::parse_time)
             .unwrap_or(Ok(self.started_at))
     }
 }
