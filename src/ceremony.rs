@@ -13,7 +13,7 @@
 //! transcript line.
 
 pub mod script;
-mod steps;
+pub mod steps;
 pub mod transcript;
 
 use std::collections::HashMap;
@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use self::script::{KeyRef, Script, Step};
+use self::script::{KeyRef, Script};
+use self::steps::Step;
 use self::transcript::Transcript;
 use crate::hsm::{Hsm, KeyUri};
 
@@ -65,7 +66,7 @@ pub enum Error {
     #[error("{0}\nnothing was done: no HSM object, file or transcript line was written")]
     Preflight(String),
     /// A step failed; the steps before it completed and are in the transcript.
-    #[error("step {number} ({action} {id:?}) failed: {reason}")]
+    #[error("step {number} ({action} {id:?}) failed: {source}")]
     Step {
         /// 1-based step number.
         number: usize,
@@ -74,7 +75,7 @@ pub enum Error {
         /// The step's id.
         id: String,
         /// Why.
-        reason: String,
+        source: Box<steps::Error>,
     },
     /// The transcript could not be written; the ceremony stopped.
     #[error("transcript: {0}")]
@@ -128,21 +129,20 @@ pub fn run(script_path: &Path, opts: &RunOptions) -> Result<(), Error> {
                     step.id()
                 ))
             };
-            if let Step::GenerateKey(g) = step {
+            if let Some(label) = step.new_label() {
                 if hsm
-                    .label_in_use(&g.label)
+                    .label_in_use(label)
                     .map_err(|e| fail("label", e.to_string()))?
                 {
                     return Err(fail(
                         "label",
                         format!(
-                            "an object labelled {:?} already exists on the token; refusing to generate",
-                            g.label
+                            "an object labelled {label:?} already exists on the token; refusing to generate"
                         ),
                     ));
                 }
             }
-            for (field, key) in key_refs(step) {
+            for (field, key) in step.key_refs() {
                 if let KeyRef::Uri(u) = key {
                     let uri: KeyUri = u.parse().map_err(|e: String| fail(field, e))?;
                     let handle = hsm.find_key(&uri).map_err(|e| fail(field, e.to_string()))?;
@@ -177,28 +177,27 @@ pub fn run(script_path: &Path, opts: &RunOptions) -> Result<(), Error> {
 
     let mut ctx = steps::Ctx {
         hsm: hsm.as_ref(),
-        dir: opts.dir.clone(),
         started_at: script.started_at,
         outputs: HashMap::new(),
         uri_keys,
         written: Vec::new(),
     };
     for (i, step) in script.steps.iter().enumerate() {
-        let step_error = |reason: String| Error::Step {
+        let step_error = |source: steps::Error| Error::Step {
             number: i + 1,
             action: step.action(),
             id: step.id().to_string(),
-            reason,
+            source: Box::new(source),
         };
         if step.signs() && !opts.yes {
             if let Err(reason) = confirm(i + 1, step) {
                 transcript
-                    .record("step-refused", json!({"step": i + 1, "id": step.id(), "action": step.action(), "reason": reason}))
+                    .record("step-refused", json!({"step": i + 1, "id": step.id(), "action": step.action(), "reason": reason.to_string()}))
                     .map_err(Error::Transcript)?;
                 return Err(step_error(reason));
             }
         }
-        match steps::execute(step, &mut ctx) {
+        match step.run(&mut ctx) {
             Ok((output, details)) => {
                 transcript
                     .record(
@@ -212,7 +211,7 @@ pub fn run(script_path: &Path, opts: &RunOptions) -> Result<(), Error> {
                 transcript
                     .record(
                         "step-failed",
-                        json!({"step": i + 1, "id": step.id(), "action": step.action(), "error": reason}),
+                        json!({"step": i + 1, "id": step.id(), "action": step.action(), "error": reason.to_string()}),
                     )
                     .map_err(Error::Transcript)?;
                 return Err(step_error(reason));
@@ -234,24 +233,12 @@ pub fn run(script_path: &Path, opts: &RunOptions) -> Result<(), Error> {
     Ok(())
 }
 
-fn key_refs(step: &Step) -> Vec<(&'static str, &KeyRef)> {
-    match step {
-        Step::SelfSignRoot(s) => vec![("key", &s.key)],
-        Step::SignIntermediate(s) => vec![("issuer-key", &s.issuer_key)],
-        Step::MakeCsr(s) => vec![("key", &s.key)],
-        Step::SignCrossCertificate(s) => vec![("issuer-key", &s.issuer_key)],
-        Step::SignCrl(s) => vec![("issuer-key", &s.issuer_key)],
-        Step::SignOcspResponder(s) => vec![("issuer-key", &s.issuer_key)],
-        _ => vec![],
-    }
-}
-
 /// Asks the operator to confirm a signing step (BR 4.3.1.1: CA key use under multi-person
 /// control; the witnesses see each signing before it happens).
-fn confirm(number: usize, step: &Step) -> Result<(), String> {
+fn confirm(number: usize, step: &Step) -> Result<(), steps::Error> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
-        return Err("confirmation needed but standard input is not a terminal; run interactively, or pass --yes for a rehearsal".into());
+        return Err(steps::Error::NotConfirmed("confirmation needed but standard input is not a terminal; run interactively, or pass --yes for a rehearsal".into()));
     }
     print!(
         "step {number}: {} {:?} will sign with a CA key. Type 'yes' to proceed: ",
@@ -263,13 +250,13 @@ fn confirm(number: usize, step: &Step) -> Result<(), String> {
     let _ = stdin
         .lock()
         .read_line(&mut answer)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| steps::Error::NotConfirmed(e.to_string()))?;
     if answer.trim() == "yes" {
         Ok(())
     } else {
-        Err(format!(
+        Err(steps::Error::NotConfirmed(format!(
             "the operator did not confirm (answered {:?})",
             answer.trim()
-        ))
+        )))
     }
 }
