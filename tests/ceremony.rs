@@ -905,7 +905,10 @@ fn the_pin_is_not_in_a_ceremony_s_argv_environment_output_or_files() {
         files.iter().any(|f| f.ends_with("transcript.jsonl")),
         "{files:?}"
     );
-    assert!(files.iter().any(|f| f.ends_with("root-x1.pem")), "{files:?}");
+    assert!(
+        files.iter().any(|f| f.ends_with("root-x1.pem")),
+        "{files:?}"
+    );
     for file in files {
         let bytes = std::fs::read(&file).unwrap();
         assert!(

@@ -93,7 +93,7 @@ pub fn run_crl(o: &CrlOptions) -> Result<(), String> {
         return Err(format!("--shard must be below {SHARDS}"));
     }
     let t = Throwaway::create(&o.out, None, &["bench"])?;
-    t.ceremony("bench.toml", &ceremony(o.issuer))?;
+    ceremony(&t, o.issuer)?;
     let config = write_config(&t, 2, super::Tuning::default())?;
     let text = std::fs::read_to_string(&config).map_err(|e| e.to_string())?;
     std::fs::write(
