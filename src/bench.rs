@@ -97,7 +97,7 @@ pub enum Workload {
 /// Sets up, measures and prints the report.
 pub fn run(o: &Options) -> Result<(), String> {
     let t = Throwaway::create(&o.out, None, &["bench"])?;
-    t.ceremony("bench.toml", &ceremony(o.issuer))?;
+    ceremony(&t, o.issuer)?;
     let config = write_config(&t, o.sessions, o.tuning)?;
     let config = config.as_path();
 
@@ -606,8 +606,8 @@ fn drive(socket: &Path, public_key: String, o: &Options) -> Result<Load, String>
                                     .collect();
                                 let request = json!({
                                     "issuer": "bench",
-                                    "this_update": crate::ceremony::transcript::rfc3339(now),
-                                    "next_update": crate::ceremony::transcript::rfc3339(now + Duration::from_secs(3 * 86_400)),
+                                    "this_update": crate::time::rfc3339(now),
+                                    "next_update": crate::time::rfc3339(now + Duration::from_secs(3 * 86_400)),
                                     "statuses": statuses,
                                 });
                                 serde_json::to_writer(&mut body, &request).map_err(|e| e.to_string())?;
@@ -709,58 +709,46 @@ pub fn raw(o: &RawOptions) -> Result<(), String> {
     Ok(())
 }
 
-fn ceremony(issuer: KeyType) -> String {
-    format!(
-        r#"[ceremony]
-name = "Benchmark hierarchy"
-
-[hsm]
-module = "/usr/lib/softhsm/libsofthsm2.so"
-token = "bench"
-pin = {{ file = "hsm/user-pin" }}
-
-[[step]]
-id = "rk"
-action = "generate-key"
-label = "bench-root"
-key-type = "ec-p384"
-public-key-out = "root.pub.pem"
-
-[[step]]
-id = "root"
-action = "self-sign-root"
-key = {{ step = "rk" }}
-subject = {{ country = "US", organization = "Strongroom Bench", common-name = "Bench Root" }}
-validity-days = 3000
-certificate-out = "root.pem"
-
-[[step]]
-id = "ik"
-action = "generate-key"
-label = "bench-issuer"
-key-type = "{issuer}"
-public-key-out = "issuer.pub.pem"
-
-[[step]]
-id = "issuer"
-action = "sign-intermediate"
-issuer-key = {{ step = "rk" }}
-issuer-certificate = {{ step = "root" }}
-public-key = {{ step = "ik" }}
-subject = {{ country = "US", organization = "Strongroom Bench", common-name = "Bench Issuer" }}
-validity-days = 1000
-crl-url = "http://c.example.com/"
-ca-issuers-url = "http://i.example.com/"
-certificate-out = "issuer.pem"
-
-[[step]]
-id = "subscriber"
-action = "generate-key"
-label = "bench-subscriber"
-key-type = "ec-p256"
-public-key-out = "subscriber.pub.pem"
-"#
-    )
+/// Makes the bench's hierarchy on its token: the demo's ECDSA root and issuing CA (E1 and E10,
+/// the shipped `ceremony/demo/` scripts) with the issuing key of the type under test, labelled
+/// `bench-issuer` and written to `issuer.pem` for the service configuration, and a P-256
+/// subscriber key pair (`subscriber.pub.pem`).
+fn ceremony(t: &Throwaway, issuer: KeyType) -> Result<(), String> {
+    use toml::{Table, Value};
+    let parse = |text: &str| text.parse::<Table>().map_err(|e| e.to_string());
+    let mut roots = parse(include_str!("../ceremony/demo/1-roots.toml"))?;
+    let mut intermediates = parse(include_str!("../ceremony/demo/2-intermediates.toml"))?;
+    for script in [&mut roots, &mut intermediates] {
+        script["hsm"]["token"] = Value::from("bench");
+    }
+    let steps = |script: &mut Table, ids: &[&str]| -> Result<Vec<Value>, String> {
+        let all = script["step"].as_array().cloned().unwrap_or_default();
+        let kept: Vec<Value> = all
+            .into_iter()
+            .filter(|s| ids.contains(&s["id"].as_str().unwrap_or_default()))
+            .collect();
+        if kept.len() != ids.len() {
+            return Err(format!("the demo scripts lack one of the steps {ids:?}"));
+        }
+        Ok(kept)
+    };
+    let root_steps = steps(&mut roots, &["root-e1-key", "root-e1"])?;
+    roots["step"] = Value::Array(root_steps);
+    let mut int_steps = steps(&mut intermediates, &["e10-key", "e10"])?;
+    let mut subscriber = int_steps[0].clone();
+    int_steps[0]["key-type"] = Value::from(issuer.to_string());
+    int_steps[0]["label"] = Value::from("bench-issuer");
+    int_steps[1]["issuer-key"]["uri"] = Value::from("pkcs11:token=bench;object=demo-root-e1");
+    int_steps[1]["certificate-out"] = Value::from("issuer.pem");
+    subscriber["id"] = Value::from("subscriber");
+    subscriber["label"] = Value::from("bench-subscriber");
+    subscriber["key-type"] = Value::from("ec-p256");
+    subscriber["public-key-out"] = Value::from("subscriber.pub.pem");
+    int_steps.push(subscriber);
+    intermediates["step"] = Value::Array(int_steps);
+    let text = |script: &Table| toml::to_string(script).map_err(|e| e.to_string());
+    t.ceremony("bench-roots.toml", &text(&roots)?)?;
+    t.ceremony("bench-issuer.toml", &text(&intermediates)?)
 }
 
 /// The service configuration for a bench, with `tuning`'s settings where they are given.

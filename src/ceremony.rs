@@ -13,18 +13,18 @@
 //! transcript line.
 
 pub mod script;
-mod steps;
+pub mod steps;
 pub mod transcript;
 
 use std::collections::HashMap;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use self::script::{KeyRef, Script, Step};
+use self::script::{KeyRef, Script};
+use self::steps::Step;
 use self::transcript::Transcript;
 use crate::hsm::{Hsm, KeyUri};
 
@@ -66,7 +66,7 @@ pub enum Error {
     #[error("{0}\nnothing was done: no HSM object, file or transcript line was written")]
     Preflight(String),
     /// A step failed; the steps before it completed and are in the transcript.
-    #[error("step {number} ({action} {id:?}) failed: {reason}")]
+    #[error("step {number} ({action} {id:?}) failed: {source}")]
     Step {
         /// 1-based step number.
         number: usize,
@@ -75,7 +75,7 @@ pub enum Error {
         /// The step's id.
         id: String,
         /// Why.
-        reason: String,
+        source: Box<steps::Error>,
     },
     /// The transcript could not be written; the ceremony stopped.
     #[error("transcript: {0}")]
@@ -88,19 +88,10 @@ pub fn check(script_path: &Path, dir: &Path) -> Result<Script, Error> {
         path: script_path.display().to_string(),
         reason: e.to_string(),
     })?;
-    Script::parse(&text, dir, now_seconds()).map_err(|source| Error::Script {
+    Script::parse(&text, dir, crate::time::now_seconds()).map_err(|source| Error::Script {
         path: script_path.display().to_string(),
         source,
     })
-}
-
-/// The current time, truncated to whole seconds (what certificates and CRLs can carry).
-pub fn now_seconds() -> SystemTime {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    UNIX_EPOCH + Duration::from_secs(secs)
 }
 
 /// Runs a ceremony script.
@@ -138,21 +129,20 @@ pub fn run(script_path: &Path, opts: &RunOptions) -> Result<(), Error> {
                     step.id()
                 ))
             };
-            if let Step::GenerateKey(g) = step {
+            if let Some(label) = step.new_label() {
                 if hsm
-                    .label_in_use(&g.label)
+                    .label_in_use(label)
                     .map_err(|e| fail("label", e.to_string()))?
                 {
                     return Err(fail(
                         "label",
                         format!(
-                            "an object labelled {:?} already exists on the token; refusing to generate",
-                            g.label
+                            "an object labelled {label:?} already exists on the token; refusing to generate"
                         ),
                     ));
                 }
             }
-            for (field, key) in key_refs(step) {
+            for (field, key) in step.key_refs() {
                 if let KeyRef::Uri(u) = key {
                     let uri = u
                         .parse::<KeyUri>()
@@ -178,7 +168,7 @@ pub fn run(script_path: &Path, opts: &RunOptions) -> Result<(), Error> {
                 "script": script_path.display().to_string(),
                 "script_sha256": script_sha256,
                 "directory": opts.dir.display().to_string(),
-                "started_at": transcript::rfc3339(script.started_at),
+                "started_at": crate::time::rfc3339(script.started_at),
                 "confirmation": if opts.yes { "skipped (--yes: rehearsal)" } else { "operator confirms each signing step" },
                 "hsm": hsm.as_ref().map(|h| serde_json::to_value(h.description()).unwrap_or_default()),
                 "pin_source": script.hsm.as_ref().map(|h| h.pin.to_string()),
@@ -189,28 +179,27 @@ pub fn run(script_path: &Path, opts: &RunOptions) -> Result<(), Error> {
 
     let mut ctx = steps::Ctx {
         hsm: hsm.as_ref(),
-        dir: opts.dir.clone(),
         started_at: script.started_at,
         outputs: HashMap::new(),
         uri_keys,
         written: Vec::new(),
     };
     for (i, step) in script.steps.iter().enumerate() {
-        let step_error = |reason: String| Error::Step {
+        let step_error = |source: steps::Error| Error::Step {
             number: i + 1,
             action: step.action(),
             id: step.id().to_string(),
-            reason,
+            source: Box::new(source),
         };
         if step.signs() && !opts.yes {
             if let Err(reason) = confirm(i + 1, step) {
                 transcript
-                    .record("step-refused", json!({"step": i + 1, "id": step.id(), "action": step.action(), "reason": reason}))
+                    .record("step-refused", json!({"step": i + 1, "id": step.id(), "action": step.action(), "reason": reason.to_string()}))
                     .map_err(Error::Transcript)?;
                 return Err(step_error(reason));
             }
         }
-        match steps::execute(step, &mut ctx) {
+        match step.run(&mut ctx) {
             Ok((output, details)) => {
                 transcript
                     .record(
@@ -224,7 +213,7 @@ pub fn run(script_path: &Path, opts: &RunOptions) -> Result<(), Error> {
                 transcript
                     .record(
                         "step-failed",
-                        json!({"step": i + 1, "id": step.id(), "action": step.action(), "error": reason}),
+                        json!({"step": i + 1, "id": step.id(), "action": step.action(), "error": reason.to_string()}),
                     )
                     .map_err(Error::Transcript)?;
                 return Err(step_error(reason));
@@ -246,24 +235,12 @@ pub fn run(script_path: &Path, opts: &RunOptions) -> Result<(), Error> {
     Ok(())
 }
 
-fn key_refs(step: &Step) -> Vec<(&'static str, &KeyRef)> {
-    match step {
-        Step::SelfSignRoot(s) => vec![("key", &s.key)],
-        Step::SignIntermediate(s) => vec![("issuer-key", &s.issuer_key)],
-        Step::MakeCsr(s) => vec![("key", &s.key)],
-        Step::SignCrossCertificate(s) => vec![("issuer-key", &s.issuer_key)],
-        Step::SignCrl(s) => vec![("issuer-key", &s.issuer_key)],
-        Step::SignOcspResponder(s) => vec![("issuer-key", &s.issuer_key)],
-        _ => vec![],
-    }
-}
-
 /// Asks the operator to confirm a signing step (BR 4.3.1.1: CA key use under multi-person
 /// control; the witnesses see each signing before it happens).
-fn confirm(number: usize, step: &Step) -> Result<(), String> {
+fn confirm(number: usize, step: &Step) -> Result<(), steps::Error> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
-        return Err("confirmation needed but standard input is not a terminal; run interactively, or pass --yes for a rehearsal".into());
+        return Err(steps::Error::NotConfirmed("confirmation needed but standard input is not a terminal; run interactively, or pass --yes for a rehearsal".into()));
     }
     print!(
         "step {number}: {} {:?} will sign with a CA key. Type 'yes' to proceed: ",
@@ -275,13 +252,13 @@ fn confirm(number: usize, step: &Step) -> Result<(), String> {
     let _ = stdin
         .lock()
         .read_line(&mut answer)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| steps::Error::NotConfirmed(e.to_string()))?;
     if answer.trim() == "yes" {
         Ok(())
     } else {
-        Err(format!(
+        Err(steps::Error::NotConfirmed(format!(
             "the operator did not confirm (answered {:?})",
             answer.trim()
-        ))
+        )))
     }
 }

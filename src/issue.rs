@@ -325,12 +325,12 @@ pub fn approve(p: &Pipeline, req: &IssueRequest) -> Result<Approved, ApiError> {
     let requested =
         match &req.not_before {
             None => None,
-            Some(t) => Some(crate::ceremony::script::parse_time(t).map_err(|e| {
+            Some(t) => Some(crate::time::parse_time(t).map_err(|e| {
                 ApiError::bad_request("request.not_before.malformed", "not_before", e)
             })?),
         };
     let (not_before, not_after) = validity_window(
-        crate::ceremony::now_seconds(),
+        crate::time::now_seconds(),
         requested,
         profile.validity,
         profile.max_backdate,
@@ -926,8 +926,8 @@ pub fn response(
     let certificate = Base64::encode_string(der);
     Ok(crate::service::wire::CertificateResponse {
         serial: hex::encode(serial.as_bytes()),
-        not_before: crate::ceremony::transcript::rfc3339(validity.not_before.to_system_time()),
-        not_after: crate::ceremony::transcript::rfc3339(validity.not_after.to_system_time()),
+        not_before: crate::time::rfc3339(validity.not_before.to_system_time()),
+        not_after: crate::time::rfc3339(validity.not_after.to_system_time()),
         pem: x509::pem_from_base64("CERTIFICATE", &certificate),
         certificate,
     })

@@ -18,5 +18,6 @@ pub mod policy;
 pub mod revoke;
 pub mod secret;
 pub mod service;
+pub mod time;
 pub mod verify;
 pub mod x509;

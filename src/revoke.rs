@@ -25,10 +25,10 @@ use x509_cert::ext::pkix::CrlReason;
 use x509_cert::serial_number::SerialNumber;
 
 use crate::audit::{Caller, Entry, Recorded};
-use crate::ceremony::script::parse_time;
 use crate::issue::{Pipeline, audit_error, internal};
 use crate::service::metrics::SignatureKind;
 use crate::service::wire::ApiError;
+use crate::time::parse_time;
 
 mod crl;
 
@@ -419,7 +419,7 @@ fn ocsp_summary(
             "serial": hex::encode(cert.tbs_certificate().serial_number().as_bytes()),
         }),
     };
-    let rfc3339 = crate::ceremony::transcript::rfc3339;
+    let rfc3339 = crate::time::rfc3339;
     Ok(json!({
         "count": responses.len(),
         "this_update": rfc3339(this_update),

@@ -156,10 +156,9 @@ fn service_refuses_every_signature_the_hsm_corrupts() {
     let rt = Rt::new();
     let socket = daemon.socket();
     let key = subscriber_key();
-    let now = strongroom::ceremony::transcript::now_rfc3339();
-    let later = strongroom::ceremony::transcript::rfc3339(
-        std::time::SystemTime::now() + Duration::from_secs(3 * 86_400),
-    );
+    let now = strongroom::time::now_rfc3339();
+    let later =
+        strongroom::time::rfc3339(std::time::SystemTime::now() + Duration::from_secs(3 * 86_400));
 
     // Honest signatures first, through the same module: a certificate (for OCSP) and a
     // precertificate (for its final certificate).
@@ -313,80 +312,28 @@ fn ceremonies_refuse_every_signature_the_hsm_corrupts() {
             return;
         }
     };
-    let s = Sandbox::new(&["liar"]);
-    let hsm = hsm_table("liar", &s.pin_file);
-    // Honest: a P-256 root and intermediate with its CSR, an RSA cross-signer, an OCSP key.
-    let setup = format!(
-        r#"
-[ceremony]
-name = "setup"
-{hsm}
-[[step]]
-id = "rk"
-action = "generate-key"
-label = "root"
-key-type = "ec-p256"
-public-key-out = "root.pub.pem"
-
-[[step]]
-id = "root"
-action = "self-sign-root"
-key = {{ step = "rk" }}
-subject = {{ country = "US", organization = "Test CA", common-name = "Test Root" }}
-validity-days = 3000
-certificate-out = "root.pem"
-
-[[step]]
-id = "ik"
-action = "generate-key"
-label = "int"
-key-type = "ec-p256"
-public-key-out = "int.pub.pem"
-
-[[step]]
-id = "int"
-action = "sign-intermediate"
-issuer-key = {{ step = "rk" }}
-issuer-certificate = {{ step = "root" }}
-public-key = {{ step = "ik" }}
-subject = {{ country = "US", organization = "Test CA", common-name = "Test Issuing CA" }}
-validity-days = 1000
-crl-url = "http://c.example.com/"
-ca-issuers-url = "http://i.example.com/"
-certificate-out = "int.pem"
-
-[[step]]
-id = "csr"
-action = "make-csr"
-key = {{ step = "ik" }}
-subject-from = {{ step = "int" }}
-csr-out = "int.csr"
-
-[[step]]
-id = "xk"
-action = "generate-key"
-label = "xroot"
-key-type = "rsa-2048"
-public-key-out = "x.pub.pem"
-
-[[step]]
-id = "x"
-action = "self-sign-root"
-key = {{ step = "xk" }}
-subject = {{ country = "DE", organization = "Other Trust", common-name = "Other Root" }}
-validity-days = 3000
-certificate-out = "x.pem"
-
-[[step]]
-id = "ok"
-action = "generate-key"
-label = "ocsp"
-key-type = "ec-p256"
-public-key-out = "ocsp.pub.pem"
-"#
-    );
-    let (ok, out) = ceremony_with(&s, &liar.module, "setup.toml", &setup);
-    assert!(ok, "the honest run through the wrapper: {out}");
+    // The demo's token, so the shipped demo scripts' key URIs name it unchanged.
+    let token = "strongroom-demo";
+    let s = Sandbox::new(&[token]);
+    let hsm = hsm_table(token, &s.pin_file);
+    // Honest, from the shipped demo scripts: a P-256 root (R1) and intermediate (R10) with its
+    // CSR, an RSA cross-signer (X3) and an OCSP key, all on the one token.
+    let setup = [
+        ShippedScript::load("demo/1-roots.toml")
+            .only(&["root-r1-key", "root-r1"])
+            .set("root-r1-key", "key-type", "ec-p256"),
+        ShippedScript::load("demo/2-intermediates.toml")
+            .only(&["r10-key", "r10"])
+            .set("r10-key", "key-type", "ec-p256"),
+        ShippedScript::load("demo/3-cross-sign-csr.toml"),
+        ShippedScript::load("demo/4-cross-signer.toml").only(&["x3-key", "x3"]),
+        ShippedScript::load("demo/7-ocsp-responder.toml").only(&["r10-ocsp-key"]),
+    ];
+    for (n, script) in setup.into_iter().enumerate() {
+        let script = script.on_token(token, &s.pin_file).text();
+        let (ok, out) = ceremony_with(&s, &liar.module, &format!("setup-{n}.toml"), &script);
+        assert!(ok, "the honest run through the wrapper: {out}");
+    }
 
     // Each signing step on its own, with the HSM lying: (action, output file, step body).
     let steps = [
@@ -402,7 +349,7 @@ public-key-out = "k2.pub.pem""#,
         (
             "self-sign-root",
             "root-2.pem",
-            r#"key = { uri = "pkcs11:object=root" }
+            r#"key = { uri = "pkcs11:object=demo-root-r1" }
 subject = { country = "US", organization = "Test CA", common-name = "Test Root 2" }
 validity-days = 3000
 certificate-out = "root-2.pem""#,
@@ -410,9 +357,9 @@ certificate-out = "root-2.pem""#,
         (
             "sign-intermediate",
             "int-2.pem",
-            r#"issuer-key = { uri = "pkcs11:object=root" }
-issuer-certificate = { file = "root.pem" }
-public-key = { file = "int.pub.pem" }
+            r#"issuer-key = { uri = "pkcs11:object=demo-root-r1" }
+issuer-certificate = { file = "root-r1.pem" }
+public-key = { file = "keys/int-r10.pub.pem" }
 subject = { country = "US", organization = "Test CA", common-name = "Test Issuing CA 2" }
 validity-days = 1000
 crl-url = "http://c.example.com/"
@@ -422,17 +369,17 @@ certificate-out = "int-2.pem""#,
         (
             "make-csr",
             "int-2.csr",
-            r#"key = { uri = "pkcs11:object=int" }
-subject-from = { file = "int.pem" }
+            r#"key = { uri = "pkcs11:object=demo-int-r10" }
+subject-from = { file = "int-r10.pem" }
 csr-out = "int-2.csr""#,
         ),
         (
             "sign-cross-certificate",
             "cross.pem",
-            r#"issuer-key = { uri = "pkcs11:object=xroot" }
-issuer-certificate = { file = "x.pem" }
-existing-certificate = { file = "int.pem" }
-csr = { file = "int.csr" }
+            r#"issuer-key = { uri = "pkcs11:object=demotrust-root-x3" }
+issuer-certificate = { file = "cross/demotrust-root-x3.pem" }
+existing-certificate = { file = "int-r10.pem" }
+csr = { file = "cross/int-r10.csr" }
 validity-days = 300
 crl-url = "http://c.other.example.com/"
 ca-issuers-url = "http://i.other.example.com/"
@@ -441,8 +388,8 @@ certificate-out = "cross.pem""#,
         (
             "sign-crl",
             "root.crl",
-            r#"issuer-key = { uri = "pkcs11:object=root" }
-issuer-certificate = { file = "root.pem" }
+            r#"issuer-key = { uri = "pkcs11:object=demo-root-r1" }
+issuer-certificate = { file = "root-r1.pem" }
 crl-number = 1
 next-update-days = 30
 crl-out = "root.crl""#,
@@ -450,9 +397,9 @@ crl-out = "root.crl""#,
         (
             "sign-ocsp-responder",
             "ocsp.pem",
-            r#"issuer-key = { uri = "pkcs11:object=int" }
-issuer-certificate = { file = "int.pem" }
-public-key = { file = "ocsp.pub.pem" }
+            r#"issuer-key = { uri = "pkcs11:object=demo-int-r10" }
+issuer-certificate = { file = "int-r10.pem" }
+public-key = { file = "keys/ocsp-r10.pub.pem" }
 subject = { country = "US", organization = "Test CA", common-name = "Test OCSP" }
 certificate-out = "ocsp.pem""#,
         ),
@@ -523,13 +470,13 @@ certificate-out = "ocsp.pem""#,
         "not refused as bad signatures: {let_through:?}"
     );
     // The key pair whose self-test failed was destroyed, not left for a later script to name.
-    let objects = s.pkcs11_objects("liar");
+    let objects = s.pkcs11_objects(token);
     let labels: Vec<&str> = objects
         .lines()
         .filter_map(|l| l.trim().strip_prefix("label:"))
         .map(str::trim)
         .collect();
-    assert!(labels.contains(&"root"), "{objects}");
+    assert!(labels.contains(&"demo-root-r1"), "{objects}");
     assert!(
         !labels.contains(&"k2"),
         "the failed key pair is on the token:\n{objects}"

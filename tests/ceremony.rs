@@ -439,35 +439,20 @@ fn transcript_chain_verifies_and_holds_no_pin() {
     }
 }
 
-const ROOT_SCRIPT: &str = r#"
-[ceremony]
-name = "test root"
+/// The shipped root ceremony (`ceremony/root.toml`) on a sandbox token, generating a key with
+/// this label and type.
+fn root_shipped(sandbox: &Sandbox, token: &str, label: &str, key_type: &str) -> ShippedScript {
+    ShippedScript::load("root.toml")
+        .on_token(token, &sandbox.pin_file)
+        .set("root-key", "label", label)
+        .set("root-key", "key-type", key_type)
+}
 
-HSM
-
-[[step]]
-id = "k"
-action = "generate-key"
-label = "LABEL"
-key-type = "KEYTYPE"
-public-key-out = "root.pub.pem"
-
-[[step]]
-id = "root"
-action = "self-sign-root"
-key = { step = "k" }
-subject = { country = "US", organization = "Test CA", common-name = "Test Root" }
-validity-days = 7305
-EXTRA
-certificate-out = "root.pem"
-"#;
-
+/// [`root_shipped`]'s text, with the fields of `extra` (a TOML fragment) set in the root step.
 fn root_script(sandbox: &Sandbox, token: &str, label: &str, key_type: &str, extra: &str) -> String {
-    ROOT_SCRIPT
-        .replace("HSM", &hsm_table(token, &sandbox.pin_file))
-        .replace("LABEL", label)
-        .replace("KEYTYPE", key_type)
-        .replace("EXTRA", extra)
+    root_shipped(sandbox, token, label, key_type)
+        .set_toml("root", extra)
+        .text()
 }
 
 /// Runs a script that must be refused, and checks the error names `field` and `rule`, and that
@@ -506,7 +491,7 @@ public-key-out = "ocsp.pub.pem"
 [[step]]
 id = "ocsp"
 action = "sign-ocsp-responder"
-issuer-key = {{ step = "k" }}
+issuer-key = {{ step = "root-key" }}
 issuer-certificate = {{ step = "root" }}
 subject = {{ country = "US", organization = "Test CA", common-name = "Test OCSP" }}
 certificate-out = "ocsp.pem"
@@ -531,15 +516,14 @@ certificate-out = "ocsp.pem"
     assert_refused(
         &s,
         t,
-        &responder("public-key = { step = \"k\" }"),
+        &responder("public-key = { step = \"root-key\" }"),
         "public-key",
         "RFC 6960 4.2.2.2",
     );
     assert_refused(
         &s,
         t,
-        &root_script(&s, t, "r", "ec-p256", "validity-days = 10000")
-            .replace("validity-days = 7305\n", ""),
+        &root_script(&s, t, "r", "ec-p256", "validity-days = 10000"),
         "validity-days",
         "BR 7.1.2.1.1",
     );
@@ -584,10 +568,9 @@ certificate-out = "ocsp.pem"
         "colour",
         "unknown field",
     );
-    let literal = root_script(&s, t, "r", "ec-p256", "").replace(
-        &format!("pin = {{ file = \"{}\" }}", s.pin_file.display()),
-        "pin = \"123456\"",
-    );
+    let literal = root_shipped(&s, t, "r", "ec-p256")
+        .hsm("pin", "123456")
+        .text();
     assert_refused(&s, t, &literal, "hsm.pin", "literal PIN is refused");
     assert!(
         !text(&s.ceremony("s.toml", &literal)).contains("123456"),
@@ -602,9 +585,10 @@ fn refuses_existing_label_and_existing_output() {
     let out = s.ceremony("first.toml", &root_script(&s, t, "taken", "ec-p256", ""));
     assert!(out.status.success(), "{}", text(&out));
     // Same label again, outputs elsewhere: refused at pre-flight.
-    let again = root_script(&s, t, "taken", "ec-p256", "")
-        .replace("root.pub.pem", "b.pub.pem")
-        .replace("\"root.pem\"", "\"b.pem\"");
+    let again = root_shipped(&s, t, "taken", "ec-p256")
+        .set("root-key", "public-key-out", "b.pub.pem")
+        .set("root", "certificate-out", "b.pem")
+        .text();
     assert_refused(&s, t, &again, "label", "already exists");
     // New label, existing output file: refused at validation.
     assert_refused(
@@ -621,10 +605,9 @@ fn wrong_pin_is_reported_once_and_does_not_lock_the_token() {
     let s = Sandbox::new(&["pins"]);
     let wrong = s.tmp.path().join("wrong-pin");
     std::fs::write(&wrong, "not-the-pin").unwrap();
-    let script = root_script(&s, "pins", "k1", "ec-p256", "").replace(
-        &s.pin_file.display().to_string(),
-        &wrong.display().to_string(),
-    );
+    let script = root_shipped(&s, "pins", "k1", "ec-p256")
+        .hsm("pin", toml_ref("file", &wrong.display().to_string()))
+        .text();
     for _ in 0..3 {
         let out = s.ceremony("s.toml", &script);
         assert!(!out.status.success());
@@ -822,7 +805,7 @@ fn production_scripts_validate() {
     ];
     // The scripts carry the dates of a planned ceremony; the demo's certificates start when the
     // demo ran. Each fixed `not-before` moves to a day after now, inside the demo's validity.
-    let tomorrow = strongroom::ceremony::transcript::rfc3339(
+    let tomorrow = strongroom::time::rfc3339(
         std::time::SystemTime::now() + std::time::Duration::from_secs(86_400),
     );
     let copies = tempfile::tempdir().unwrap();
@@ -922,7 +905,10 @@ fn the_pin_is_not_in_a_ceremony_s_argv_environment_output_or_files() {
         files.iter().any(|f| f.ends_with("transcript.jsonl")),
         "{files:?}"
     );
-    assert!(files.iter().any(|f| f.ends_with("root.pem")), "{files:?}");
+    assert!(
+        files.iter().any(|f| f.ends_with("root-x1.pem")),
+        "{files:?}"
+    );
     for file in files {
         let bytes = std::fs::read(&file).unwrap();
         assert!(

@@ -95,7 +95,7 @@ async fn client(
             (
                 "/v1/crls",
                 json!({"issuer": issuer, "shard": n % 16,
-                       "this_update": strongroom::ceremony::transcript::now_rfc3339(), "entries": []}),
+                       "this_update": strongroom::time::now_rfc3339(), "entries": []}),
             )
         } else {
             (

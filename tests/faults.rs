@@ -163,49 +163,22 @@ const TOKEN: &str = "faults";
 impl Rig {
     fn new(call_timeout_ms: Option<u64>) -> Rig {
         let sandbox = Sandbox::new(&[TOKEN]);
-        let script = format!(
-            r#"[ceremony]
-name = "fault test hierarchy"
-description = "A P-256 root and issuing CA for the HSM fault tests."
-
-{hsm}
-[[step]]
-id = "root-key"
-action = "generate-key"
-label = "faults-root"
-key-type = "ec-p256"
-public-key-out = "root.pub.pem"
-
-[[step]]
-id = "root"
-action = "self-sign-root"
-key = {{ step = "root-key" }}
-subject = {{ country = "US", organization = "Strongroom Fault Test", common-name = "Fault Test Root" }}
-validity-days = 3650
-certificate-out = "root.pem"
-
-[[step]]
-id = "int-key"
-action = "generate-key"
-label = "faults-int"
-key-type = "ec-p256"
-public-key-out = "int.pub.pem"
-
-[[step]]
-id = "int"
-action = "sign-intermediate"
-issuer-key = {{ step = "root-key" }}
-issuer-certificate = {{ step = "root" }}
-public-key = {{ step = "int-key" }}
-subject = {{ country = "US", organization = "Strongroom Fault Test", common-name = "Fault Test F1" }}
-validity-days = 1095
-crl-url = "http://root.c.example.com/"
-ca-issuers-url = "http://root.i.example.com/"
-certificate-out = "int.pem"
-"#,
-            hsm = hsm_table(TOKEN, &sandbox.pin_file)
-        );
-        let out = sandbox.ceremony("hierarchy.toml", &script);
+        // The demo's ECDSA root and issuing CA (E1, E10), shipped in ceremony/demo/, with P-256
+        // keys and the issuing key labelled for this rig.
+        let roots = ShippedScript::load("demo/1-roots.toml")
+            .on_token(TOKEN, &sandbox.pin_file)
+            .only(&["root-e1-key", "root-e1"])
+            .set("root-e1-key", "key-type", "ec-p256");
+        let out = sandbox.ceremony("roots.toml", &roots.text());
+        assert!(out.status.success(), "ceremony: {}", text(&out));
+        let issuer_key = format!("pkcs11:token={TOKEN};object=demo-root-e1");
+        let intermediates = ShippedScript::load("demo/2-intermediates.toml")
+            .on_token(TOKEN, &sandbox.pin_file)
+            .only(&["e10-key", "e10"])
+            .set("e10-key", "key-type", "ec-p256")
+            .set("e10-key", "label", "faults-int")
+            .set("e10", "issuer-key", toml_ref("uri", &issuer_key));
+        let out = sandbox.ceremony("intermediates.toml", &intermediates.text());
         assert!(out.status.success(), "ceremony: {}", text(&out));
         use std::os::unix::fs::MetadataExt;
         let uid = std::fs::metadata("/proc/self").unwrap().uid();
@@ -231,7 +204,7 @@ uid = {uid}
 
 [[issuer]]
 name = "f1"
-certificate = "int.pem"
+certificate = "int-e10.pem"
 key = "pkcs11:token={TOKEN};object=faults-int"
 ca-issuers-url = "http://f1.i.example.com/"
 crl-url-prefix = "http://f1.c.example.com/"
@@ -647,9 +620,9 @@ fn check_outputs(rig: &Rig, samples: &[Sample]) {
                 "-no-CAstore",
                 "-CAfile",
             ])
-            .arg(rig.sandbox.dir.join("root.pem"))
+            .arg(rig.sandbox.dir.join("root-e1.pem"))
             .arg("-untrusted")
-            .arg(rig.sandbox.dir.join("int.pem"))
+            .arg(rig.sandbox.dir.join("int-e10.pem"))
             .args(chunk)
             .output()
             .unwrap();

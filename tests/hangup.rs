@@ -221,8 +221,8 @@ fn issue(rt: &Rt, d: &Daemon, n: usize, precertificate: bool) -> Vec<String> {
 fn ocsp_window() -> (String, String) {
     let now = std::time::SystemTime::now();
     (
-        strongroom::ceremony::transcript::rfc3339(now),
-        strongroom::ceremony::transcript::rfc3339(now + Duration::from_secs(3 * 86_400)),
+        strongroom::time::rfc3339(now),
+        strongroom::time::rfc3339(now + Duration::from_secs(3 * 86_400)),
     )
 }
 
@@ -309,7 +309,7 @@ fn finals_are_recorded_when_clients_hang_up() {
 #[test]
 fn crls_are_recorded_when_clients_hang_up() {
     run(2, |_, _| {
-        let now = strongroom::ceremony::transcript::now_rfc3339();
+        let now = strongroom::time::now_rfc3339();
         (0..40u32)
             .map(|i| {
                 let body =

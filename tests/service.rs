@@ -848,7 +848,7 @@ async fn crl_shards_verify_revoke_and_numbers_survive_a_restart() {
     let serial = leaves[0]["serial"].as_str().unwrap().to_string();
     let serial_bytes = hex::decode(&serial).unwrap();
     let shard = strongroom::issue::shard_of(&serial_bytes, 16);
-    let now = || strongroom::ceremony::transcript::now_rfc3339();
+    let now = || strongroom::time::now_rfc3339();
     let crl_request = |shard: u32, entries: Value| json!({"issuer": "r10", "shard": shard, "this_update": now(), "entries": entries});
     let entry = json!([{"serial": serial, "revoked_at": now(), "reason": "keyCompromise"}]);
     let (status, reply) = s.post("/v1/crls", &crl_request(shard, entry.clone())).await;
@@ -1024,10 +1024,9 @@ async fn ocsp_responses_verify_with_openssl_and_refuse_what_breaks_the_rules() {
         assert_eq!(status, 201);
         serials.push(reply["serial"].as_str().unwrap().to_string());
     }
-    let now = strongroom::ceremony::transcript::now_rfc3339();
-    let later = strongroom::ceremony::transcript::rfc3339(
-        std::time::SystemTime::now() + Duration::from_secs(3 * 86_400),
-    );
+    let now = strongroom::time::now_rfc3339();
+    let later =
+        strongroom::time::rfc3339(std::time::SystemTime::now() + Duration::from_secs(3 * 86_400));
     let tmp = tempfile::tempdir().unwrap();
     let openssl_ocsp = |der: &[u8], serial: &str| {
         let path = tmp.path().join(format!("{serial}.der"));
@@ -1093,9 +1092,8 @@ async fn ocsp_responses_verify_with_openssl_and_refuse_what_breaks_the_rules() {
             "{report}"
         );
     }
-    let too_long = strongroom::ceremony::transcript::rfc3339(
-        std::time::SystemTime::now() + Duration::from_secs(11 * 86_400),
-    );
+    let too_long =
+        strongroom::time::rfc3339(std::time::SystemTime::now() + Duration::from_secs(11 * 86_400));
     for (body, code) in [
         (
             json!({"issuer": "r10", "serial": "01ff", "status": "good", "this_update": now, "next_update": later}),
@@ -1229,10 +1227,9 @@ async fn delegated_and_direct_ocsp_responses_verify_pass_pkilint_and_are_audited
                 .push(reply["serial"].as_str().unwrap().to_string());
         }
     }
-    let now = strongroom::ceremony::transcript::now_rfc3339();
-    let later = strongroom::ceremony::transcript::rfc3339(
-        std::time::SystemTime::now() + Duration::from_secs(3 * 86_400),
-    );
+    let now = strongroom::time::now_rfc3339();
+    let later =
+        strongroom::time::rfc3339(std::time::SystemTime::now() + Duration::from_secs(3 * 86_400));
     let tmp = tempfile::tempdir().unwrap();
     let responder_cert =
         strongroom::x509::read_pem::<Certificate>(&s.path("ocsp-r10.pem"), "CERTIFICATE")
@@ -1383,7 +1380,7 @@ async fn delegated_and_direct_ocsp_responses_verify_pass_pkilint_and_are_audited
 
 /// A request body of `n` entries for shard `shard` of 16, serials 01 + 12 bytes + (k·16 + shard).
 fn crl_body(issuer: &str, shard: u32, n: u32) -> Vec<u8> {
-    let now = strongroom::ceremony::transcript::now_rfc3339();
+    let now = strongroom::time::now_rfc3339();
     let mut text =
         format!(r#"{{"issuer":"{issuer}","shard":{shard},"this_update":"{now}","entries":["#);
     let reasons = [

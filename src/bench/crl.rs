@@ -54,7 +54,7 @@ const REASONS: [Option<&str>; 6] = [
 /// bytes of SHA-256(k) and the four bytes k·128 + shard, so every serial is distinct, 17 bytes
 /// long like the service's own, and in `shard`.
 fn body(o: &CrlOptions, now: SystemTime) -> Result<Vec<u8>, String> {
-    let rfc3339 = crate::ceremony::transcript::rfc3339;
+    let rfc3339 = crate::time::rfc3339;
     let mut text = String::with_capacity(o.entries * 100 + 200);
     let _ = write!(
         text,
@@ -93,7 +93,7 @@ pub fn run_crl(o: &CrlOptions) -> Result<(), String> {
         return Err(format!("--shard must be below {SHARDS}"));
     }
     let t = Throwaway::create(&o.out, None, &["bench"])?;
-    t.ceremony("bench.toml", &ceremony(o.issuer))?;
+    ceremony(&t, o.issuer)?;
     let config = write_config(&t, 2, super::Tuning::default())?;
     let text = std::fs::read_to_string(&config).map_err(|e| e.to_string())?;
     std::fs::write(

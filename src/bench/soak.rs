@@ -65,7 +65,7 @@ pub fn run(o: &SoakOptions) -> Result<(), String> {
         );
     }
     let t = Throwaway::create(&o.load.out, None, &["bench"])?;
-    t.ceremony("bench.toml", &super::ceremony(o.load.issuer))?;
+    super::ceremony(&t, o.load.issuer)?;
     let config = super::write_config(&t, o.load.sessions, o.load.tuning)?;
     let (mut service, socket) = super::start_service(&t, &config)?;
     let pid = service.id();

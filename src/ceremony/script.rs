@@ -5,6 +5,11 @@
 //! to keys already on the token with `{ uri = "pkcs11:..." }` (RFC 7512) and to files with
 //! `{ file = "path" }`. Relative paths are relative to the ceremony directory (`--dir`). Unknown
 //! fields are errors. See `ceremony/RUNBOOK.md` for every field.
+//!
+//! Each step kind lives in its own file under `ceremony/steps/`, with its script table and the
+//! `parse` that checks it and resolves it into typed values (defaults applied there, once). This
+//! file holds what the steps share: the header, the `[hsm]` table, references, the [`Plan`] that
+//! tracks what earlier steps produce, and the rule checks more than one step applies.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -17,11 +22,13 @@ use serde::Deserialize;
 use x509_cert::Certificate;
 use x509_cert::crl::CertificateList;
 use x509_cert::ext::pkix::{CrlReason, KeyUsage, KeyUsages};
+use x509_cert::request::CertReq;
 
+use super::steps::{Input, RawStep, Step};
 use crate::alg::{KeyType, SignatureAlgorithm};
 use crate::hsm::{KeyUri, TokenSelector};
 use crate::secret::PinSource;
-use crate::x509::SubjectName;
+use crate::time::parse_time;
 
 /// The CA/Browser Forum reserved policy identifiers (BR 7.1.6.1): DV, OV, IV and EV.
 pub const RESERVED_POLICIES: [&str; 4] = [
@@ -34,13 +41,6 @@ pub const RESERVED_POLICIES: [&str; 4] = [
 /// anyPolicy (RFC 5280 4.2.1.4).
 const ANY_POLICY: &str = "2.5.29.32.0";
 
-/// BR 7.1.2.1.1: a root certificate is valid for at least 2922 and at most 9132 days.
-pub const ROOT_VALIDITY_DAYS: std::ops::RangeInclusive<u32> = 2922..=9132;
-
-/// BR 4.9.7: a CRL covering CA certificates has nextUpdate at most twelve months after
-/// thisUpdate; strongroom counts that as 365 days.
-pub const MAX_CA_CRL_DAYS: u32 = 365;
-
 /// A validated script.
 #[derive(Debug)]
 pub struct Script {
@@ -48,7 +48,7 @@ pub struct Script {
     pub header: Header,
     /// The `[hsm]` table, if any step needs the HSM.
     pub hsm: Option<HsmConfig>,
-    /// The steps, in order.
+    /// The steps, in order, each checked and resolved.
     pub steps: Vec<Step>,
     /// The time the run started, used for every omitted `not-before` / `this-update`.
     pub started_at: SystemTime,
@@ -105,296 +105,9 @@ pub enum InputRef {
     File(PathBuf),
 }
 
-/// One CRL entry in a `sign-crl` step.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct CrlEntry {
-    /// The revoked certificate.
-    pub certificate: InputRef,
-    /// When it was revoked (RFC 3339); default: the start of the run.
-    pub revoked_at: Option<String>,
-    /// The RFC 5280 CRLReason name, e.g. "cessationOfOperation".
-    pub reason: String,
-}
-
-/// One step, as written in the script.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "action", rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum Step {
-    /// Generate a key pair in the HSM.
-    GenerateKey(GenerateKey),
-    /// Self-sign a root certificate.
-    SelfSignRoot(SelfSignRoot),
-    /// Sign a subordinate CA certificate with a root key.
-    SignIntermediate(SignIntermediate),
-    /// Make a PKCS#10 request for an existing CA certificate's subject and key.
-    MakeCsr(MakeCsr),
-    /// Sign a cross-certificate for another CA's existing certificate.
-    SignCrossCertificate(SignCrossCertificate),
-    /// Check a cross-signed certificate that came back from the cross-signer.
-    CheckCrossSigned(CheckCrossSigned),
-    /// Sign a CRL.
-    SignCrl(SignCrl),
-    /// Sign a delegated OCSP responder certificate with an issuing CA's key.
-    SignOcspResponder(SignOcspResponder),
-}
-
-/// `action = "generate-key"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct GenerateKey {
-    /// Step id.
-    pub id: String,
-    /// CKA_LABEL of the new key; must not exist on the token.
-    pub label: String,
-    /// rsa-2048, rsa-3072, rsa-4096, ec-p256 or ec-p384.
-    pub key_type: String,
-    /// Where to write the public key (PEM).
-    pub public_key_out: PathBuf,
-}
-
-/// `action = "self-sign-root"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct SelfSignRoot {
-    /// Step id.
-    pub id: String,
-    /// The root key.
-    pub key: KeyRef,
-    /// Subject.
-    pub subject: SubjectName,
-    /// notBefore (RFC 3339); default: the start of the run.
-    pub not_before: Option<String>,
-    /// Validity in days (BR 7.1.2.1.1: 2922 to 9132).
-    pub validity_days: u32,
-    /// keyUsage names; default keyCertSign, cRLSign.
-    pub key_usage: Option<Vec<String>>,
-    /// extKeyUsage: must be absent or empty for a root (BR 7.1.2.1.2).
-    pub extended_key_usage: Option<Vec<String>>,
-    /// Signature algorithm; default from the key type.
-    pub signature_algorithm: Option<String>,
-    /// Where to write the certificate (PEM).
-    pub certificate_out: PathBuf,
-}
-
-/// `action = "sign-intermediate"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct SignIntermediate {
-    /// Step id.
-    pub id: String,
-    /// The issuing (root) key.
-    pub issuer_key: KeyRef,
-    /// The issuing root's certificate.
-    pub issuer_certificate: InputRef,
-    /// The subordinate CA's public key: a generate-key step or a PEM public key file.
-    pub public_key: InputRef,
-    /// Subject.
-    pub subject: SubjectName,
-    /// notBefore (RFC 3339); default: the start of the run.
-    pub not_before: Option<String>,
-    /// Validity in days; must end within the issuer's validity.
-    pub validity_days: u32,
-    /// keyUsage names; default digitalSignature, keyCertSign, cRLSign.
-    pub key_usage: Option<Vec<String>>,
-    /// extKeyUsage names; default serverAuth (BR 7.1.2.10.6).
-    pub extended_key_usage: Option<Vec<String>>,
-    /// pathLenConstraint; default 0.
-    pub path_length: Option<u8>,
-    /// certificatePolicies OIDs; default the DV reserved OID 2.23.140.1.2.1.
-    pub policies: Option<Vec<String>>,
-    /// The issuer's CRL URL (http://).
-    pub crl_url: String,
-    /// The issuer's certificate URL (http://), for AIA caIssuers.
-    pub ca_issuers_url: String,
-    /// Signature algorithm; default from the issuer key type.
-    pub signature_algorithm: Option<String>,
-    /// Where to write the certificate (PEM).
-    pub certificate_out: PathBuf,
-}
-
-/// `action = "make-csr"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct MakeCsr {
-    /// Step id.
-    pub id: String,
-    /// The key to sign the request with; its public key must be the certificate's.
-    pub key: KeyRef,
-    /// The certificate whose subject the request carries, byte for byte.
-    pub subject_from: InputRef,
-    /// Signature algorithm; default from the key type.
-    pub signature_algorithm: Option<String>,
-    /// Where to write the request (PEM).
-    pub csr_out: PathBuf,
-}
-
-/// `action = "sign-cross-certificate"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct SignCrossCertificate {
-    /// Step id.
-    pub id: String,
-    /// The cross-signer's key.
-    pub issuer_key: KeyRef,
-    /// The cross-signer's certificate.
-    pub issuer_certificate: InputRef,
-    /// The existing CA certificate being cross-certified: subject, SPKI, SKI, EKU and path length
-    /// come from it.
-    pub existing_certificate: InputRef,
-    /// A PKCS#10 request from the subject CA (proof of possession); must match the certificate.
-    pub csr: Option<InputRef>,
-    /// notBefore (RFC 3339); default: the start of the run (BR 7.1.2.2.1 bounds it).
-    pub not_before: Option<String>,
-    /// Validity in days; must end within the cross-signer's validity.
-    pub validity_days: u32,
-    /// certificatePolicies OIDs; default the DV reserved OID.
-    pub policies: Option<Vec<String>>,
-    /// The cross-signer's CRL URL (http://).
-    pub crl_url: String,
-    /// The cross-signer's certificate URL (http://).
-    pub ca_issuers_url: String,
-    /// Signature algorithm; default from the issuer key type.
-    pub signature_algorithm: Option<String>,
-    /// Where to write the certificate (PEM).
-    pub certificate_out: PathBuf,
-}
-
-/// `action = "check-cross-signed"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct CheckCrossSigned {
-    /// Step id.
-    pub id: String,
-    /// Our intermediate.
-    pub intermediate: InputRef,
-    /// The cross-signed certificate that came back.
-    pub cross_signed: InputRef,
-    /// The cross-signer's root.
-    pub cross_signer_root: InputRef,
-}
-
-/// `action = "sign-crl"`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct SignCrl {
-    /// Step id.
-    pub id: String,
-    /// The issuing key.
-    pub issuer_key: KeyRef,
-    /// The issuer's certificate.
-    pub issuer_certificate: InputRef,
-    /// The CRL number (RFC 5280 5.2.3).
-    pub crl_number: u64,
-    /// The previous CRL of this issuer; the new number must be larger.
-    pub previous_crl: Option<PathBuf>,
-    /// thisUpdate (RFC 3339); default: the start of the run.
-    pub this_update: Option<String>,
-    /// nextUpdate − thisUpdate in days (BR 4.9.7: at most 365).
-    pub next_update_days: u32,
-    /// The revoked certificates.
-    #[serde(default)]
-    pub revoked: Vec<CrlEntry>,
-    /// Where to write the CRL (PEM).
-    pub crl_out: PathBuf,
-}
-
-/// BR 7.1.2.8.1 sets no maximum; strongroom's default lifetime of a delegated OCSP responder
-/// certificate, in days (see [`crate::lint::MAX_RESPONDER_DAYS`] for the cap and why).
-pub const DEFAULT_RESPONDER_DAYS: u32 = 30;
-
-/// `action = "sign-ocsp-responder"`: a delegated OCSP responder certificate (BR 7.1.2.8,
-/// RFC 6960 4.2.2.2) for a key on the token, signed by the issuing CA whose certificates' status
-/// it will sign.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct SignOcspResponder {
-    /// Step id.
-    pub id: String,
-    /// The issuing CA's key.
-    pub issuer_key: KeyRef,
-    /// The issuing CA's certificate.
-    pub issuer_certificate: InputRef,
-    /// The responder's public key: a generate-key step or a PEM public key file.
-    pub public_key: InputRef,
-    /// Subject (CA naming rules, BR 7.1.2.10.2).
-    pub subject: SubjectName,
-    /// notBefore (RFC 3339); default: the start of the run. At most one day before it.
-    pub not_before: Option<String>,
-    /// Validity in days; default 30, at most 90 (strongroom's cap, RFC 6960 4.2.2.2.1).
-    pub validity_days: Option<u32>,
-    /// Signature algorithm; default from the issuer key type.
-    pub signature_algorithm: Option<String>,
-    /// Where to write the certificate (PEM).
-    pub certificate_out: PathBuf,
-}
-
-impl Step {
-    /// The step's id.
-    pub fn id(&self) -> &str {
-        match self {
-            Step::GenerateKey(s) => &s.id,
-            Step::SelfSignRoot(s) => &s.id,
-            Step::SignIntermediate(s) => &s.id,
-            Step::MakeCsr(s) => &s.id,
-            Step::SignCrossCertificate(s) => &s.id,
-            Step::CheckCrossSigned(s) => &s.id,
-            Step::SignCrl(s) => &s.id,
-            Step::SignOcspResponder(s) => &s.id,
-        }
-    }
-
-    /// The action name as written in scripts.
-    pub fn action(&self) -> &'static str {
-        match self {
-            Step::GenerateKey(_) => "generate-key",
-            Step::SelfSignRoot(_) => "self-sign-root",
-            Step::SignIntermediate(_) => "sign-intermediate",
-            Step::MakeCsr(_) => "make-csr",
-            Step::SignCrossCertificate(_) => "sign-cross-certificate",
-            Step::CheckCrossSigned(_) => "check-cross-signed",
-            Step::SignCrl(_) => "sign-crl",
-            Step::SignOcspResponder(_) => "sign-ocsp-responder",
-        }
-    }
-
-    /// Whether the step uses the HSM.
-    pub fn needs_hsm(&self) -> bool {
-        !matches!(self, Step::CheckCrossSigned(_))
-    }
-
-    /// Whether the step makes a signature with a CA key (and so asks the operator first).
-    pub fn signs(&self) -> bool {
-        matches!(
-            self,
-            Step::SelfSignRoot(_)
-                | Step::SignIntermediate(_)
-                | Step::MakeCsr(_)
-                | Step::SignCrossCertificate(_)
-                | Step::SignCrl(_)
-                | Step::SignOcspResponder(_)
-        )
-    }
-
-    /// The files the step writes.
-    pub fn outputs(&self) -> Vec<&Path> {
-        match self {
-            Step::GenerateKey(s) => vec![&s.public_key_out],
-            Step::SelfSignRoot(s) => vec![&s.certificate_out],
-            Step::SignIntermediate(s) => vec![&s.certificate_out],
-            Step::MakeCsr(s) => vec![&s.csr_out],
-            Step::SignCrossCertificate(s) => vec![&s.certificate_out],
-            Step::CheckCrossSigned(_) => vec![],
-            Step::SignCrl(s) => vec![&s.crl_out],
-            Step::SignOcspResponder(s) => vec![&s.certificate_out],
-        }
-    }
-}
-
 /// What kind of thing a step produces, for checking references.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Produces {
+pub(crate) enum Produces {
     Key,
     Certificate,
     Csr,
@@ -411,13 +124,10 @@ pub struct ScriptError {
 }
 
 impl ScriptError {
-    fn at(index: Option<(usize, &Step)>, field: &str, rule: impl Into<String>) -> Self {
-        let place = match index {
-            Some((i, step)) => format!("step {} ({} {:?}): ", i + 1, step.action(), step.id()),
-            None => String::new(),
-        };
+    /// An error outside any step (the header, `[hsm]`, the TOML itself).
+    fn general(field: &str, rule: impl Into<String>) -> Self {
         ScriptError {
-            place,
+            place: String::new(),
             field: field.to_string(),
             rule: rule.into(),
         }
@@ -435,14 +145,286 @@ struct RawScript {
     ceremony: Header,
     hsm: Option<RawHsm>,
     #[serde(rename = "step")]
-    steps: Vec<Step>,
+    steps: Vec<RawStep>,
 }
 
-/// Parses an RFC 3339 UTC time such as `2026-11-28T00:00:00Z`.
-pub fn parse_time(s: &str) -> Result<SystemTime, String> {
-    der::DateTime::from_str(s)
-        .map(|dt| dt.to_system_time())
-        .map_err(|_| format!("{s:?} is not an RFC 3339 UTC time like 2026-11-28T00:00:00Z"))
+/// A planned validity period: (notBefore, notAfter).
+pub(crate) type Period = (SystemTime, SystemTime);
+
+/// What the steps before the one being parsed produce, and where errors are reported: each
+/// step's `parse` resolves its references through it.
+pub(crate) struct Plan<'a> {
+    dir: &'a Path,
+    /// The start of the run: the default for every omitted time.
+    pub(crate) started_at: SystemTime,
+    produced: HashMap<String, (Produces, Option<KeyType>)>,
+    periods: HashMap<String, Period>,
+    outputs: HashSet<PathBuf>,
+    labels: HashSet<String>,
+    /// "step N (action "id"): " of the step being parsed.
+    place: String,
+    id: String,
+}
+
+impl Plan<'_> {
+    /// An error in the step being parsed, naming `field` and the rule.
+    pub(crate) fn err(&self, field: &str, rule: impl Into<String>) -> ScriptError {
+        ScriptError {
+            place: self.place.clone(),
+            field: field.to_string(),
+            rule: rule.into(),
+        }
+    }
+
+    /// A path relative to the ceremony directory.
+    pub(crate) fn path(&self, path: &Path) -> PathBuf {
+        resolve(self.dir, path)
+    }
+
+    /// Claims a key label for a `generate-key` step: two steps cannot generate the same label.
+    pub(crate) fn claim_label(&mut self, label: &str) -> bool {
+        self.labels.insert(label.to_string())
+    }
+
+    /// Records the step's planned validity period, for steps it issues to check theirs against.
+    pub(crate) fn record_period(&mut self, period: Period) {
+        let _ = self.periods.insert(self.id.clone(), period);
+    }
+
+    /// Resolves a key reference: a generate-key step (its type is known) or a URI.
+    pub(crate) fn key_ref(
+        &self,
+        field: &str,
+        key: &KeyRef,
+    ) -> Result<Option<KeyType>, ScriptError> {
+        match key {
+            KeyRef::Step(s) => match self.produced.get(s.as_str()) {
+                Some((Produces::Key, kt)) => Ok(*kt),
+                Some(_) => Err(self.err(field, format!("step {s:?} does not produce a key"))),
+                None => Err(self.err(field, format!("no earlier step has id {s:?}"))),
+            },
+            KeyRef::Uri(u) => {
+                let _ = KeyUri::from_str(u).map_err(|e| self.err(field, e))?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Resolves a certificate reference, reading a file now, and gives its planned or actual
+    /// validity.
+    pub(crate) fn cert_ref(
+        &self,
+        field: &str,
+        input: &InputRef,
+    ) -> Result<(Input<Certificate>, Option<Period>), ScriptError> {
+        match input {
+            InputRef::Step(s) => match self.produced.get(s.as_str()) {
+                Some((Produces::Certificate, _)) => Ok((
+                    Input::Step(s.clone()),
+                    self.periods.get(s.as_str()).copied(),
+                )),
+                Some(_) => {
+                    Err(self.err(field, format!("step {s:?} does not produce a certificate")))
+                }
+                None => Err(self.err(field, format!("no earlier step has id {s:?}"))),
+            },
+            InputRef::File(f) => {
+                let (cert, _) = crate::x509::read_pem::<Certificate>(&self.path(f), "CERTIFICATE")
+                    .map_err(|e| self.err(field, e.to_string()))?;
+                let v = cert.tbs_certificate().validity();
+                let period = (v.not_before.to_system_time(), v.not_after.to_system_time());
+                Ok((Input::Loaded(Box::new(cert)), Some(period)))
+            }
+        }
+    }
+
+    /// Resolves a public key reference: a generate-key step, or a PEM public key file read now.
+    pub(crate) fn public_key_ref(
+        &self,
+        field: &str,
+        input: &InputRef,
+    ) -> Result<Input<spki::SubjectPublicKeyInfoOwned>, ScriptError> {
+        match input {
+            InputRef::Step(p) => match self.produced.get(p.as_str()) {
+                Some((Produces::Key, _)) => Ok(Input::Step(p.clone())),
+                Some(_) => Err(self.err(field, format!("step {p:?} does not produce a key"))),
+                None => Err(self.err(field, format!("no earlier step has id {p:?}"))),
+            },
+            InputRef::File(f) => {
+                let key = read_public_key(&self.path(f)).map_err(|e| self.err(field, e))?;
+                Ok(Input::Loaded(Box::new(key)))
+            }
+        }
+    }
+
+    /// Resolves a CSR reference: a make-csr step, or a PEM file read now.
+    pub(crate) fn csr_ref(
+        &self,
+        field: &str,
+        input: &InputRef,
+    ) -> Result<Input<CertReq>, ScriptError> {
+        match input {
+            InputRef::Step(c) => match self.produced.get(c.as_str()) {
+                Some((Produces::Csr, _)) => Ok(Input::Step(c.clone())),
+                _ => Err(self.err(field, format!("no earlier make-csr step has id {c:?}"))),
+            },
+            InputRef::File(f) => {
+                let (csr, _) =
+                    crate::x509::read_pem::<CertReq>(&self.path(f), "CERTIFICATE REQUEST")
+                        .map_err(|e| self.err(field, e.to_string()))?;
+                Ok(Input::Loaded(Box::new(csr)))
+            }
+        }
+    }
+
+    /// Parses a signature algorithm name and, when the key's type is known, checks the key can
+    /// sign with it (BR 7.1.3.2). `None`: the key type's default, chosen when the key is known.
+    pub(crate) fn algorithm(
+        &self,
+        field: &str,
+        alg: &Option<String>,
+        kt: Option<KeyType>,
+    ) -> Result<Option<SignatureAlgorithm>, ScriptError> {
+        let Some(name) = alg else {
+            return Ok(None);
+        };
+        let alg = SignatureAlgorithm::from_str(name).map_err(|e| self.err(field, e))?;
+        if let Some(kt) = kt {
+            if !kt.allows(alg) {
+                return Err(self.err(
+                    field,
+                    format!("a {kt} key cannot sign with {alg} (BR 7.1.3.2)"),
+                ));
+            }
+        }
+        Ok(Some(alg))
+    }
+
+    /// A time field: parsed, or the start of the run when omitted.
+    pub(crate) fn start(
+        &self,
+        field: &str,
+        value: &Option<String>,
+    ) -> Result<SystemTime, ScriptError> {
+        match value {
+            Some(s) => parse_time(s).map_err(|e| self.err(field, e)),
+            None => Ok(self.started_at),
+        }
+    }
+
+    /// Checks a planned validity period lies within the issuer's (RFC 5280 6.1.3).
+    pub(crate) fn nested(
+        &self,
+        field: &str,
+        mine: Period,
+        issuer: Option<Period>,
+    ) -> Result<(), ScriptError> {
+        if let Some((nb, na)) = issuer {
+            if mine.0 < nb || mine.1 > na {
+                return Err(self.err(
+                    field,
+                    "the validity period must lie within the issuer's validity period (RFC 5280 6.1.3)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a URL field is an absolute http:// URL with a domain name.
+    pub(crate) fn http_url(&self, field: &str, url: &str) -> Result<(), ScriptError> {
+        check_http_url(url).map_err(|e| self.err(field, e))
+    }
+}
+
+impl Script {
+    /// Parses and validates a script. `dir` is the ceremony directory (for input files and
+    /// outputs). Nothing is written and the HSM is not touched.
+    pub fn parse(text: &str, dir: &Path, started_at: SystemTime) -> Result<Script, ScriptError> {
+        let raw: RawScript = toml::from_str(text).map_err(|e| {
+            // toml's message names the field (and the line) for unknown fields, missing fields
+            // and wrong types.
+            ScriptError::general("script", e.to_string().trim_end().replace('\n', " "))
+        })?;
+        let hsm = match raw.hsm {
+            None => None,
+            Some(h) => Some(validate_hsm(h)?),
+        };
+        if raw.steps.is_empty() {
+            return Err(ScriptError::general(
+                "step",
+                "a script needs at least one [[step]]",
+            ));
+        }
+        if hsm.is_none() {
+            if let Some((i, s)) = raw.steps.iter().enumerate().find(|(_, s)| s.needs_hsm()) {
+                return Err(ScriptError {
+                    place: place(i, s.action(), s.id()),
+                    field: "hsm".into(),
+                    rule: "this step needs the HSM but the script has no [hsm] table".into(),
+                });
+            }
+        }
+        let mut plan = Plan {
+            dir,
+            started_at,
+            produced: HashMap::new(),
+            periods: HashMap::new(),
+            outputs: HashSet::new(),
+            labels: HashSet::new(),
+            place: String::new(),
+            id: String::new(),
+        };
+        let mut steps = Vec::with_capacity(raw.steps.len());
+        for (i, raw_step) in raw.steps.into_iter().enumerate() {
+            plan.place = place(i, raw_step.action(), raw_step.id());
+            plan.id = raw_step.id().to_string();
+            let id = raw_step.id();
+            if id.is_empty()
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(plan.err("id", "must be non-empty letters, digits, '-' or '_'"));
+            }
+            if plan.produced.contains_key(id) {
+                return Err(plan.err("id", format!("{id:?} is used by an earlier step")));
+            }
+            for (field, out) in raw_step.outputs() {
+                let path = plan.path(out);
+                if path.exists() {
+                    return Err(plan.err(
+                        field,
+                        format!(
+                            "{} exists already; outputs are never overwritten",
+                            path.display()
+                        ),
+                    ));
+                }
+                if !plan.outputs.insert(path.clone()) {
+                    return Err(plan.err(
+                        field,
+                        format!("{} is written by an earlier step", path.display()),
+                    ));
+                }
+            }
+            let step = raw_step.parse(&mut plan)?;
+            let _ = plan
+                .produced
+                .insert(step.id().to_string(), (step.produces(), step.key_type()));
+            steps.push(step);
+        }
+        Ok(Script {
+            header: raw.ceremony,
+            hsm,
+            steps,
+            started_at,
+        })
+    }
+}
+
+/// Where a step's errors are reported: "step N (action "id"): ".
+fn place(index: usize, action: &str, id: &str) -> String {
+    format!("step {} ({action} {id:?}): ", index + 1)
 }
 
 /// Parses keyUsage names (RFC 5280 4.2.1.3).
@@ -465,6 +447,14 @@ fn parse_key_usage(names: &[String]) -> Result<KeyUsage, String> {
     Ok(KeyUsage(bits))
 }
 
+/// Parses a CA certificate's keyUsage names and checks them (the one keyUsage parser of the
+/// ceremony): keyCertSign and cRLSign present, digitalSignature allowed, nothing else.
+pub(crate) fn parse_ca_key_usage(names: &[String]) -> Result<KeyUsage, String> {
+    let ku = parse_key_usage(names)?;
+    check_ca_key_usage(&ku)?;
+    Ok(ku)
+}
+
 /// Checks a CA's keyUsage: keyCertSign and cRLSign present; digitalSignature allowed; nothing else
 /// (BR 7.1.2.10.7, RFC 5280 4.2.1.9).
 fn check_ca_key_usage(ku: &KeyUsage) -> Result<(), String> {
@@ -485,7 +475,7 @@ fn check_ca_key_usage(ku: &KeyUsage) -> Result<(), String> {
 
 /// Parses and checks extKeyUsage names for a TLS subordinate CA (BR 7.1.2.10.6, 7.1.2.2.5):
 /// serverAuth required, clientAuth allowed, nothing else.
-pub fn parse_ca_ekus(names: &[String]) -> Result<Vec<ObjectIdentifier>, String> {
+pub(crate) fn parse_ca_ekus(names: &[String]) -> Result<Vec<ObjectIdentifier>, String> {
     let mut oids = Vec::new();
     for name in names {
         let oid = match name.as_str() {
@@ -518,7 +508,7 @@ pub fn parse_ca_ekus(names: &[String]) -> Result<Vec<ObjectIdentifier>, String> 
 
 /// Parses and checks certificatePolicies for a subordinate CA: exactly one CA/B Forum reserved
 /// policy identifier (listed first), no anyPolicy (BR 7.1.2.10.5).
-pub fn parse_policies(oids: &[String]) -> Result<Vec<ObjectIdentifier>, String> {
+pub(crate) fn parse_policies(oids: &[String]) -> Result<Vec<ObjectIdentifier>, String> {
     let mut out = Vec::new();
     for s in oids {
         if s == ANY_POLICY {
@@ -547,7 +537,7 @@ pub fn parse_policies(oids: &[String]) -> Result<Vec<ObjectIdentifier>, String> 
 
 /// Parses a CRLReason allowed for a CA certificate's CRL entry: present, not unspecified, not
 /// certificateHold, and meaningful for a certificate (BR 7.2.2, RFC 5280 5.3.1).
-pub fn parse_ca_crl_reason(name: &str) -> Result<CrlReason, String> {
+pub(crate) fn parse_ca_crl_reason(name: &str) -> Result<CrlReason, String> {
     Ok(match name {
         "keyCompromise" => CrlReason::KeyCompromise,
         "cACompromise" => CrlReason::CaCompromise,
@@ -583,437 +573,16 @@ fn check_http_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A planned validity period: (notBefore, notAfter).
-type Period = (SystemTime, SystemTime);
-
-fn period(start: SystemTime, days: u32) -> Period {
+/// The validity period of `days` days from `start` (notAfter is inclusive, RFC 5280 4.1.2.5).
+pub(crate) fn period(start: SystemTime, days: u32) -> Period {
     (
         start,
         start + Duration::from_secs(u64::from(days) * 86_400 - 1),
     )
 }
 
-impl Script {
-    /// Parses and validates a script. `dir` is the ceremony directory (for input files and
-    /// outputs). Nothing is written and the HSM is not touched.
-    pub fn parse(text: &str, dir: &Path, started_at: SystemTime) -> Result<Script, ScriptError> {
-        let raw: RawScript = toml::from_str(text).map_err(|e| {
-            // toml's message names the field (and the line) for unknown fields, missing fields
-            // and wrong types.
-            ScriptError::at(None, "script", e.to_string().trim_end().replace('\n', " "))
-        })?;
-        let hsm = match raw.hsm {
-            None => None,
-            Some(h) => Some(validate_hsm(h)?),
-        };
-        let script = Script {
-            header: raw.ceremony,
-            hsm,
-            steps: raw.steps,
-            started_at,
-        };
-        script.validate(dir)?;
-        Ok(script)
-    }
-
-    fn validate(&self, dir: &Path) -> Result<(), ScriptError> {
-        if self.steps.is_empty() {
-            return Err(ScriptError::at(
-                None,
-                "step",
-                "a script needs at least one [[step]]",
-            ));
-        }
-        if self.hsm.is_none() {
-            if let Some((i, s)) = self.steps.iter().enumerate().find(|(_, s)| s.needs_hsm()) {
-                return Err(ScriptError::at(
-                    Some((i, s)),
-                    "hsm",
-                    "this step needs the HSM but the script has no [hsm] table",
-                ));
-            }
-        }
-        let mut produced: HashMap<&str, (Produces, Option<KeyType>)> = HashMap::new();
-        let mut periods: HashMap<&str, Period> = HashMap::new();
-        let mut outputs: HashSet<PathBuf> = HashSet::new();
-        let mut labels: HashSet<&str> = HashSet::new();
-        for (i, step) in self.steps.iter().enumerate() {
-            let at = Some((i, step));
-            let err = |field: &str, rule: String| ScriptError::at(at, field, rule);
-            let id = step.id();
-            if id.is_empty()
-                || !id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
-                return Err(err(
-                    "id",
-                    "must be non-empty letters, digits, '-' or '_'".into(),
-                ));
-            }
-            if produced.contains_key(id) {
-                return Err(err("id", format!("{id:?} is used by an earlier step")));
-            }
-            for out in step.outputs() {
-                let path = resolve(dir, out);
-                if path.exists() {
-                    return Err(err(
-                        output_field(step),
-                        format!(
-                            "{} exists already; outputs are never overwritten",
-                            path.display()
-                        ),
-                    ));
-                }
-                if !outputs.insert(path.clone()) {
-                    return Err(err(
-                        output_field(step),
-                        format!("{} is written by an earlier step", path.display()),
-                    ));
-                }
-            }
-            // Resolves a key reference: a generate-key step (its type is known) or a URI.
-            let key_ref = |field: &str, key: &KeyRef| -> Result<Option<KeyType>, ScriptError> {
-                match key {
-                    KeyRef::Step(s) => match produced.get(s.as_str()) {
-                        Some((Produces::Key, kt)) => Ok(*kt),
-                        Some(_) => Err(err(field, format!("step {s:?} does not produce a key"))),
-                        None => Err(err(field, format!("no earlier step has id {s:?}"))),
-                    },
-                    KeyRef::Uri(u) => {
-                        let _ = KeyUri::from_str(u).map_err(|e| err(field, e.to_string()))?;
-                        Ok(None)
-                    }
-                }
-            };
-            // Resolves a certificate reference to its planned or actual validity.
-            let cert_ref = |field: &str, input: &InputRef| -> Result<Option<Period>, ScriptError> {
-                match input {
-                    InputRef::Step(s) => match produced.get(s.as_str()) {
-                        Some((Produces::Certificate, _)) => Ok(periods.get(s.as_str()).copied()),
-                        Some(_) => Err(err(
-                            field,
-                            format!("step {s:?} does not produce a certificate"),
-                        )),
-                        None => Err(err(field, format!("no earlier step has id {s:?}"))),
-                    },
-                    InputRef::File(f) => {
-                        let (cert, _) =
-                            crate::x509::read_pem::<Certificate>(&resolve(dir, f), "CERTIFICATE")
-                                .map_err(|e| err(field, e.to_string()))?;
-                        let v = cert.tbs_certificate().validity();
-                        Ok(Some((
-                            v.not_before.to_system_time(),
-                            v.not_after.to_system_time(),
-                        )))
-                    }
-                }
-            };
-            let algorithm = |field: &str,
-                             alg: &Option<String>,
-                             kt: Option<KeyType>|
-             -> Result<(), ScriptError> {
-                if let Some(name) = alg {
-                    let alg = SignatureAlgorithm::from_str(name).map_err(|e| err(field, e))?;
-                    if let Some(kt) = kt {
-                        if !kt.allows(alg) {
-                            return Err(err(
-                                field,
-                                format!("a {kt} key cannot sign with {alg} (BR 7.1.3.2)"),
-                            ));
-                        }
-                    }
-                }
-                Ok(())
-            };
-            let start = |field: &str, value: &Option<String>| -> Result<SystemTime, ScriptError> {
-                match value {
-                    Some(s) => parse_time(s).map_err(|e| err(field, e)),
-                    None => Ok(self.started_at),
-                }
-            };
-            let nested = |field: &str,
-                          mine: Period,
-                          issuer: Option<Period>|
-             -> Result<(), ScriptError> {
-                if let Some((nb, na)) = issuer {
-                    if mine.0 < nb || mine.1 > na {
-                        return Err(err(
-                            field,
-                            "the validity period must lie within the issuer's validity period (RFC 5280 6.1.3)".into(),
-                        ));
-                    }
-                }
-                Ok(())
-            };
-            let mut kind = Produces::Certificate;
-            let mut key_type = None;
-            match step {
-                Step::GenerateKey(s) => {
-                    let kt = KeyType::from_str(&s.key_type).map_err(|e| err("key-type", e))?;
-                    if s.label.is_empty() {
-                        return Err(err("label", "must not be empty".into()));
-                    }
-                    if !labels.insert(&s.label) {
-                        return Err(err(
-                            "label",
-                            format!("{:?} is generated by an earlier step", s.label),
-                        ));
-                    }
-                    kind = Produces::Key;
-                    key_type = Some(kt);
-                }
-                Step::SelfSignRoot(s) => {
-                    let kt = key_ref("key", &s.key)?;
-                    algorithm("signature-algorithm", &s.signature_algorithm, kt)?;
-                    s.subject.validate().map_err(|e| err("subject", e))?;
-                    if !ROOT_VALIDITY_DAYS.contains(&s.validity_days) {
-                        return Err(err(
-                            "validity-days",
-                            format!(
-                                "{} is outside 2922..=9132 days for a root certificate (BR 7.1.2.1.1)",
-                                s.validity_days
-                            ),
-                        ));
-                    }
-                    let ku = parse_key_usage(
-                        s.key_usage
-                            .as_deref()
-                            .unwrap_or(&["keyCertSign".into(), "cRLSign".into()]),
-                    )
-                    .map_err(|e| err("key-usage", e))?;
-                    check_ca_key_usage(&ku).map_err(|e| err("key-usage", e))?;
-                    if s.extended_key_usage.as_ref().is_some_and(|e| !e.is_empty()) {
-                        return Err(err(
-                            "extended-key-usage",
-                            "a root certificate MUST NOT contain extKeyUsage (BR 7.1.2.1.2)".into(),
-                        ));
-                    }
-                    let _ = periods.insert(
-                        id,
-                        period(start("not-before", &s.not_before)?, s.validity_days),
-                    );
-                }
-                Step::SignIntermediate(s) => {
-                    let kt = key_ref("issuer-key", &s.issuer_key)?;
-                    algorithm("signature-algorithm", &s.signature_algorithm, kt)?;
-                    let issuer_period = cert_ref("issuer-certificate", &s.issuer_certificate)?;
-                    match &s.public_key {
-                        InputRef::Step(p) => match produced.get(p.as_str()) {
-                            Some((Produces::Key, _)) => {}
-                            Some(_) => {
-                                return Err(err(
-                                    "public-key",
-                                    format!("step {p:?} does not produce a key"),
-                                ));
-                            }
-                            None => {
-                                return Err(err(
-                                    "public-key",
-                                    format!("no earlier step has id {p:?}"),
-                                ));
-                            }
-                        },
-                        InputRef::File(f) => {
-                            let _ = read_public_key(&resolve(dir, f))
-                                .map_err(|e| err("public-key", e))?;
-                        }
-                    }
-                    s.subject.validate().map_err(|e| err("subject", e))?;
-                    let ku = parse_key_usage(s.key_usage.as_deref().unwrap_or(&[
-                        "digitalSignature".into(),
-                        "keyCertSign".into(),
-                        "cRLSign".into(),
-                    ]))
-                    .map_err(|e| err("key-usage", e))?;
-                    check_ca_key_usage(&ku).map_err(|e| err("key-usage", e))?;
-                    let _ = parse_ca_ekus(
-                        s.extended_key_usage
-                            .as_deref()
-                            .unwrap_or(&["serverAuth".into()]),
-                    )
-                    .map_err(|e| err("extended-key-usage", e))?;
-                    let _ = parse_policies(
-                        s.policies
-                            .as_deref()
-                            .unwrap_or(&[RESERVED_POLICIES[0].into()]),
-                    )
-                    .map_err(|e| err("policies", e))?;
-                    check_http_url(&s.crl_url).map_err(|e| err("crl-url", e))?;
-                    check_http_url(&s.ca_issuers_url).map_err(|e| err("ca-issuers-url", e))?;
-                    if s.validity_days == 0 {
-                        return Err(err("validity-days", "must be at least 1".into()));
-                    }
-                    let mine = period(start("not-before", &s.not_before)?, s.validity_days);
-                    nested("validity-days", mine, issuer_period)?;
-                    let _ = periods.insert(id, mine);
-                }
-                Step::MakeCsr(s) => {
-                    let kt = key_ref("key", &s.key)?;
-                    algorithm("signature-algorithm", &s.signature_algorithm, kt)?;
-                    let _ = cert_ref("subject-from", &s.subject_from)?;
-                    kind = Produces::Csr;
-                }
-                Step::SignCrossCertificate(s) => {
-                    let kt = key_ref("issuer-key", &s.issuer_key)?;
-                    algorithm("signature-algorithm", &s.signature_algorithm, kt)?;
-                    let issuer_period = cert_ref("issuer-certificate", &s.issuer_certificate)?;
-                    let _ = cert_ref("existing-certificate", &s.existing_certificate)?;
-                    match &s.csr {
-                        None => {}
-                        Some(InputRef::Step(c)) => match produced.get(c.as_str()) {
-                            Some((Produces::Csr, _)) => {}
-                            _ => {
-                                return Err(err(
-                                    "csr",
-                                    format!("no earlier make-csr step has id {c:?}"),
-                                ));
-                            }
-                        },
-                        Some(InputRef::File(f)) => {
-                            let _ = crate::x509::read_pem::<x509_cert::request::CertReq>(
-                                &resolve(dir, f),
-                                "CERTIFICATE REQUEST",
-                            )
-                            .map_err(|e| err("csr", e.to_string()))?;
-                        }
-                    }
-                    let _ = parse_policies(
-                        s.policies
-                            .as_deref()
-                            .unwrap_or(&[RESERVED_POLICIES[0].into()]),
-                    )
-                    .map_err(|e| err("policies", e))?;
-                    check_http_url(&s.crl_url).map_err(|e| err("crl-url", e))?;
-                    check_http_url(&s.ca_issuers_url).map_err(|e| err("ca-issuers-url", e))?;
-                    if s.validity_days == 0 {
-                        return Err(err("validity-days", "must be at least 1".into()));
-                    }
-                    let mine = period(start("not-before", &s.not_before)?, s.validity_days);
-                    nested("validity-days", mine, issuer_period)?;
-                    let _ = periods.insert(id, mine);
-                }
-                Step::CheckCrossSigned(s) => {
-                    let _ = cert_ref("intermediate", &s.intermediate)?;
-                    let _ = cert_ref("cross-signed", &s.cross_signed)?;
-                    let _ = cert_ref("cross-signer-root", &s.cross_signer_root)?;
-                    kind = Produces::Nothing;
-                }
-                Step::SignCrl(s) => {
-                    let _ = key_ref("issuer-key", &s.issuer_key)?;
-                    let _ = cert_ref("issuer-certificate", &s.issuer_certificate)?;
-                    if s.next_update_days == 0 || s.next_update_days > MAX_CA_CRL_DAYS {
-                        return Err(err(
-                            "next-update-days",
-                            format!(
-                                "{} is outside 1..=365: nextUpdate must be at most twelve months after thisUpdate (BR 4.9.7)",
-                                s.next_update_days
-                            ),
-                        ));
-                    }
-                    let _ = start("this-update", &s.this_update)?;
-                    if let Some(prev) = &s.previous_crl {
-                        let (crl, _) = crate::x509::read_pem::<CertificateList>(
-                            &resolve(dir, prev),
-                            "X509 CRL",
-                        )
-                        .map_err(|e| err("previous-crl", e.to_string()))?;
-                        let previous = crl_number(&crl).map_err(|e| err("previous-crl", e))?;
-                        if u128::from(s.crl_number) <= previous {
-                            return Err(err(
-                                "crl-number",
-                                format!(
-                                    "{} is not larger than the previous CRL's number {previous}: CRL numbers must strictly increase (RFC 5280 5.2.3)",
-                                    s.crl_number
-                                ),
-                            ));
-                        }
-                    }
-                    for (n, entry) in s.revoked.iter().enumerate() {
-                        let _ = cert_ref(&format!("revoked[{n}].certificate"), &entry.certificate)?;
-                        let _ = parse_ca_crl_reason(&entry.reason)
-                            .map_err(|e| err(&format!("revoked[{n}].reason"), e))?;
-                        if let Some(t) = &entry.revoked_at {
-                            let _ = parse_time(t)
-                                .map_err(|e| err(&format!("revoked[{n}].revoked-at"), e))?;
-                        }
-                    }
-                    kind = Produces::Nothing;
-                }
-                Step::SignOcspResponder(s) => {
-                    let kt = key_ref("issuer-key", &s.issuer_key)?;
-                    algorithm("signature-algorithm", &s.signature_algorithm, kt)?;
-                    let issuer_period = cert_ref("issuer-certificate", &s.issuer_certificate)?;
-                    match &s.public_key {
-                        InputRef::Step(p) => match produced.get(p.as_str()) {
-                            Some((Produces::Key, _)) => {}
-                            Some(_) => {
-                                return Err(err(
-                                    "public-key",
-                                    format!("step {p:?} does not produce a key"),
-                                ));
-                            }
-                            None => {
-                                return Err(err(
-                                    "public-key",
-                                    format!("no earlier step has id {p:?}"),
-                                ));
-                            }
-                        },
-                        InputRef::File(f) => {
-                            let _ = read_public_key(&resolve(dir, f))
-                                .map_err(|e| err("public-key", e))?;
-                        }
-                    }
-                    if matches!((&s.public_key, &s.issuer_key), (InputRef::Step(p), KeyRef::Step(k)) if p == k)
-                    {
-                        return Err(err(
-                            "public-key",
-                            "the responder key must not be the issuing CA's key (RFC 6960 4.2.2.2: a delegated responder has its own key)".into(),
-                        ));
-                    }
-                    s.subject.validate().map_err(|e| err("subject", e))?;
-                    let days = s.validity_days.unwrap_or(DEFAULT_RESPONDER_DAYS);
-                    let max = crate::lint::MAX_RESPONDER_DAYS;
-                    if days == 0 || u64::from(days) > max {
-                        return Err(err(
-                            "validity-days",
-                            format!(
-                                "{days} is outside 1..={max}: BR 7.1.2.8.1 sets no maximum, but a responder certificate with id-pkix-ocsp-nocheck cannot be revoked, so strongroom keeps it short (RFC 6960 4.2.2.2.1)"
-                            ),
-                        ));
-                    }
-                    let not_before = start("not-before", &s.not_before)?;
-                    if not_before > self.started_at
-                        || not_before + Duration::from_secs(86_400) < self.started_at
-                    {
-                        return Err(err(
-                            "not-before",
-                            "must lie between one day before the signing time and the signing time (BR 7.1.2.8.1)".into(),
-                        ));
-                    }
-                    let mine = period(not_before, days);
-                    nested("validity-days", mine, issuer_period)?;
-                    let _ = periods.insert(id, mine);
-                }
-            }
-            let _ = produced.insert(id, (kind, key_type));
-        }
-        Ok(())
-    }
-}
-
-fn output_field(step: &Step) -> &'static str {
-    match step {
-        Step::GenerateKey(_) => "public-key-out",
-        Step::MakeCsr(_) => "csr-out",
-        Step::SignCrl(_) => "crl-out",
-        _ => "certificate-out",
-    }
-}
-
 fn validate_hsm(h: RawHsm) -> Result<HsmConfig, ScriptError> {
-    let err = |field: &str, rule: &str| ScriptError::at(None, field, rule.to_string());
+    let err = |field: &str, rule: &str| ScriptError::general(field, rule);
     let token = match (h.token, h.token_serial) {
         (Some(l), None) => TokenSelector::Label(l),
         (None, Some(s)) => TokenSelector::Serial(s),
@@ -1057,14 +626,14 @@ pub fn resolve(dir: &Path, path: &Path) -> PathBuf {
 }
 
 /// Reads a PEM public key ("PUBLIC KEY", SubjectPublicKeyInfo).
-pub fn read_public_key(path: &Path) -> Result<spki::SubjectPublicKeyInfoOwned, String> {
+pub(crate) fn read_public_key(path: &Path) -> Result<spki::SubjectPublicKeyInfoOwned, String> {
     crate::x509::read_pem::<spki::SubjectPublicKeyInfoOwned>(path, "PUBLIC KEY")
         .map(|(k, _)| k)
         .map_err(|e| e.to_string())
 }
 
 /// A CRL's cRLNumber as an integer.
-pub fn crl_number(crl: &CertificateList) -> Result<u128, String> {
+pub(crate) fn crl_number(crl: &CertificateList) -> Result<u128, String> {
     use der::Decode;
     let ext = crl
         .tbs_cert_list

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::time::now_rfc3339;
+
 /// The SHA-256 the first line of a transcript chains to.
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -151,27 +153,6 @@ fn render_value(out: &mut String, depth: usize, key: &str, value: &Value) {
         }
         Value::String(s) => out.push_str(&format!("\n{indent}{key}: {s}")),
         other => out.push_str(&format!("\n{indent}{key}: {other}")),
-    }
-}
-
-/// The current time as RFC 3339 UTC with seconds.
-pub fn now_rfc3339() -> String {
-    rfc3339(std::time::SystemTime::now())
-}
-
-/// A time as RFC 3339 UTC with seconds.
-pub fn rfc3339(t: std::time::SystemTime) -> String {
-    match der::DateTime::from_system_time(t) {
-        Ok(dt) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            dt.year(),
-            dt.month(),
-            dt.day(),
-            dt.hour(),
-            dt.minutes(),
-            dt.seconds()
-        ),
-        Err(_) => "out-of-range".to_string(),
     }
 }
 

@@ -39,10 +39,10 @@ use serde_json::json;
 
 use super::{DEFAULT_CRL_VALIDITY, MAX_CRL_VALIDITY, MAX_THIS_UPDATE_BACKDATE, reason};
 use crate::audit::{Caller, Entry, Recorded};
-use crate::ceremony::script::parse_time;
 use crate::issue::{Pipeline, audit_error, internal, read_audit, shard_of};
 use crate::service::metrics::SignatureKind;
 use crate::service::wire::ApiError;
+use crate::time::parse_time;
 use crate::x509::{self, CompactRevocation};
 
 /// The media type of a DER CRL (RFC 2585 4.2).
@@ -766,8 +766,8 @@ async fn sign_crl_attached(
         "entries": signed.entries,
         "sha256": signed.sha256,
         "bytes": signed.der.len(),
-        "this_update": crate::ceremony::transcript::rfc3339(this_update),
-        "next_update": crate::ceremony::transcript::rfc3339(next_update),
+        "this_update": crate::time::rfc3339(this_update),
+        "next_update": crate::time::rfc3339(next_update),
     });
     let recorded = p
         .audit

@@ -285,3 +285,83 @@ pub fn audit_table(store: &Path) -> String {
     )
     .unwrap()
 }
+
+/// A ceremony script shipped in the repository (`ceremony/…`), parsed, so a test runs the real
+/// script on its own token and changes only the fields it needs, instead of a copy of the text.
+#[derive(Clone)]
+pub struct ShippedScript(toml::Table);
+
+impl ShippedScript {
+    /// Loads `ceremony/<path>` from the repository.
+    pub fn load(path: &str) -> ShippedScript {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("ceremony")
+            .join(path);
+        let text = std::fs::read_to_string(&file).unwrap();
+        ShippedScript(toml::from_str(&text).unwrap())
+    }
+
+    /// Runs on a sandbox token: the `[hsm]` table becomes [`hsm_table`]'s.
+    pub fn on_token(mut self, token: &str, pin_file: &Path) -> ShippedScript {
+        let hsm: toml::Table = toml::from_str(&hsm_table(token, pin_file)).unwrap();
+        let _ = self.0.insert("hsm".into(), hsm["hsm"].clone());
+        self
+    }
+
+    /// Sets a field of the `[hsm]` table.
+    pub fn hsm(mut self, field: &str, value: impl Into<toml::Value>) -> ShippedScript {
+        let hsm = self.0.get_mut("hsm").unwrap().as_table_mut().unwrap();
+        let _ = hsm.insert(field.into(), value.into());
+        self
+    }
+
+    /// Keeps only the steps with these ids, in the script's order.
+    pub fn only(mut self, ids: &[&str]) -> ShippedScript {
+        let steps = self.0.get_mut("step").unwrap().as_array_mut().unwrap();
+        steps.retain(|s| ids.contains(&s["id"].as_str().unwrap()));
+        assert_eq!(steps.len(), ids.len(), "the script lacks one of {ids:?}");
+        self
+    }
+
+    /// Sets (or adds) a field of the step with this id.
+    pub fn set(mut self, id: &str, field: &str, value: impl Into<toml::Value>) -> ShippedScript {
+        let _ = self.step(id).insert(field.into(), value.into());
+        self
+    }
+
+    /// Sets (or adds) the fields of `fields`, a TOML fragment, in the step with this id.
+    pub fn set_toml(mut self, id: &str, fields: &str) -> ShippedScript {
+        let fields: toml::Table = toml::from_str(fields).unwrap();
+        self.step(id).extend(fields);
+        self
+    }
+
+    /// Removes a field of the step with this id.
+    pub fn remove(mut self, id: &str, field: &str) -> ShippedScript {
+        let _ = self.step(id).remove(field);
+        self
+    }
+
+    fn step(&mut self, id: &str) -> &mut toml::Table {
+        self.0["step"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|s| s["id"].as_str() == Some(id))
+            .unwrap_or_else(|| panic!("no step {id:?}"))
+            .as_table_mut()
+            .unwrap()
+    }
+
+    /// The script's text (`[[step]]` tables last, so more steps can be appended as text).
+    pub fn text(&self) -> String {
+        toml::to_string(&self.0).unwrap()
+    }
+}
+
+/// A `{ key = "value" }` inline table, for reference fields like `key = { step = "id" }`.
+pub fn toml_ref(kind: &str, value: &str) -> toml::Value {
+    let mut t = toml::Table::new();
+    let _ = t.insert(kind.into(), value.into());
+    toml::Value::Table(t)
+}

@@ -20,10 +20,11 @@ use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use base64ct::{Base64, Encoding as _};
-use strongroom::ceremony::script::{Script, parse_time};
+use strongroom::ceremony::script::Script;
 use strongroom::policy::{self, PolicyConfig};
 use strongroom::revoke::{CrlRequest, OcspBatchRequest, OcspRequest, OcspStatus};
 use strongroom::service::wire::{ApiError, FinalRequest, IssueRequest};
+use strongroom::time::parse_time;
 
 /// The policy the targets check against: the default, plus one blocked name and key so that
 /// the blocklist paths run too.
