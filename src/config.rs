@@ -160,7 +160,7 @@ pub struct RawOcspResponder {
 }
 
 /// A delegated OCSP responder: its certificate and key. Whether they fit the issuer is checked
-/// when the service starts, with the key on the token (see `issue::Issuer::load`).
+/// when the service starts, with the key on the token (see `issuer::Issuer::load`).
 #[derive(Clone, Debug)]
 pub struct OcspResponderConfig {
     /// The responder certificate.

@@ -25,137 +25,13 @@ use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::serial_number::SerialNumber;
 
 use crate::audit::{self, AuditLog, Caller, Entry, Recorded};
-use crate::config::{Config, IssuerConfig, ProfileConfig};
-use crate::hsm::{Hsm, KeyHandle};
+use crate::config::{Config, ProfileConfig};
+use crate::hsm::Hsm;
+pub use crate::issuer::{Issuer, shard_of};
 use crate::lint::CertKind;
 use crate::service::metrics::SignatureKind;
 use crate::service::wire::{ApiError, IssueRequest};
-use crate::x509::{self, Ct, SignerInfo, TlsServerProfile};
-
-/// An issuer: its configuration, its key on the token and what the profiles need from it.
-#[derive(Debug)]
-pub struct Issuer {
-    /// The configuration.
-    pub config: IssuerConfig,
-    /// The key on the token.
-    pub key: KeyHandle,
-    /// Public key and signature algorithm.
-    pub signer: SignerInfo,
-    /// The issuer's subjectKeyIdentifier (our certificates' AKI).
-    pub ski: Vec<u8>,
-    /// The issuer certificate's notAfter: nothing we issue outlives it.
-    pub not_after: SystemTime,
-    /// Signs OCSP responses about this issuer's certificates: with the issuer key itself, or
-    /// with a delegated responder's key (RFC 6960 4.2.2.2) when the configuration names one.
-    pub responder: crate::ocsp::Responder,
-    /// The key OCSP responses are signed with (the issuer key or the delegated responder's).
-    pub ocsp_key: KeyHandle,
-}
-
-impl Issuer {
-    /// Finds the issuer's key and checks it is the key of the issuer certificate.
-    pub fn load(hsm: &Hsm, config: IssuerConfig) -> Result<Issuer, String> {
-        let key = hsm
-            .find_key(&config.key)
-            .map_err(|e| format!("issuer {:?}: {e}", config.name))?;
-        let tbs = config.certificate.tbs_certificate();
-        if tbs.subject_public_key_info() != &key.spki {
-            return Err(format!(
-                "issuer {:?}: the key {} is not the key of the issuer certificate {}",
-                config.name,
-                config.key,
-                tbs.subject()
-            ));
-        }
-        let ski = x509::subject_key_id(&config.certificate)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| {
-                format!(
-                    "issuer {:?}: the certificate has no subjectKeyIdentifier",
-                    config.name
-                )
-            })?;
-        let signer = SignerInfo {
-            spki: key.spki.clone(),
-            alg: key.key_type.default_signature_algorithm(),
-        };
-        let (responder, ocsp_key) = match &config.ocsp_responder {
-            None => (
-                crate::ocsp::Responder::new(&config.certificate, signer.clone(), None)
-                    .map_err(|e| format!("issuer {:?}: OCSP responder: {e}", config.name))?,
-                key.clone(),
-            ),
-            Some(delegate) => load_delegate(hsm, &config, delegate)?,
-        };
-        Ok(Issuer {
-            responder,
-            ocsp_key,
-            not_after: tbs.validity().not_after.to_system_time(),
-            config,
-            key,
-            signer,
-            ski,
-        })
-    }
-
-    /// The CRL shard a serial belongs to, and its URL (the certificate's CRLDP).
-    pub fn crl_url(&self, serial: &[u8]) -> String {
-        self.crl_url_for_shard(shard_of(serial, self.config.crl_shards))
-    }
-
-    /// A shard's URL: the CRLDP of the certificates in it and its CRL's issuingDistributionPoint.
-    pub fn crl_url_for_shard(&self, shard: u32) -> String {
-        format!("{}{shard}.crl", self.config.crl_url_prefix)
-    }
-}
-
-/// Finds a delegated OCSP responder's key and checks it against its certificate, and the
-/// certificate against the issuer (RFC 6960 4.2.2.2, BR 7.1.2.8): the key is the certificate's,
-/// the certificate is issued and signed by this issuer with AKI = the issuer's SKI, carries
-/// id-kp-OCSPSigning and id-pkix-ocsp-nocheck, and is valid now. Any failure stops the start.
-fn load_delegate(
-    hsm: &Hsm,
-    config: &IssuerConfig,
-    delegate: &crate::config::OcspResponderConfig,
-) -> Result<(crate::ocsp::Responder, KeyHandle), String> {
-    let fail = |e: String| format!("issuer {:?}: ocsp-responder: {e}", config.name);
-    let key = hsm
-        .find_key(&delegate.key)
-        .map_err(|e| fail(e.to_string()))?;
-    let tbs = delegate.certificate.tbs_certificate();
-    if tbs.subject_public_key_info() != &key.spki {
-        return Err(fail(format!(
-            "the key {} is not the key of the responder certificate {}",
-            delegate.key,
-            tbs.subject()
-        )));
-    }
-    let signer = SignerInfo {
-        spki: key.spki.clone(),
-        alg: key.key_type.default_signature_algorithm(),
-    };
-    let responder = crate::ocsp::Responder::new(
-        &config.certificate,
-        signer,
-        Some(delegate.certificate.clone()),
-    )
-    .map_err(|e| match e {
-        crate::ocsp::Error::Responder(why) => fail(why),
-        other => fail(other.to_string()),
-    })?;
-    Ok((responder, key))
-}
-
-/// The shard of a serial: its last four bytes, big-endian, modulo the shard count.
-pub fn shard_of(serial: &[u8], shards: u32) -> u32 {
-    let tail = serial
-        .iter()
-        .rev()
-        .take(4)
-        .rev()
-        .fold(0u32, |acc, b| (acc << 8) | u32::from(*b));
-    tail % shards.max(1)
-}
+use crate::x509::{self, Ct, TlsServerProfile};
 
 /// Everything the pipeline needs, shared by all requests.
 pub struct Pipeline {
@@ -1077,13 +953,6 @@ mod tests {
         let far = UNIX_EPOCH + Duration::from_secs(u64::MAX / 2);
         assert!(validity_window(far, None, Duration::from_secs(u64::MAX / 2), day, far).is_err());
         assert_eq!(encode_validity(far, far).unwrap_err().code, "internal");
-    }
-
-    #[test]
-    fn shards_spread_serials() {
-        assert_eq!(shard_of(&[0x01, 0, 0, 0, 5], 4), 1);
-        assert_eq!(shard_of(&[0x01, 0xff, 0xff, 0xff, 0xff], 1), 0);
-        assert!(shard_of(&[7; 17], 128) < 128);
     }
 
     /// A v1 SCT with the given signature length, and the list around `n` of them.

@@ -391,7 +391,7 @@ async fn sign_ocsp_attached(
 /// The audit summary of one OCSP request. `responses_sha256` is the SHA-256 of the responses'
 /// DER concatenated in request order (each is a self-delimiting DER SEQUENCE).
 fn ocsp_summary(
-    issuer: &crate::issue::Issuer,
+    issuer: &crate::issuer::Issuer,
     mut listed: Vec<serde_json::Value>,
     responses: &[Vec<u8>],
     this_update: SystemTime,

@@ -84,8 +84,9 @@ pub fn start(config: Config, options: StartOptions) -> Result<Arc<Pipeline>, Str
     let issuers = config
         .issuers
         .iter()
-        .map(|c| issue::Issuer::load(&hsm, c.clone()).map(Arc::new))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|c| crate::issuer::Issuer::load(&hsm, c.clone()).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
     let audit =
         crate::audit::AuditLog::open_with_commit_delay(&config.store, config.audit_commit_delay)
             .map_err(|e| format!("audit store {}: {e}", config.store.display()))?;
