@@ -268,7 +268,7 @@ fn serve(
     config_path: &std::path::Path,
     options: crate::service::StartOptions,
 ) -> Result<(), String> {
-    let config = crate::config::Config::load(config_path)?;
+    let config = crate::config::Config::load(config_path).map_err(|e| e.to_string())?;
     if let Some(conf) = &config.softhsm2_conf {
         if std::env::var_os("SOFTHSM2_CONF").as_deref() != Some(conf.as_os_str()) {
             // SoftHSM reads SOFTHSM2_CONF once, when the library initialises: start again with it.

@@ -684,12 +684,18 @@ mod tests {
     fn assembled_certificate_carries_the_linted_tbs_bytes_and_the_signature() {
         let key = SigningKey::from_slice(&[0x42; 32]).unwrap();
         let issuer = signer(&key, SignatureAlgorithm::EcdsaSha256);
-        let tbs = leaf_tbs(&issuer, &[0x51; 17], SystemTime::now());
+        let serial = [0x51, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+        let tbs = leaf_tbs(&issuer, &serial, SystemTime::now());
         let tbs_der = tbs.der().to_vec();
         let signature = sign(&key, &tbs_der);
         let signed = tbs.assemble(&signature, &issuer).unwrap();
         let cert = Certificate::from_der(signed.der()).unwrap();
-        assert_eq!(signed.serial(), [0x51; 17].as_slice());
+        // The serial the audit record will carry is the one inside the DER.
+        assert_eq!(signed.serial(), serial.as_slice());
+        assert_eq!(
+            cert.tbs_certificate().serial_number().as_bytes(),
+            signed.serial()
+        );
         assert_eq!(cert.tbs_certificate().to_der().unwrap(), tbs_der);
         assert_eq!(cert.signature().raw_bytes(), signature.as_slice());
         assert_eq!(
