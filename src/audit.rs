@@ -213,26 +213,28 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// A signed final certificate: its issuer's name, serial number bytes (the DER INTEGER's
-    /// contents), the certificate's DER, the caller, and a JSON summary of the request.
+    /// A signed final certificate: its issuer's name, the certificate (whose serial number
+    /// bytes, the DER INTEGER's contents, are recorded with its DER: they cannot disagree), the
+    /// caller, and a JSON summary of the request. The certificate is taken by value: its DER
+    /// moves into the record without a copy.
     pub fn certificate(
         issuer: impl Into<String>,
-        serial: impl Into<Vec<u8>>,
-        der: impl Into<Vec<u8>>,
+        cert: crate::x509::SignedCert,
         caller: Caller,
         summary: &serde_json::Value,
     ) -> Entry {
+        let (der, serial) = cert.into_parts();
         Entry::signed(Kind::Certificate, issuer, serial, der, caller, summary)
     }
 
     /// A signed precertificate; arguments as for [`Entry::certificate`].
     pub fn precertificate(
         issuer: impl Into<String>,
-        serial: impl Into<Vec<u8>>,
-        der: impl Into<Vec<u8>>,
+        cert: crate::x509::SignedCert,
         caller: Caller,
         summary: &serde_json::Value,
     ) -> Entry {
+        let (der, serial) = cert.into_parts();
         Entry::signed(Kind::Precertificate, issuer, serial, der, caller, summary)
     }
 
@@ -931,7 +933,8 @@ mod tests {
 
     fn cert(serial: u32) -> Entry {
         let der = [&[0x30, 0x82][..], &serial.to_be_bytes()].concat();
-        Entry::certificate(
+        Entry::signed(
+            Kind::Certificate,
             ISSUER,
             serial.to_be_bytes(),
             der,
@@ -972,7 +975,14 @@ mod tests {
         let entries = [
             cert(1),
             refusal(2),
-            Entry::precertificate(ISSUER, [3], [0x30, 3], CALLER, &json!({})),
+            Entry::signed(
+                Kind::Precertificate,
+                ISSUER,
+                [3],
+                [0x30, 3],
+                CALLER,
+                &json!({}),
+            ),
             cert(4),
             refusal(5),
         ];
@@ -1186,7 +1196,14 @@ mod tests {
             other => panic!("expected DuplicateSerial, got {other:?}"),
         }
         // The same serial from another issuer is another certificate.
-        let other = Entry::certificate("CN=Other", 7u32.to_be_bytes(), [0x30], CALLER, &json!({}));
+        let other = Entry::signed(
+            Kind::Certificate,
+            "CN=Other",
+            7u32.to_be_bytes(),
+            [0x30],
+            CALLER,
+            &json!({}),
+        );
         assert_eq!(log.append_blocking(other).unwrap().seq(), 2);
         // The refused entry took no seq: the chain has no gap.
         drop(log);
@@ -1230,7 +1247,14 @@ mod tests {
         assert!(!log.serial_exists(ISSUER, &serial).unwrap());
         assert_eq!(log.find_precertificate(ISSUER, &serial).unwrap(), None);
 
-        let pre = Entry::precertificate(ISSUER, serial, [0x30, 0x01], CALLER, &json!({}));
+        let pre = Entry::signed(
+            Kind::Precertificate,
+            ISSUER,
+            serial,
+            [0x30, 0x01],
+            CALLER,
+            &json!({}),
+        );
         let _ = log.append_blocking(pre).unwrap();
         assert!(log.serial_exists(ISSUER, &serial).unwrap());
         assert!(!log.serial_exists("CN=Other", &serial).unwrap());
@@ -1241,7 +1265,14 @@ mod tests {
         );
         assert!(!log.has_final(ISSUER, &serial).unwrap());
 
-        let last = Entry::certificate(ISSUER, serial, [0x30, 0x02], CALLER, &json!({}));
+        let last = Entry::signed(
+            Kind::Certificate,
+            ISSUER,
+            serial,
+            [0x30, 0x02],
+            CALLER,
+            &json!({}),
+        );
         let _ = log.append_blocking(last.clone()).unwrap();
         assert!(log.has_final(ISSUER, &serial).unwrap());
         // The precertificate is still the precertificate.
@@ -1296,7 +1327,14 @@ mod tests {
             conn.pragma_update(None, "max_page_count", pages).unwrap();
             let _ = gate.recv();
         });
-        let big = Entry::certificate(ISSUER, [9], vec![0x30; 20_000], CALLER, &json!({}));
+        let big = Entry::signed(
+            Kind::Certificate,
+            ISSUER,
+            [9],
+            vec![0x30; 20_000],
+            CALLER,
+            &json!({}),
+        );
         let threads: Vec<_> = [refusal(2), big, refusal(3)]
             .into_iter()
             .map(|entry| {
@@ -1549,7 +1587,14 @@ mod tests {
         // below the 16,000 at which the writer would checkpoint itself.
         for n in 0..100u32 {
             let der = [&n.to_be_bytes()[..], &[0x5a; 64 * 1024]].concat();
-            let entry = Entry::certificate(ISSUER, n.to_be_bytes(), der, CALLER, &json!({}));
+            let entry = Entry::signed(
+                Kind::Certificate,
+                ISSUER,
+                n.to_be_bytes(),
+                der,
+                CALLER,
+                &json!({}),
+            );
             log.append_blocking(entry).unwrap();
         }
         // Only a checkpoint writes pages into the database file; the log is still open, so it

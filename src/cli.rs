@@ -268,7 +268,7 @@ fn serve(
     config_path: &std::path::Path,
     options: crate::service::StartOptions,
 ) -> Result<(), String> {
-    let config = crate::config::Config::load(config_path)?;
+    let config = crate::config::Config::load(config_path).map_err(|e| e.to_string())?;
     if let Some(conf) = &config.softhsm2_conf {
         if std::env::var_os("SOFTHSM2_CONF").as_deref() != Some(conf.as_os_str()) {
             // SoftHSM reads SOFTHSM2_CONF once, when the library initialises: start again with it.
@@ -288,12 +288,12 @@ fn serve(
         return Err("refusing to run as root; set service.allow-root = true to override".into());
     }
     // Before touching the token or the store: another live service owns this socket.
-    crate::service::check_socket_free(&config.socket)?;
-    let pipeline = crate::service::start(config, options)?;
+    crate::service::check_socket_free(&config.socket).map_err(|e| e.to_string())?;
+    let pipeline = crate::service::start(config, options).map_err(|e| e.to_string())?;
     let listener_config = pipeline.config.clone();
     let rt = request_runtime(listener_config.request_threads_nice)?;
     rt.block_on(async move {
-        let listener = crate::service::bind(&listener_config)?;
+        let listener = crate::service::bind(&listener_config).map_err(|e| e.to_string())?;
         eprintln!(
             "strongroom: serving on {} ({} issuers, {} HSM sessions)",
             listener_config.socket.display(),

@@ -160,7 +160,7 @@ pub struct RawOcspResponder {
 }
 
 /// A delegated OCSP responder: its certificate and key. Whether they fit the issuer is checked
-/// when the service starts, with the key on the token (see `issue::Issuer::load`).
+/// when the service starts, with the key on the token (see `issuer::Issuer::load`).
 #[derive(Clone, Debug)]
 pub struct OcspResponderConfig {
     /// The responder certificate.
@@ -306,18 +306,58 @@ pub struct Config {
     pub policy: PolicyConfig,
 }
 
+/// Why a configuration file could not be used. Each message starts with the file's path.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The file could not be read.
+    #[error("cannot read config {}: {source}", .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// The file is not TOML of the configuration's shape (unknown key, wrong type, ...).
+    #[error("{}: {message}", .path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The TOML parser's message.
+        message: String,
+    },
+    /// A value breaks a rule: `message` starts with the key, e.g. `service.socket-mode: ...`.
+    #[error("{}: {message}", .path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The key and the rule it breaks.
+        message: String,
+    },
+}
+
 /// BR 7.1.2.7 and our rule: notBefore is backdated by at most one hour.
 const MAX_BACKDATE: Duration = Duration::from_secs(3600);
 
 impl Config {
     /// Reads and checks a configuration file. Relative paths are relative to its directory.
-    pub fn load(path: &Path) -> Result<Config, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
-        let raw: RawConfig = toml::from_str(&text)
-            .map_err(|e| format!("{}: {}", path.display(), e.to_string().trim_end()))?;
+    ///
+    /// # Errors
+    /// [`Error::Read`], [`Error::Parse`] or [`Error::Invalid`], naming the file.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| Error::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Config::check(raw, base).map_err(|e| format!("{}: {e}", path.display()))
+        Config::check(raw, base).map_err(|message| Error::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })
     }
 
     fn check(raw: RawConfig, base: &Path) -> Result<Config, String> {

@@ -11,6 +11,7 @@ pub mod demo;
 #[expect(clippy::disallowed_types, reason = "the one module that talks PKCS#11")]
 pub mod hsm;
 pub mod issue;
+pub mod issuer;
 pub mod keycheck;
 pub mod lint;
 pub mod ocsp;

@@ -4,12 +4,16 @@
 //!  base64 SPKI ──decode_spki──┐
 //!  PEM CSR ──csr_public_key───┴─▶ SubjectPublicKeyInfo ──check_key──▶ KeyType
 //!  dns_names + ip_addresses ───────────────────────────check_names──▶ Names
+//!  not_before + profile + issuer ─────────────────validity_window──▶ (notBefore, notAfter)
+//!  instance prefix + CSPRNG octets ─────────────────serial_number──▶ SerialNumber
+//!  base64 SCT list (final certificates) ───────────check_sct_list──▶ ()
 //! ```
 //!
-//! Every function here is pure: no I/O, no clock, no HSM. A refusal is an [`Error`] carrying a
-//! stable [`Error::code`] (for the wire and for tests), the request [`Error::field`] it is about
-//! (`dns_names[2]`), and the [`Error::rule`] broken, with its source. The first rule broken is
-//! reported; a request with several problems is refused for the first one found.
+//! Every function here is pure: no I/O, no clock (the caller passes `now`), no HSM. A refusal
+//! is an [`Error`] carrying a stable [`Error::code`] (for the wire and for tests), the request
+//! [`Error::field`] it is about (`dns_names[2]`), and the [`Error::rule`] broken, with its
+//! source. The first rule broken is reported; a request with several problems is refused for
+//! the first one found.
 //!
 //! | code | rule |
 //! |---|---|
@@ -39,6 +43,10 @@
 //! | `policy.key.blocked` | not on [`PolicyConfig::blocked_keys`] (BR 6.1.1.3) |
 //! | `policy.csr.malformed` | the CSR is a PEM `CERTIFICATE REQUEST` holding a DER PKCS#10 request |
 //! | `policy.csr.signature` | the CSR's self-signature verifies (RFC 2986 3) |
+//! | `policy.validity.future` | notBefore is not in the future (BR 7.1.2.7) |
+//! | `policy.validity.backdate` | notBefore at most the profile's backdate in the past (BR 7.1.2.7) |
+//! | `policy.validity.issuer_expiry` | no certificate outlives its issuer's (RFC 5280 6.1.3) |
+//! | `request.sct_list.malformed` | a final certificate's SCT list parses (RFC 6962 3.2, 3.3) |
 //! | `policy.config.invalid` | a blocklist entry is well formed (checked by [`PolicyConfig::validate`]) |
 //!
 //! What this module does not do: it does not check that the requester controls the names (that is
@@ -48,9 +56,15 @@
 mod idna2008;
 mod keys;
 mod names;
+mod sct;
+mod serial;
+mod validity;
 
 pub use keys::{check_key, csr_public_key, decode_spki};
 pub use names::{Names, check_names};
+pub use sct::check_sct_list;
+pub use serial::{SERIAL_RANDOM_OCTETS, SerialError, serial_number};
+pub use validity::{encode_validity, validity_window};
 
 /// A policy refusal: which rule a request breaks, and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

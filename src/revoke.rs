@@ -16,7 +16,6 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::http::StatusCode;
 use der::Decode;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -25,9 +24,8 @@ use x509_cert::ext::pkix::CrlReason;
 use x509_cert::serial_number::SerialNumber;
 
 use crate::audit::{Caller, Entry, Recorded};
-use crate::issue::{Pipeline, audit_error, internal};
+use crate::issue::{Error, Pipeline, internal};
 use crate::service::metrics::SignatureKind;
-use crate::service::wire::ApiError;
 use crate::time::parse_time;
 
 mod crl;
@@ -86,7 +84,7 @@ pub struct CrlResponse {
 
 /// Reason codes BR 7.2.2 allows on a subscriber certificate's CRL entry; "unspecified" is
 /// expressed by leaving the reasonCode out.
-fn reason(name: &Option<String>, field: &str) -> Result<Option<CrlReason>, ApiError> {
+fn reason(name: &Option<String>, field: &str) -> Result<Option<CrlReason>, Error> {
     Ok(match name.as_deref() {
         None | Some("unspecified") => None,
         Some("keyCompromise") => Some(CrlReason::KeyCompromise),
@@ -95,7 +93,7 @@ fn reason(name: &Option<String>, field: &str) -> Result<Option<CrlReason>, ApiEr
         Some("cessationOfOperation") => Some(CrlReason::CessationOfOperation),
         Some("privilegeWithdrawn") => Some(CrlReason::PrivilegeWithdrawn),
         Some(other) => {
-            return Err(ApiError::bad_request(
+            return Err(Error::invalid(
                 "revocation.reason",
                 field,
                 format!(
@@ -150,18 +148,14 @@ pub struct OcspStatus {
     pub reason: Option<String>,
 }
 
-fn ocsp_error(e: crate::ocsp::Error) -> ApiError {
+fn ocsp_error(e: crate::ocsp::Error) -> Error {
     match e {
-        crate::ocsp::Error::Refused { code, field, rule } => {
-            ApiError::bad_request(code, field, rule)
-        }
-        crate::ocsp::Error::Hsm(e) => crate::issue::hsm_error(e),
-        other => ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal.ocsp",
-            "",
-            other.to_string(),
-        ),
+        crate::ocsp::Error::Refused { code, field, rule } => Error::invalid(code, field, rule),
+        crate::ocsp::Error::Hsm(e) => Error::Hsm(e),
+        other => Error::Internal {
+            code: "internal.ocsp",
+            message: other.to_string(),
+        },
     }
 }
 
@@ -174,26 +168,26 @@ fn ocsp_input(
     field: &str,
     this_update: SystemTime,
     next_update: SystemTime,
-) -> Result<crate::ocsp::SingleResponseInput, ApiError> {
+) -> Result<crate::ocsp::SingleResponseInput, Error> {
     let f = |name: &str| format!("{field}{name}");
     let serial = hex::decode(&s.serial)
         .ok()
         .filter(|b| !b.is_empty() && b.len() <= 20)
         .ok_or_else(|| {
-            ApiError::bad_request(
+            Error::invalid(
                 "ocsp.serial.malformed",
-                &f("serial"),
+                f("serial"),
                 "a serial is 1 to 20 bytes of hex",
             )
         })?;
     let der = p
         .audit
         .find_certificate(issuer, &serial)
-        .map_err(audit_error)?
+        .map_err(Error::Audit)?
         .ok_or_else(|| {
-            ApiError::bad_request(
+            Error::invalid(
                 "ocsp.serial.unknown",
-                &f("serial"),
+                f("serial"),
                 format!("issuer {issuer:?} issued no certificate with this serial"),
             )
         })?;
@@ -202,15 +196,14 @@ fn ocsp_input(
         "good" => crate::ocsp::CertStatus::Good,
         "revoked" => {
             let at = s.revoked_at.as_deref().ok_or_else(|| {
-                ApiError::bad_request(
+                Error::invalid(
                     "ocsp.revoked_at.missing",
-                    &f("revoked_at"),
+                    f("revoked_at"),
                     "a revoked status needs revoked_at",
                 )
             })?;
-            let revoked_at = parse_time(at).map_err(|e| {
-                ApiError::bad_request("ocsp.revoked_at.malformed", &f("revoked_at"), e)
-            })?;
+            let revoked_at = parse_time(at)
+                .map_err(|e| Error::invalid("ocsp.revoked_at.malformed", f("revoked_at"), e))?;
             if revoked_at
                 < cert
                     .tbs_certificate()
@@ -218,9 +211,9 @@ fn ocsp_input(
                     .not_before
                     .to_system_time()
             {
-                return Err(ApiError::bad_request(
+                return Err(Error::invalid(
                     "ocsp.revoked_at.before_issuance",
-                    &f("revoked_at"),
+                    f("revoked_at"),
                     "before the certificate's notBefore",
                 ));
             }
@@ -230,18 +223,18 @@ fn ocsp_input(
             }
         }
         other => {
-            return Err(ApiError::bad_request(
+            return Err(Error::invalid(
                 "ocsp.status",
-                &f("status"),
+                f("status"),
                 format!("{other:?}: the status is \"good\" or \"revoked\""),
             ));
         }
     };
     Ok(crate::ocsp::SingleResponseInput {
         serial: SerialNumber::new(&serial).map_err(|_| {
-            ApiError::bad_request(
+            Error::invalid(
                 "ocsp.serial.malformed",
-                &f("serial"),
+                f("serial"),
                 "not a valid serial number",
             )
         })?,
@@ -251,12 +244,12 @@ fn ocsp_input(
     })
 }
 
-fn window(this_update: &str, next_update: &str) -> Result<(SystemTime, SystemTime), ApiError> {
+fn window(this_update: &str, next_update: &str) -> Result<(SystemTime, SystemTime), Error> {
     Ok((
         parse_time(this_update)
-            .map_err(|e| ApiError::bad_request("ocsp.this_update.malformed", "this_update", e))?,
+            .map_err(|e| Error::invalid("ocsp.this_update.malformed", "this_update", e))?,
         parse_time(next_update)
-            .map_err(|e| ApiError::bad_request("ocsp.next_update.malformed", "next_update", e))?,
+            .map_err(|e| Error::invalid("ocsp.next_update.malformed", "next_update", e))?,
     ))
 }
 
@@ -277,7 +270,7 @@ pub async fn sign_ocsp(
     next_update: &str,
     statuses: Vec<OcspStatus>,
     batch: bool,
-) -> Result<(Vec<Vec<u8>>, Recorded), ApiError> {
+) -> Result<(Vec<Vec<u8>>, Recorded), Error> {
     let (issuer, this_update, next_update) = (
         issuer.to_string(),
         this_update.to_string(),
@@ -307,9 +300,9 @@ async fn sign_ocsp_attached(
     next_update: &str,
     statuses: Vec<OcspStatus>,
     batch: bool,
-) -> Result<(Vec<Vec<u8>>, Recorded), ApiError> {
+) -> Result<(Vec<Vec<u8>>, Recorded), Error> {
     if statuses.is_empty() {
-        return Err(ApiError::bad_request(
+        return Err(Error::invalid(
             "ocsp.statuses.empty",
             "statuses",
             "a batch needs at least one status",
@@ -335,12 +328,12 @@ async fn sign_ocsp_attached(
                 issuer.responder.check(&input, now).map_err(ocsp_error)?;
                 inputs.push(input);
             }
-            Ok::<_, ApiError>(inputs)
+            Ok::<_, Error>(inputs)
         }
     })
     .await
     .map_err(internal)??;
-    p.audit.check_writable().await.map_err(audit_error)?;
+    p.audit.check_writable().await.map_err(Error::Audit)?;
     let listed: Vec<serde_json::Value> = inputs
         .iter()
         .map(|i| {
@@ -384,20 +377,20 @@ async fn sign_ocsp_attached(
         .audit
         .append(Entry::ocsp(issuer.config.name.as_str(), caller, &summary))
         .await
-        .map_err(audit_error)?;
+        .map_err(Error::Audit)?;
     Ok((out, recorded))
 }
 
 /// The audit summary of one OCSP request. `responses_sha256` is the SHA-256 of the responses'
 /// DER concatenated in request order (each is a self-delimiting DER SEQUENCE).
 fn ocsp_summary(
-    issuer: &crate::issue::Issuer,
+    issuer: &crate::issuer::Issuer,
     mut listed: Vec<serde_json::Value>,
     responses: &[Vec<u8>],
     this_update: SystemTime,
     next_update: SystemTime,
     produced_at: SystemTime,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<serde_json::Value, Error> {
     use sha2::{Digest, Sha256};
     let mut all = Sha256::new();
     for (entry, der) in listed.iter_mut().zip(responses) {

@@ -20,14 +20,13 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, Request, State};
-use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 use tokio::net::UnixListener;
 
-use self::wire::{ApiError, FinalRequest, IssueRequest};
+use self::wire::{FinalRequest, IssueRequest};
 use crate::audit::{Caller, Entry};
 use crate::config::Config;
 use crate::issue::{self, Pipeline};
@@ -38,6 +37,129 @@ use crate::issue::{self, Pipeline};
 pub struct PeerCred {
     /// uid and gid, or `None` when the kernel did not say.
     pub caller: Option<Caller>,
+}
+
+/// Why the service answers a request with an error: the caller, the body's arrival, or the
+/// signing pipeline. `wire` turns it into the HTTP answer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The caller's uid and gid are not allowed by the configuration (`caller.not_allowed`).
+    #[error("uid {} / gid {} is not an allowed caller", .0.uid, .0.gid)]
+    CallerNotAllowed(Caller),
+    /// The kernel gave no peer credentials (`caller.unknown`).
+    #[error("no peer credentials")]
+    CallerUnknown,
+    /// The body did not arrive within `service.body-timeout-seconds` (`request.timeout`).
+    #[error("{0} (service.body-timeout-seconds)")]
+    BodyTimeout(BodyTimeout),
+    /// The request was refused or failed in the pipeline.
+    #[error(transparent)]
+    Issue(#[from] issue::Error),
+}
+
+impl Error {
+    /// The stable code.
+    pub fn code(&self) -> &str {
+        match self {
+            Error::CallerNotAllowed(_) => "caller.not_allowed",
+            Error::CallerUnknown => "caller.unknown",
+            Error::BodyTimeout(_) => "request.timeout",
+            Error::Issue(e) => e.code(),
+        }
+    }
+
+    /// The request field the error concerns, or "".
+    pub fn field(&self) -> &str {
+        match self {
+            Error::Issue(e) => e.field(),
+            _ => "",
+        }
+    }
+
+    /// What is wrong, and which rule says so.
+    pub fn message(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Error::Issue(e) => e.message(),
+            other => std::borrow::Cow::Owned(other.to_string()),
+        }
+    }
+}
+
+/// Why the service did not start. Every message names what failed and the file or setting
+/// concerned; none carries the PIN.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The user PIN could not be read.
+    #[error("hsm.pin: {0}")]
+    Pin(crate::secret::PinError),
+    /// The token could not be opened or logged in to.
+    #[error("hsm: {0}")]
+    Hsm(crate::hsm::Error),
+    /// An issuer's key or certificate does not fit.
+    #[error(transparent)]
+    Issuer(#[from] crate::issuer::LoadError),
+    /// The audit store could not be opened.
+    #[error("audit store {store}: {source}")]
+    AuditOpen {
+        /// The store's path.
+        store: String,
+        /// What failed.
+        source: crate::audit::Error,
+    },
+    /// The audit store's chain could not be read.
+    #[error("audit store {store}: {source}")]
+    AuditVerify {
+        /// The store's path.
+        store: String,
+        /// What failed.
+        source: crate::audit::VerifyError,
+    },
+    /// The audit store's chain does not verify and the break was not accepted.
+    #[error(
+        "audit store {store}: {source}; refusing to start (check the store with `strongroom \
+         audit verify`; to start anyway and record the break, pass --accept-broken-audit-chain)"
+    )]
+    BrokenChain {
+        /// The store's path.
+        store: String,
+        /// Where and how the chain breaks.
+        source: crate::audit::VerifyError,
+    },
+    /// The accepted chain break could not be recorded.
+    #[error("cannot record the accepted chain break: {0}")]
+    RecordBreak(crate::audit::Error),
+    /// The socket could not be made ready.
+    #[error(transparent)]
+    Socket(#[from] SocketError),
+}
+
+/// Why the service's socket could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SocketError {
+    /// A process answers on the socket path: another service is running there.
+    #[error("{} is held by a running process", .0.display())]
+    Held(std::path::PathBuf),
+    /// Something other than a socket is at the path; it is left alone.
+    #[error("{} exists and is not a socket; refusing to remove it", .0.display())]
+    NotASocket(std::path::PathBuf),
+    /// A file operation on the socket path failed.
+    #[error("cannot {what} {}: {source}", .path.display())]
+    Io {
+        /// What was being done, e.g. "bind" or "set the mode of".
+        what: &'static str,
+        /// The socket path.
+        path: std::path::PathBuf,
+        /// The system's error.
+        source: std::io::Error,
+    },
+}
+
+fn socket_io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SocketError {
+    let path = path.to_path_buf();
+    move |source| SocketError::Io { what, path, source }
 }
 
 /// What `strongroom serve` was told on its command line.
@@ -55,7 +177,7 @@ pub struct StartOptions {
 /// [`StartOptions::accept_broken_audit_chain`] is set; then, once everything else has opened,
 /// it appends an `audit.chain.break_accepted` event naming the break, so the acceptance is itself
 /// in the record.
-pub fn start(config: Config, options: StartOptions) -> Result<Arc<Pipeline>, String> {
+pub fn start(config: Config, options: StartOptions) -> Result<Arc<Pipeline>, StartError> {
     let mut profiles: Vec<_> = config.profiles.values().collect();
     profiles.sort_by(|a, b| a.name.cmp(&b.name));
     for warning in profiles
@@ -67,7 +189,7 @@ pub fn start(config: Config, options: StartOptions) -> Result<Arc<Pipeline>, Str
     let pin = config
         .pin
         .read(&format!("user PIN for {}", config.token))
-        .map_err(|e| format!("hsm.pin: {e}"))?;
+        .map_err(StartError::Pin)?;
     let hsm_options = crate::hsm::Options {
         call_timeout: config.hsm_call_timeout,
         ..crate::hsm::Options::default()
@@ -79,16 +201,19 @@ pub fn start(config: Config, options: StartOptions) -> Result<Arc<Pipeline>, Str
         config.sessions,
         hsm_options,
     )
-    .map_err(|e| format!("hsm: {e}"))?;
+    .map_err(StartError::Hsm)?;
     drop(pin);
     let issuers = config
         .issuers
         .iter()
-        .map(|c| issue::Issuer::load(&hsm, c.clone()).map(Arc::new))
+        .map(|c| crate::issuer::Issuer::load(&hsm, c.clone()).map(Arc::new))
         .collect::<Result<Vec<_>, _>>()?;
     let audit =
         crate::audit::AuditLog::open_with_commit_delay(&config.store, config.audit_commit_delay)
-            .map_err(|e| format!("audit store {}: {e}", config.store.display()))?;
+            .map_err(|source| StartError::AuditOpen {
+                store: config.store.display().to_string(),
+                source,
+            })?;
     // The writer has opened the store (and replayed its WAL after a crash); check every link.
     let accepted = match crate::audit::verify(&config.store) {
         Ok(_) => None,
@@ -96,15 +221,19 @@ pub fn start(config: Config, options: StartOptions) -> Result<Arc<Pipeline>, Str
             e @ (crate::audit::VerifyError::Broken { .. } | crate::audit::VerifyError::Corrupt(_)),
         ) => {
             if !options.accept_broken_audit_chain {
-                return Err(format!(
-                    "audit store {}: {e}; refusing to start (check the store with `strongroom audit \
-                     verify`; to start anyway and record the break, pass --accept-broken-audit-chain)",
-                    config.store.display()
-                ));
+                return Err(StartError::BrokenChain {
+                    store: config.store.display().to_string(),
+                    source: e,
+                });
             }
             Some(e)
         }
-        Err(e) => return Err(format!("audit store {}: {e}", config.store.display())),
+        Err(e) => {
+            return Err(StartError::AuditVerify {
+                store: config.store.display().to_string(),
+                source: e,
+            });
+        }
     };
     if let Some(e) = accepted {
         record_accepted_break(&audit, &e)?;
@@ -137,7 +266,7 @@ pub fn start(config: Config, options: StartOptions) -> Result<Arc<Pipeline>, Str
 fn record_accepted_break(
     audit: &crate::audit::AuditLog,
     e: &crate::audit::VerifyError,
-) -> Result<(), String> {
+) -> Result<(), StartError> {
     use std::os::unix::fs::MetadataExt;
     let me = std::fs::metadata("/proc/self")
         .map(|m| Caller {
@@ -162,7 +291,7 @@ fn record_accepted_break(
             me,
             &summary,
         ))
-        .map_err(|e| format!("cannot record the accepted chain break: {e}"))?;
+        .map_err(StartError::RecordBreak)?;
     eprintln!(
         "strongroom: WARNING: AUDIT CHAIN BROKEN AND ACCEPTED: {e}; recorded as event {}",
         recorded.seq()
@@ -191,31 +320,16 @@ async fn authorize(
         }
         Some(caller) => {
             p.metrics.rejected("caller.not_allowed");
-            ApiError::new(
-                StatusCode::FORBIDDEN,
-                "caller.not_allowed",
-                "",
-                format!(
-                    "uid {} / gid {} is not an allowed caller",
-                    caller.uid, caller.gid
-                ),
-            )
-            .into_response()
+            Error::CallerNotAllowed(caller).into_response()
         }
-        None => ApiError::new(
-            StatusCode::FORBIDDEN,
-            "caller.unknown",
-            "",
-            "no peer credentials",
-        )
-        .into_response(),
+        None => Error::CallerUnknown.into_response(),
     }
 }
 
 /// The error a request body gives when the client did not send it within
 /// `service.body-timeout-seconds`.
 #[derive(Debug)]
-struct BodyTimeout(std::time::Duration);
+pub struct BodyTimeout(std::time::Duration);
 
 impl std::fmt::Display for BodyTimeout {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -281,37 +395,35 @@ async fn body_deadline(State(p): State<Arc<Pipeline>>, request: Request, next: N
 
 fn parse<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<T, ApiError> {
+) -> Result<T, Error> {
+    use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
     let body = body.map_err(|e| {
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
         while let Some(err) = source {
             if let Some(timeout) = err.downcast_ref::<BodyTimeout>() {
-                return ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "request.timeout",
-                    "",
-                    format!("{timeout} (service.body-timeout-seconds)"),
-                );
+                return Error::BodyTimeout(BodyTimeout(timeout.0));
             }
             source = err.source();
         }
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request.too_large",
-                "",
-                "the request body is over the configured limit",
-            )
+        if matches!(
+            e,
+            BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_))
+        ) {
+            issue::Error::TooLarge {
+                message: "the request body is over the configured limit",
+            }
+            .into()
         } else {
-            ApiError::bad_request("request.malformed", "", e.body_text())
+            issue::Error::invalid("request.malformed", "", e.body_text()).into()
         }
     })?;
     serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(
+        issue::Error::invalid(
             "request.malformed",
             "",
             format!("invalid JSON request: {e}"),
         )
+        .into()
     })
 }
 
@@ -319,13 +431,13 @@ async fn post_certificate(
     State(p): State<Arc<Pipeline>>,
     axum::Extension(caller): axum::Extension<Caller>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     let started = Instant::now();
-    let req: IssueRequest = parse(body).inspect_err(|e| p.metrics.rejected(&e.code))?;
+    let req: IssueRequest = parse(body).inspect_err(|e| p.metrics.rejected(e.code()))?;
     let recorded = issue::issue(p.clone(), caller, req).await?;
-    let response = issue::response(&recorded)?;
+    let response = wire::CertificateResponse::new(&recorded)?;
     p.metrics.latency.observe(started.elapsed().as_secs_f64());
-    Ok((StatusCode::CREATED, axum::Json(response)).into_response())
+    Ok(wire::created(axum::Json(response)))
 }
 
 async fn post_final(
@@ -333,10 +445,12 @@ async fn post_final(
     axum::Extension(caller): axum::Extension<Caller>,
     UrlPath(serial): UrlPath<String>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Response, ApiError> {
-    let req: FinalRequest = parse(body).inspect_err(|e| p.metrics.rejected(&e.code))?;
+) -> Result<Response, Error> {
+    let req: FinalRequest = parse(body).inspect_err(|e| p.metrics.rejected(e.code()))?;
     let recorded = issue::finalize(p.clone(), caller, &serial, &req.issuer, &req.sct_list).await?;
-    Ok((StatusCode::CREATED, axum::Json(issue::response(&recorded)?)).into_response())
+    Ok(wire::created(axum::Json(wire::CertificateResponse::new(
+        &recorded,
+    )?)))
 }
 
 async fn post_crl(
@@ -344,25 +458,27 @@ async fn post_crl(
     axum::Extension(caller): axum::Extension<Caller>,
     headers: axum::http::HeaderMap,
     body: axum::body::Body,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     // The body is parsed while it arrives, within max-crl-body-bytes (see revoke::read_request).
     let req = crate::revoke::read_request(&headers, body, p.config.max_crl_body_bytes)
         .await
-        .inspect_err(|e| p.metrics.rejected(&e.code))?;
+        .inspect_err(|e| p.metrics.rejected(e.code()))?;
     let crl = crate::revoke::sign_crl(p.clone(), caller, req)
         .await
-        .inspect_err(|e| p.metrics.rejected(&e.code))?;
-    Ok(crl.into_response(crate::revoke::wants_der(&headers)))
+        .inspect_err(|e| p.metrics.rejected(e.code()))?;
+    Ok(wire::created(
+        crl.into_response(crate::revoke::wants_der(&headers)),
+    ))
 }
 
 async fn post_ocsp(
     State(p): State<Arc<Pipeline>>,
     axum::Extension(caller): axum::Extension<Caller>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     use base64ct::{Base64, Encoding};
     let req: crate::revoke::OcspRequest =
-        parse(body).inspect_err(|e| p.metrics.rejected(&e.code))?;
+        parse(body).inspect_err(|e| p.metrics.rejected(e.code()))?;
     let (mut responses, _recorded) = crate::revoke::sign_ocsp(
         p.clone(),
         caller,
@@ -373,23 +489,21 @@ async fn post_ocsp(
         false,
     )
     .await
-    .inspect_err(|e| p.metrics.rejected(&e.code))?;
+    .inspect_err(|e| p.metrics.rejected(e.code()))?;
     let response = responses.pop().unwrap_or_default();
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(json!({"response": Base64::encode_string(&response)})),
-    )
-        .into_response())
+    Ok(wire::created(axum::Json(
+        json!({"response": Base64::encode_string(&response)}),
+    )))
 }
 
 async fn post_ocsp_batch(
     State(p): State<Arc<Pipeline>>,
     axum::Extension(caller): axum::Extension<Caller>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     use base64ct::{Base64, Encoding};
     let req: crate::revoke::OcspBatchRequest =
-        parse(body).inspect_err(|e| p.metrics.rejected(&e.code))?;
+        parse(body).inspect_err(|e| p.metrics.rejected(e.code()))?;
     let (responses, _recorded) = crate::revoke::sign_ocsp(
         p.clone(),
         caller,
@@ -400,13 +514,9 @@ async fn post_ocsp_batch(
         true,
     )
     .await
-    .inspect_err(|e| p.metrics.rejected(&e.code))?;
+    .inspect_err(|e| p.metrics.rejected(e.code()))?;
     let responses: Vec<String> = responses.iter().map(|r| Base64::encode_string(r)).collect();
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(json!({"responses": responses})),
-    )
-        .into_response())
+    Ok(wire::created(axum::Json(json!({"responses": responses}))))
 }
 
 async fn get_issuers(State(p): State<Arc<Pipeline>>) -> Response {
@@ -463,13 +573,8 @@ async fn get_health(State(p): State<Arc<Pipeline>>) -> Response {
         .map(|i| (i.config.name.clone(), json!(hsm_ok)))
         .collect();
     let audit_ok = audit.is_ok();
-    let status = if hsm_ok && audit_ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
+    wire::health(
+        hsm_ok && audit_ok,
         axum::Json(json!({
             "hsm": {
                 "reachable": hsm_ok,
@@ -490,7 +595,6 @@ async fn get_health(State(p): State<Arc<Pipeline>>) -> Response {
             "audit": {"writable": audit_ok},
         })),
     )
-        .into_response()
 }
 
 async fn get_metrics(State(p): State<Arc<Pipeline>>) -> Response {
@@ -611,40 +715,35 @@ pub async fn serve(
 }
 
 /// Fails if a process answers on the socket path (another service is running there).
-pub fn check_socket_free(path: &Path) -> Result<(), String> {
+pub fn check_socket_free(path: &Path) -> Result<(), SocketError> {
     if std::os::unix::net::UnixStream::connect(path).is_ok() {
-        return Err(format!("{} is held by a running process", path.display()));
+        return Err(SocketError::Held(path.to_path_buf()));
     }
     Ok(())
 }
 
 /// Binds the socket: removes a stale socket file (only if it is a socket no process answers
 /// on), then sets the configured mode and group.
-pub fn bind(config: &Config) -> Result<UnixListener, String> {
+pub fn bind(config: &Config) -> Result<UnixListener, SocketError> {
     let path = &config.socket;
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
-            return Err(format!(
-                "{} exists and is not a socket; refusing to remove it",
-                path.display()
-            ));
+            return Err(SocketError::NotASocket(path.clone()));
         }
         check_socket_free(path)?;
-        std::fs::remove_file(path)
-            .map_err(|e| format!("cannot remove stale socket {}: {e}", path.display()))?;
+        std::fs::remove_file(path).map_err(socket_io("remove stale socket", path))?;
     }
-    let listener =
-        UnixListener::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
+    let listener = UnixListener::bind(path).map_err(socket_io("bind", path))?;
     set_mode(path, config.socket_mode, config.socket_gid)?;
     Ok(listener)
 }
 
-fn set_mode(path: &Path, mode: u32, gid: Option<u32>) -> Result<(), String> {
+fn set_mode(path: &Path, mode: u32, gid: Option<u32>) -> Result<(), SocketError> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| format!("cannot set the mode of {}: {e}", path.display()))?;
+        .map_err(socket_io("set the mode of", path))?;
     if let Some(gid) = gid {
         std::os::unix::fs::chown(path, None, Some(gid))
-            .map_err(|e| format!("cannot set the group of {}: {e}", path.display()))?;
+            .map_err(socket_io("set the group of", path))?;
     }
     Ok(())
 }

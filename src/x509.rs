@@ -177,7 +177,7 @@ pub fn sign_certificate<P: BuilderProfile>(
 ) -> Result<Signed<Certificate>, Error> {
     let tbs = prepare_certificate(profile, serial, validity, subject_spki, kind, signer)?;
     let signature = sign(tbs.der())?;
-    Signed::certificate(tbs.assemble(&signature, signer)?)
+    Signed::certificate(tbs.assemble(&signature, signer)?.into_der())
 }
 
 /// A TBSCertificate that has been built and has passed the lints: all it needs is a signature
@@ -188,6 +188,39 @@ pub struct LintedTbs {
     der: Vec<u8>,
     /// The TBS's own `signature` field (RFC 5280 4.1.2.3), as the lint decoded it.
     algorithm: AlgorithmIdentifierOwned,
+    /// The serial number's content octets (RFC 5280 4.1.2.2), as the lint decoded them.
+    serial: Vec<u8>,
+}
+
+/// A certificate assembled from a linted TBS and a verified signature over it. Only
+/// [`LintedTbs::assemble`] makes one, so [`SignedCert::serial`] is the serial inside
+/// [`SignedCert::der`]: an audit record made from it cannot name another serial.
+#[derive(Debug)]
+pub struct SignedCert {
+    der: Vec<u8>,
+    serial: Vec<u8>,
+}
+
+impl SignedCert {
+    /// The certificate's DER (RFC 5280 4.1).
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The serial number's content octets (RFC 5280 4.1.2.2).
+    pub fn serial(&self) -> &[u8] {
+        &self.serial
+    }
+
+    /// The DER and the serial, taken apart.
+    pub fn into_parts(self) -> (Vec<u8>, Vec<u8>) {
+        (self.der, self.serial)
+    }
+
+    /// The DER alone.
+    pub fn into_der(self) -> Vec<u8> {
+        self.der
+    }
 }
 
 impl LintedTbs {
@@ -202,7 +235,12 @@ impl LintedTbs {
             });
         }
         let algorithm = tbs.signature().clone();
-        Ok(LintedTbs { der, algorithm })
+        let serial = tbs.serial_number().as_bytes().to_vec();
+        Ok(LintedTbs {
+            der,
+            algorithm,
+            serial,
+        })
     }
 
     /// The bytes to sign.
@@ -216,7 +254,7 @@ impl LintedTbs {
     /// signer's too, as 4.1.1.2 requires. Checked by reading the result back as a certificate
     /// of three elements: the same TBS bytes (which the lint decoded in full), algorithm and
     /// signature.
-    pub fn assemble(self, signature: &[u8], signer: &SignerInfo) -> Result<Vec<u8>, Error> {
+    pub fn assemble(self, signature: &[u8], signer: &SignerInfo) -> Result<SignedCert, Error> {
         let alg = signer.alg.algorithm_identifier();
         if self.algorithm != alg {
             return Err(Error::TbsMismatch("certificate"));
@@ -234,7 +272,10 @@ impl LintedTbs {
         {
             return Err(Error::TbsMismatch("certificate"));
         }
-        Ok(der)
+        Ok(SignedCert {
+            der,
+            serial: self.serial,
+        })
     }
 }
 
@@ -542,7 +583,7 @@ pub fn final_from_precertificate(
 ) -> Result<Signed<Certificate>, Error> {
     let tbs = prepare_final(precert, sct_list)?;
     let signature = sign(tbs.der())?;
-    Signed::certificate(tbs.assemble(&signature, signer)?)
+    Signed::certificate(tbs.assemble(&signature, signer)?.into_der())
 }
 
 /// The final certificate's TBS for `precert`, linted (the first half of
@@ -643,11 +684,18 @@ mod tests {
     fn assembled_certificate_carries_the_linted_tbs_bytes_and_the_signature() {
         let key = SigningKey::from_slice(&[0x42; 32]).unwrap();
         let issuer = signer(&key, SignatureAlgorithm::EcdsaSha256);
-        let tbs = leaf_tbs(&issuer, &[0x51; 17], SystemTime::now());
+        let serial = [0x51, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+        let tbs = leaf_tbs(&issuer, &serial, SystemTime::now());
         let tbs_der = tbs.der().to_vec();
         let signature = sign(&key, &tbs_der);
-        let der = tbs.assemble(&signature, &issuer).unwrap();
-        let cert = Certificate::from_der(&der).unwrap();
+        let signed = tbs.assemble(&signature, &issuer).unwrap();
+        let cert = Certificate::from_der(signed.der()).unwrap();
+        // The serial the audit record will carry is the one inside the DER.
+        assert_eq!(signed.serial(), serial.as_slice());
+        assert_eq!(
+            cert.tbs_certificate().serial_number().as_bytes(),
+            signed.serial()
+        );
         assert_eq!(cert.tbs_certificate().to_der().unwrap(), tbs_der);
         assert_eq!(cert.signature().raw_bytes(), signature.as_slice());
         assert_eq!(
@@ -679,7 +727,7 @@ mod tests {
         ];
         let tbs = leaf_tbs(&issuer, &serial, not_before);
         let signature = sign(&key, tbs.der());
-        let der = tbs.assemble(&signature, &issuer).unwrap();
+        let der = tbs.assemble(&signature, &issuer).unwrap().into_der();
         let full = Certificate::from_der(&der).unwrap();
         let (s, v) = serial_and_validity(&der).unwrap();
         assert_eq!(&s, full.tbs_certificate().serial_number());

@@ -204,7 +204,7 @@ impl Plan<'_> {
                 None => Err(self.err(field, format!("no earlier step has id {s:?}"))),
             },
             KeyRef::Uri(u) => {
-                let _ = KeyUri::from_str(u).map_err(|e| self.err(field, e))?;
+                let _ = KeyUri::from_str(u).map_err(|e| self.err(field, e.to_string()))?;
                 Ok(None)
             }
         }

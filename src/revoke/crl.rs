@@ -28,7 +28,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64ct::{Base64, Encoding};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -39,9 +39,8 @@ use serde_json::json;
 
 use super::{DEFAULT_CRL_VALIDITY, MAX_CRL_VALIDITY, MAX_THIS_UPDATE_BACKDATE, reason};
 use crate::audit::{Caller, Entry, Recorded};
-use crate::issue::{Pipeline, audit_error, internal, read_audit, shard_of};
+use crate::issue::{Error, Pipeline, internal, read_audit, shard_of};
 use crate::service::metrics::SignatureKind;
-use crate::service::wire::ApiError;
 use crate::time::parse_time;
 use crate::x509::{self, CompactRevocation};
 
@@ -64,17 +63,14 @@ pub struct CrlSubmission {
     pub entries: Vec<CompactRevocation>,
 }
 
-fn too_large() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "request.too_large",
-        "",
-        "the request body is over the configured limit (max-crl-body-bytes)",
-    )
+fn too_large() -> Error {
+    Error::TooLarge {
+        message: "the request body is over the configured limit (max-crl-body-bytes)",
+    }
 }
 
-fn malformed(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("request.malformed", "", message)
+fn malformed(message: impl Into<String>) -> Error {
+    Error::invalid("request.malformed", "", message)
 }
 
 /// Reads a CRL request body of at most `limit` bytes as it arrives, parsing it on a blocking
@@ -90,7 +86,7 @@ pub async fn read_request(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
-) -> Result<CrlSubmission, ApiError> {
+) -> Result<CrlSubmission, Error> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
@@ -160,7 +156,7 @@ impl Read for ChunkReader {
 
 /// Parses a whole request from `reader`. An entry that breaks a rule stops the parse with that
 /// entry's error (kept aside, since serde's errors carry only text).
-fn parse(reader: impl Read) -> Result<CrlSubmission, ApiError> {
+fn parse(reader: impl Read) -> Result<CrlSubmission, Error> {
     let refused = RefCell::new(None);
     let mut de = serde_json::Deserializer::from_reader(reader);
     let parsed = RequestSeed { refused: &refused }
@@ -200,7 +196,7 @@ fn once<T, E: de::Error>(slot: &Option<T>, name: &'static str) -> Result<(), E> 
 }
 
 struct RequestSeed<'a> {
-    refused: &'a RefCell<Option<ApiError>>,
+    refused: &'a RefCell<Option<Error>>,
 }
 
 impl<'de> DeserializeSeed<'de> for RequestSeed<'_> {
@@ -258,7 +254,7 @@ impl<'de> Visitor<'de> for RequestSeed<'_> {
 }
 
 struct EntriesSeed<'a> {
-    refused: &'a RefCell<Option<ApiError>>,
+    refused: &'a RefCell<Option<Error>>,
 }
 
 impl<'de> DeserializeSeed<'de> for EntriesSeed<'_> {
@@ -290,7 +286,7 @@ impl<'de> Visitor<'de> for EntriesSeed<'_> {
 }
 
 struct EntrySeed<'a> {
-    refused: &'a RefCell<Option<ApiError>>,
+    refused: &'a RefCell<Option<Error>>,
     index: usize,
 }
 
@@ -372,20 +368,20 @@ impl<'de> Visitor<'de> for EntrySeed<'_> {
         let field = |f: &str| format!("entries[{i}].{f}");
         let checked = (|| {
             let (bytes, n) = serial.ok_or_else(|| {
-                ApiError::bad_request(
+                Error::invalid(
                     "crl.entry.serial.malformed",
-                    &field("serial"),
+                    field("serial"),
                     "a serial is 1 to 20 bytes of hex",
                 )
             })?;
             let revoked_at = revoked_at.map_err(|m| {
-                ApiError::bad_request("crl.entry.revoked_at.malformed", &field("revoked_at"), m)
+                Error::invalid("crl.entry.revoked_at.malformed", field("revoked_at"), m)
             })?;
             let reason = reason(&reason_name.flatten(), &field("reason"))?;
             CompactRevocation::new(&bytes[..n], revoked_at, reason).ok_or_else(|| {
-                ApiError::bad_request(
+                Error::invalid(
                     "crl.entry.serial.malformed",
-                    &field("serial"),
+                    field("serial"),
                     "not a valid serial number",
                 )
             })
@@ -426,9 +422,9 @@ fn check_entries(
     allow_unknown: bool,
     entries: &[CompactRevocation],
     this_update: u64,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     if u32::try_from(entries.len()).is_err() {
-        return Err(ApiError::bad_request(
+        return Err(Error::invalid(
             "crl.entries.too_many",
             "entries",
             "at most 2^32 - 1 entries",
@@ -443,44 +439,44 @@ fn check_entries(
             |e| e.serial(),
             |i, e, issued| {
                 if repeat == Some(i) {
-                    return Err(ApiError::bad_request(
+                    return Err(Error::invalid(
                         "crl.entry.serial.duplicate",
-                        &field(i, "serial"),
+                        field(i, "serial"),
                         "listed twice (RFC 5280 5.1.2.6)",
                     ));
                 }
                 let belongs = shard_of(e.serial(), shards);
                 if belongs != shard {
-                    return Err(ApiError::bad_request(
+                    return Err(Error::invalid(
                         "crl.entry.shard",
-                        &field(i, "serial"),
+                        field(i, "serial"),
                         format!(
                             "this serial belongs to shard {belongs}, whose URL its certificate names"
                         ),
                     ));
                 }
                 if e.revoked_at() > this_update {
-                    return Err(ApiError::bad_request(
+                    return Err(Error::invalid(
                         "crl.entry.revoked_at.future",
-                        &field(i, "revoked_at"),
+                        field(i, "revoked_at"),
                         "after thisUpdate",
                     ));
                 }
                 match issued {
                     Some(der) => {
                         if e.revoked_at() < x509::certificate_not_before(der).map_err(internal)? {
-                            return Err(ApiError::bad_request(
+                            return Err(Error::invalid(
                                 "crl.entry.revoked_at.before_issuance",
-                                &field(i, "revoked_at"),
+                                field(i, "revoked_at"),
                                 "before the certificate's notBefore",
                             ));
                         }
                     }
                     None if allow_unknown => {}
                     None => {
-                        return Err(ApiError::bad_request(
+                        return Err(Error::invalid(
                             "crl.entry.serial.unknown",
-                            &field(i, "serial"),
+                            field(i, "serial"),
                             format!("issuer {issuer:?} issued no certificate with this serial"),
                         ));
                     }
@@ -488,7 +484,7 @@ fn check_entries(
                 Ok(())
             },
         )
-        .map_err(audit_error)?
+        .map_err(Error::Audit)?
 }
 
 /// A CRL signed and durably recorded: only [`sign_crl`] makes one, after the audit append
@@ -516,14 +512,13 @@ impl RecordedCrl {
         &self.recorded
     }
 
-    /// The 201 response: `{"number", "crl"}` JSON with the DER base64-encoded piece by piece as
-    /// the body is sent, or, when `der`, the DER itself (`application/pkix-crl`) with the
-    /// number in a `CRL-Number` header.
+    /// The response body and headers (the service sends them with 201): `{"number", "crl"}`
+    /// JSON with the DER base64-encoded piece by piece as the body is sent, or, when `der`, the
+    /// DER itself (`application/pkix-crl`) with the number in a `CRL-Number` header.
     pub fn into_response(self, der: bool) -> Response {
         let number = HeaderValue::from(self.number);
         if der {
             return (
-                StatusCode::CREATED,
                 [
                     (header::CONTENT_TYPE, HeaderValue::from_static(PKIX_CRL)),
                     (header::HeaderName::from_static("crl-number"), number),
@@ -533,7 +528,6 @@ impl RecordedCrl {
                 .into_response();
         }
         (
-            StatusCode::CREATED,
             [
                 (
                     header::CONTENT_TYPE,
@@ -643,7 +637,7 @@ pub async fn sign_crl(
     p: Arc<Pipeline>,
     caller: Caller,
     req: CrlSubmission,
-) -> Result<RecordedCrl, ApiError> {
+) -> Result<RecordedCrl, Error> {
     p.clone().detach(sign_crl_attached(p, caller, req)).await
 }
 
@@ -651,11 +645,11 @@ async fn sign_crl_attached(
     p: Arc<Pipeline>,
     caller: Caller,
     req: CrlSubmission,
-) -> Result<RecordedCrl, ApiError> {
+) -> Result<RecordedCrl, Error> {
     let issuer = p.issuer(&Some(req.issuer.clone()))?;
     let shards = issuer.config.crl_shards;
     if req.shard >= shards {
-        return Err(ApiError::bad_request(
+        return Err(Error::invalid(
             "crl.shard.unknown",
             "shard",
             format!("issuer {:?} has shards 0..{shards}", issuer.config.name),
@@ -663,16 +657,16 @@ async fn sign_crl_attached(
     }
     let now = SystemTime::now();
     let this_update = parse_time(&req.this_update)
-        .map_err(|e| ApiError::bad_request("crl.this_update.malformed", "this_update", e))?;
+        .map_err(|e| Error::invalid("crl.this_update.malformed", "this_update", e))?;
     if this_update > now + Duration::from_secs(60) {
-        return Err(ApiError::bad_request(
+        return Err(Error::invalid(
             "crl.this_update.future",
             "this_update",
             "thisUpdate is in the future",
         ));
     }
     if now.duration_since(this_update).unwrap_or_default() > MAX_THIS_UPDATE_BACKDATE {
-        return Err(ApiError::bad_request(
+        return Err(Error::invalid(
             "crl.this_update.backdate",
             "this_update",
             "thisUpdate may lie at most one hour in the past",
@@ -681,13 +675,13 @@ async fn sign_crl_attached(
     let next_update = match &req.next_update {
         None => this_update + DEFAULT_CRL_VALIDITY,
         Some(t) => parse_time(t)
-            .map_err(|e| ApiError::bad_request("crl.next_update.malformed", "next_update", e))?,
+            .map_err(|e| Error::invalid("crl.next_update.malformed", "next_update", e))?,
     };
     // BR 4.9.7: nextUpdate at most ten days after thisUpdate.
     if next_update <= this_update
         || next_update.duration_since(this_update).unwrap_or_default() > MAX_CRL_VALIDITY
     {
-        return Err(ApiError::bad_request(
+        return Err(Error::invalid(
             "crl.next_update.range",
             "next_update",
             "nextUpdate must be after thisUpdate and at most ten days later (BR 4.9.7)",
@@ -714,7 +708,7 @@ async fn sign_crl_attached(
         .await
         .map_err(internal)??
     };
-    p.audit.check_writable().await.map_err(audit_error)?;
+    p.audit.check_writable().await.map_err(Error::Audit)?;
 
     // One number sequence per issuer: take the lock, read the last number, sign, record.
     let _guard = p.crl_lock(&name).lock().await;
@@ -752,13 +746,11 @@ async fn sign_crl_attached(
     .await
     .map_err(internal)?
     .map_err(|e| match e {
-        x509::Error::Hsm(e) => crate::issue::hsm_error(e),
-        other => ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal.crl",
-            "",
-            other.to_string(),
-        ),
+        x509::Error::Hsm(e) => Error::Hsm(e),
+        other => Error::Internal {
+            code: "internal.crl",
+            message: other.to_string(),
+        },
     })?;
     let summary = json!({
         "number": number,
@@ -773,7 +765,7 @@ async fn sign_crl_attached(
         .audit
         .append(Entry::crl(name.as_str(), number, caller, &summary))
         .await
-        .map_err(audit_error)?;
+        .map_err(Error::Audit)?;
     Ok(RecordedCrl {
         number,
         der: signed.der,
@@ -785,7 +777,7 @@ async fn sign_crl_attached(
 mod tests {
     use super::*;
 
-    fn parse_str(s: &str) -> Result<CrlSubmission, ApiError> {
+    fn parse_str(s: &str) -> Result<CrlSubmission, Error> {
         parse(s.as_bytes())
     }
 
@@ -882,11 +874,7 @@ mod tests {
             ),
         ] {
             let e = parse_str(&body).unwrap_err();
-            assert_eq!(
-                (e.code.as_str(), e.field.as_str()),
-                (code, field),
-                "{body}: {e:?}"
-            );
+            assert_eq!((e.code(), e.field()), (code, field), "{body}: {e:?}");
         }
     }
 
