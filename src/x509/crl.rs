@@ -516,6 +516,54 @@ mod tests {
         }
     }
 
+    /// A CRL shaped like the ceremony's sign-crl step makes (CA certificates, every entry with a
+    /// reason, a short CRL number), signed with a fixed stand-in signature.
+    fn ceremony_style_crl(n: usize) -> Vec<u8> {
+        let cert = issuer();
+        let signer = signer(&cert);
+        let revoked: Vec<Revocation> = [
+            (vec![0x4a; 16], 1_763_990_000, CrlReason::KeyCompromise),
+            (
+                vec![0x00, 0x91, 0x02],
+                1_763_000_000,
+                CrlReason::CaCompromise,
+            ),
+            (vec![0x05], 1_700_000_000, CrlReason::Superseded),
+        ]
+        .into_iter()
+        .take(n)
+        .map(|(s, t, r)| Revocation {
+            serial: SerialNumber::new(&s).unwrap(),
+            revoked_at: at(t),
+            reason: Some(r),
+        })
+        .collect();
+        let contents = CrlContents {
+            number: &[5],
+            this_update: at(1_764_000_000),
+            next_update: at(1_764_000_000 + 30 * 86_400),
+            revoked: &revoked,
+            kind: lint::CrlKind::CaCertificates,
+            shard_url: None,
+        };
+        let signed =
+            super::super::sign_crl(&cert, &contents, &signer, |_| Ok(vec![0x5a; 72])).unwrap();
+        assert_eq!(signed.sha256, hex::encode(Sha256::digest(&signed.der)));
+        signed.der
+    }
+
+    #[test]
+    fn ceremony_crl_bytes_are_unchanged() {
+        assert_eq!(
+            ceremony_style_crl(0),
+            include_bytes!("../../tests/fixtures/ceremony-crl-0.der")
+        );
+        assert_eq!(
+            ceremony_style_crl(3),
+            include_bytes!("../../tests/fixtures/ceremony-crl-3.der")
+        );
+    }
+
     #[test]
     fn time_encoding_switches_in_2050_like_x509_cert() {
         for secs in [
