@@ -24,16 +24,17 @@ use sha2::{Digest, Sha256};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::builder::profile::BuilderProfile;
 use x509_cert::builder::{Builder, CertificateBuilder};
-use x509_cert::certificate::{Certificate, Version};
-use x509_cert::crl::{CertificateList, RevokedCert, TbsCertList};
-use x509_cert::ext::pkix::crl::CrlNumber;
-use x509_cert::ext::pkix::{AuthorityKeyIdentifier, CrlReason, SubjectKeyIdentifier};
+use x509_cert::certificate::Certificate;
+use x509_cert::ext::pkix::SubjectKeyIdentifier;
 use x509_cert::name::Name;
 use x509_cert::request::{CertReq, CertReqInfo};
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
 
-pub use self::crl::{CompactRevocation, SignedCrl, certificate_not_before, sign_large_crl};
+pub use self::crl::{
+    CompactRevocation, CrlContents, Revocation, SignedCrl, certificate_not_before, sign_crl,
+    sign_large_crl,
+};
 pub use self::name::SubjectName;
 pub use self::profile::{
     CT_POISON, CT_SCT_LIST, CaProfile, Ct, DOMAIN_VALIDATED, OcspResponderProfile, RootProfile,
@@ -352,153 +353,6 @@ pub fn sign_csr(
     }
     crate::verify::verify_csr(&reparsed).map_err(|e| Error::Verify(e.to_string()))?;
     Ok(Signed::new(reparsed, der))
-}
-
-/// One revoked certificate in a CRL.
-#[derive(Clone, Debug)]
-pub struct Revocation {
-    /// The revoked certificate's serial number.
-    pub serial: SerialNumber,
-    /// When it was revoked.
-    pub revoked_at: SystemTime,
-    /// The reason; `None` means unspecified, which RFC 5280 5.3.1 and BR 7.2.2 say to encode by
-    /// leaving the reasonCode extension out.
-    pub reason: Option<CrlReason>,
-}
-
-/// What a CRL says: its number, its validity window and its entries.
-#[derive(Clone, Debug)]
-pub struct CrlContents<'a> {
-    /// cRLNumber, big-endian (RFC 5280 5.2.3).
-    pub number: &'a [u8],
-    /// thisUpdate.
-    pub this_update: SystemTime,
-    /// nextUpdate.
-    pub next_update: SystemTime,
-    /// The revoked certificates.
-    pub revoked: &'a [Revocation],
-    /// Which certificates the CRL covers (decides the BR rules it is linted with).
-    pub kind: lint::CrlKind,
-    /// For a shard of a partitioned CRL: the shard's URL, carried in a critical
-    /// issuingDistributionPoint with onlyContainsUserCerts (RFC 5280 5.2.5; BR 7.2.2 requires it
-    /// when a CRL does not list every revoked certificate of its issuer).
-    pub shard_url: Option<String>,
-}
-
-/// Builds a CRL (RFC 5280 5.1) for `issuer`, lints it, signs it and checks it. Extensions:
-/// authorityKeyIdentifier with the issuer's subjectKeyIdentifier (5.2.1), cRLNumber (5.2.3).
-pub fn sign_crl(
-    issuer: &Certificate,
-    contents: &CrlContents<'_>,
-    signer: &SignerInfo,
-    sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, crate::hsm::Error>,
-) -> Result<Signed<CertificateList>, Error> {
-    let tbs = crl_tbs(issuer, contents, signer)?;
-    let report = lint::lint_crl(&tbs, contents.kind);
-    if !report.is_clean() {
-        return Err(Error::Lint {
-            what: "CRL",
-            report: report.to_string(),
-        });
-    }
-    let tbs_der = tbs.to_der()?;
-    let signature = sign(&tbs_der)?;
-    let crl = CertificateList {
-        tbs_cert_list: tbs,
-        signature_algorithm: signer.alg.algorithm_identifier(),
-        signature: BitString::from_bytes(&signature)?,
-    };
-    let der = crl.to_der()?;
-    let reparsed = CertificateList::from_der(&der)?;
-    if reparsed.tbs_cert_list.to_der()? != tbs_der {
-        return Err(Error::TbsMismatch("CRL"));
-    }
-    // As for certificates: the verified signature and algorithm must be carried unchanged.
-    if reparsed.signature.raw_bytes() != signature.as_slice()
-        || reparsed.signature_algorithm != signer.alg.algorithm_identifier()
-    {
-        return Err(Error::TbsMismatch("CRL"));
-    }
-    Ok(Signed::new(reparsed, der))
-}
-
-/// The TBSCertList [`sign_crl`] signs (RFC 5280 5.1.2), in x509-cert's structures.
-pub(crate) fn crl_tbs(
-    issuer: &Certificate,
-    contents: &CrlContents<'_>,
-    signer: &SignerInfo,
-) -> Result<TbsCertList, Error> {
-    let issuer_tbs = issuer.tbs_certificate();
-    let ski = issuer_tbs
-        .get_extension::<SubjectKeyIdentifier>()?
-        .map(|(_, ski)| ski.0)
-        .ok_or_else(|| {
-            Error::Verify("the issuer certificate has no subjectKeyIdentifier".to_string())
-        })?;
-    let aki = AuthorityKeyIdentifier {
-        key_identifier: Some(ski),
-        authority_cert_issuer: None,
-        authority_cert_serial_number: None,
-    };
-    let number = CrlNumber(der::asn1::Uint::new(contents.number)?);
-    let entries = contents
-        .revoked
-        .iter()
-        .map(|r| -> Result<RevokedCert, Error> {
-            Ok(RevokedCert {
-                serial_number: r.serial.clone(),
-                revocation_date: Time::from(der::DateTime::from_system_time(r.revoked_at)?),
-                crl_entry_extensions: match r.reason {
-                    Some(reason) => Some(vec![profile::extension(&reason, false)?]),
-                    None => None,
-                },
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(TbsCertList {
-        version: Version::V2,
-        signature: signer.alg.algorithm_identifier(),
-        issuer: issuer_tbs.subject().clone(),
-        this_update: Time::from(der::DateTime::from_system_time(contents.this_update)?),
-        next_update: Some(Time::from(der::DateTime::from_system_time(
-            contents.next_update,
-        )?)),
-        revoked_certificates: if entries.is_empty() {
-            None
-        } else {
-            Some(entries)
-        },
-        crl_extensions: Some({
-            let mut extensions = vec![
-                profile::extension(&aki, false)?,
-                profile::extension(&number, false)?,
-            ];
-            if let Some(url) = &contents.shard_url {
-                let idp = x509_cert::ext::pkix::crl::dp::IssuingDistributionPoint {
-                    distribution_point: Some(
-                        x509_cert::ext::pkix::name::DistributionPointName::FullName(vec![
-                            x509_cert::ext::pkix::name::GeneralName::UniformResourceIdentifier(
-                                der::asn1::Ia5String::new(url)?,
-                            ),
-                        ]),
-                    ),
-                    only_contains_user_certs: true,
-                    only_contains_ca_certs: false,
-                    only_some_reasons: None,
-                    indirect_crl: false,
-                    only_contains_attribute_certs: false,
-                };
-                // Built by hand: x509-cert 0.3 associates IssuingDistributionPoint with the wrong
-                // OID, so name id-ce-issuingDistributionPoint (2.5.29.28) explicitly.
-                extensions.push(x509_cert::ext::Extension {
-                    extn_id: const_oid::db::rfc5280::ID_CE_ISSUING_DISTRIBUTION_POINT,
-                    critical: true,
-                    extn_value: OctetString::new(idp.to_der()?)?,
-                });
-            }
-            extensions
-        }),
-    })
 }
 
 /// Reads one PEM object of the given label ("CERTIFICATE", "CERTIFICATE REQUEST", "X509 CRL")

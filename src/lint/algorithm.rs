@@ -282,3 +282,147 @@ pub(super) fn oid_name(oid: &ObjectIdentifier) -> String {
         .by_oid(oid)
         .map_or_else(|| oid.to_string(), str::to_string)
 }
+
+#[cfg(test)]
+mod tests {
+    use const_oid::db::rfc5912::{
+        ECDSA_WITH_SHA_256, ECDSA_WITH_SHA_384, ID_EC_PUBLIC_KEY, SECP_521_R_1,
+        SHA_1_WITH_RSA_ENCRYPTION,
+    };
+    use der::asn1::{Any, BitString};
+    use x509_cert::spki::AlgorithmIdentifierOwned;
+
+    use crate::lint::test_support::*;
+    use crate::lint::*;
+
+    #[test]
+    fn signature_algorithm_rules() {
+        let sha1 = |t: &mut RawTbs| t.signature.oid = SHA_1_WITH_RSA_ENCRYPTION;
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            sha1,
+            &["cert.signature.algorithm"],
+        );
+        let rsa_without_null = |t: &mut RawTbs| t.signature.parameters = None;
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            rsa_without_null,
+            &["cert.signature.parameters"],
+        );
+        let ecdsa_with_null = |t: &mut RawTbs| t.signature.parameters = Some(Any::null());
+        assert_mutation(
+            E5,
+            CertKind::SubordinateCa,
+            ecdsa_with_null,
+            &["cert.signature.parameters"],
+        );
+    }
+
+    #[test]
+    fn self_signed_root_hash_matches_its_curve() {
+        let p384_signed_with_sha256 = |t: &mut RawTbs| t.signature.oid = ECDSA_WITH_SHA_256;
+        assert_mutation(
+            X2,
+            CertKind::Root,
+            p384_signed_with_sha256,
+            &["root.signature.key_mismatch"],
+        );
+        let rsa_root_signed_with_ecdsa = |t: &mut RawTbs| {
+            t.signature = AlgorithmIdentifierOwned {
+                oid: ECDSA_WITH_SHA_384,
+                parameters: None,
+            };
+        };
+        assert_mutation(
+            X1,
+            CertKind::Root,
+            rsa_root_signed_with_ecdsa,
+            &["root.signature.key_mismatch"],
+        );
+    }
+
+    #[test]
+    fn rsa_key_rules() {
+        let cases: [(usize, &[u8], &[&str]); 6] = [
+            (2048, &[1, 0, 1], &[]),
+            (4096, &[1, 0, 1], &[]),
+            (2047, &[1, 0, 1], &["cert.spki.rsa.modulus_size"]),
+            (2052, &[1, 0, 1], &["cert.spki.rsa.modulus_size"]),
+            (1024, &[1, 0, 1], &["cert.spki.rsa.modulus_size"]),
+            (2048, &[1, 0, 0], &["cert.spki.rsa.exponent"]),
+        ];
+        for (bits, e, expected) in cases {
+            assert_mutation(
+                R10,
+                CertKind::SubordinateCa,
+                |t| t.spki = rsa_spki(bits, e),
+                expected,
+            );
+        }
+        // e = 3 is allowed but outside the SHOULD range.
+        let tbs = mutate(&load(R10), |t| t.spki = rsa_spki(2048, &[3]));
+        let report = lint_certificate(&tbs, CertKind::SubordinateCa);
+        assert!(report.is_clean(), "{report}");
+        assert!(report.contains("cert.spki.rsa.exponent_range"));
+        let e1 = mutate(&load(R10), |t| t.spki = rsa_spki(2048, &[1]));
+        assert_errors(
+            &lint_certificate(&e1, CertKind::SubordinateCa),
+            &["cert.spki.rsa.exponent"],
+        );
+    }
+
+    #[test]
+    fn rsa_key_needs_null_parameters() {
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            |t| t.spki.algorithm.parameters = None,
+            &["cert.spki.algorithm"],
+        );
+    }
+
+    #[test]
+    fn ec_key_rules() {
+        let p521 = |t: &mut RawTbs| {
+            t.spki.algorithm.parameters = Some(Any::encode_from(&SECP_521_R_1).unwrap());
+        };
+        assert_mutation(E5, CertKind::SubordinateCa, p521, &["cert.spki.algorithm"]);
+        let no_curve = |t: &mut RawTbs| t.spki.algorithm.parameters = None;
+        assert_mutation(
+            E5,
+            CertKind::SubordinateCa,
+            no_curve,
+            &["cert.spki.algorithm"],
+        );
+        let off_curve = |t: &mut RawTbs| {
+            let mut point = t.spki.subject_public_key.raw_bytes().to_vec();
+            let last = point.len() - 1;
+            point[last] ^= 1;
+            t.spki.subject_public_key = BitString::from_bytes(&point).unwrap();
+        };
+        assert_mutation(
+            E5,
+            CertKind::SubordinateCa,
+            off_curve,
+            &["cert.spki.ec.point"],
+        );
+        let compressed = |t: &mut RawTbs| {
+            let point = t.spki.subject_public_key.raw_bytes();
+            let mut c = vec![0x02 | (point[96] & 1)];
+            c.extend_from_slice(&point[1..49]);
+            t.spki.subject_public_key = BitString::from_bytes(&c).unwrap();
+        };
+        assert_mutation(
+            E5,
+            CertKind::SubordinateCa,
+            compressed,
+            &["cert.spki.ec.point"],
+        );
+        assert_eq!(
+            load(E5).subject_public_key_info().algorithm.oid,
+            ID_EC_PUBLIC_KEY
+        );
+    }
+}

@@ -299,3 +299,228 @@ fn lint_subscriber_validity(tbs: &TbsCertificate, report: &mut Report) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use const_oid::db::rfc4519::{COMMON_NAME, COUNTRY_NAME, ORGANIZATION_NAME};
+    use der::Tag;
+    use der::asn1::{BitString, Int};
+    use x509_cert::Version;
+
+    use crate::lint::test_support::*;
+    use crate::lint::*;
+
+    #[test]
+    fn version_must_be_v3() {
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            |t| t.version = Version::V2,
+            &["cert.version.not_v3"],
+        );
+    }
+
+    #[test]
+    fn serial_rules() {
+        let cases: [(&[u8], &str); 4] = [
+            (&[0x00], "cert.serial.zero"),
+            (&[0x80, 1, 2, 3, 4, 5, 6, 7, 8], "cert.serial.negative"),
+            (&[0x01, 2, 3, 4, 5, 6, 7, 8], "cert.serial.too_short"),
+            (&[0x7f; 21], "cert.serial.too_long"),
+        ];
+        for (bytes, code) in cases {
+            let expected: &[&str] = if code == "cert.serial.zero" {
+                &["cert.serial.zero", "cert.serial.too_short"]
+            } else {
+                &[code]
+            };
+            assert_mutation(
+                R10,
+                CertKind::SubordinateCa,
+                |t| t.serial = Int::new(bytes).unwrap(),
+                expected,
+            );
+        }
+        // Nine octets is the shortest we accept.
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            |t| t.serial = Int::new(&[0x01, 2, 3, 4, 5, 6, 7, 8, 9]).unwrap(),
+            &[],
+        );
+    }
+
+    #[test]
+    fn issuer_must_not_be_empty() {
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            |t| t.issuer = name(vec![]),
+            &["cert.issuer.empty"],
+        );
+    }
+
+    #[test]
+    fn root_issuer_must_be_its_subject() {
+        let other = |t: &mut RawTbs| {
+            t.issuer = name(vec![
+                vec![printable(COUNTRY_NAME, "US")],
+                vec![printable(
+                    ORGANIZATION_NAME,
+                    "Internet Security Research Group",
+                )],
+                vec![printable(COMMON_NAME, "ISRG Root X9")],
+            ]);
+        };
+        assert_mutation(X1, CertKind::Root, other, &["root.issuer.not_subject"]);
+        // Same text, other string type: not byte-for-byte equal.
+        let utf8 = |t: &mut RawTbs| {
+            t.issuer = name(vec![
+                vec![printable(COUNTRY_NAME, "US")],
+                vec![atv(
+                    ORGANIZATION_NAME,
+                    Tag::Utf8String,
+                    "Internet Security Research Group",
+                )],
+                vec![printable(COMMON_NAME, "ISRG Root X1")],
+            ]);
+        };
+        assert_mutation(X1, CertKind::Root, utf8, &["root.issuer.not_subject"]);
+    }
+
+    #[test]
+    fn validity_rules() {
+        let inverted = |t: &mut RawTbs| {
+            t.validity = RawValidity {
+                not_before: utc(Y2030),
+                not_after: utc(Y2030 - DAY),
+            };
+        };
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            inverted,
+            &["cert.validity.not_before_after_not_after"],
+        );
+        let generalized_before_2050 = |t: &mut RawTbs| {
+            t.validity = RawValidity {
+                not_before: utc(Y2030),
+                not_after: generalized(Y2030 + 365 * DAY),
+            };
+        };
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            generalized_before_2050,
+            &["cert.validity.encoding"],
+        );
+        // 2050 and later in GeneralizedTime is right.
+        let generalized_after_2050 = |t: &mut RawTbs| {
+            t.validity = RawValidity {
+                not_before: utc(Y2030),
+                not_after: generalized(Y2030 + 21 * 365 * DAY),
+            };
+        };
+        assert_mutation(R10, CertKind::SubordinateCa, generalized_after_2050, &[]);
+    }
+
+    #[test]
+    fn root_validity_between_2922_and_9132_days() {
+        let with_days = |days: u64| {
+            move |t: &mut RawTbs| {
+                // Inclusive period: notAfter = notBefore + days - 1 second.
+                t.validity = RawValidity {
+                    not_before: utc(Y2030 - 10 * 365 * DAY),
+                    not_after: utc(Y2030 - 10 * 365 * DAY + days * DAY - 1),
+                };
+            }
+        };
+        assert_mutation(
+            X1,
+            CertKind::Root,
+            with_days(9133),
+            &["root.validity.length"],
+        );
+        assert_mutation(
+            X1,
+            CertKind::Root,
+            with_days(2921),
+            &["root.validity.length"],
+        );
+        assert_mutation(X1, CertKind::Root, with_days(9132), &[]);
+        assert_mutation(X1, CertKind::Root, with_days(2922), &[]);
+    }
+
+    #[test]
+    fn unique_ids_are_refused() {
+        let uid =
+            |t: &mut RawTbs| t.subject_unique_id = Some(BitString::from_bytes(&[1, 2]).unwrap());
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            uid,
+            &["cert.unique_id.present"],
+        );
+    }
+
+    #[test]
+    fn subscriber_validity_follows_the_br_schedule() {
+        let days_from = |start: u64, days: u64| {
+            move |t: &mut RawTbs| {
+                // Inclusive period: notAfter = notBefore + days - 1 second.
+                t.validity = RawValidity {
+                    not_before: utc(start),
+                    not_after: utc(start + days * DAY - 1),
+                };
+            }
+        };
+        assert_leaf(days_from(SEPT_2025, 400), &["leaf.validity.too_long"]);
+        let schedule = [
+            (SEPT_2025, 398),
+            (MAR_2026 - 1, 398),
+            (MAR_2026, 200),
+            (MAR_2027 - 1, 200),
+            (MAR_2027, 100),
+            (MAR_2029 - 1, 100),
+            (MAR_2029, 47),
+            (Y2030, 47),
+        ];
+        for (start, max) in schedule {
+            assert_leaf(days_from(start, max), &[]);
+            assert_mutated(
+                &leaf(),
+                CertKind::Subscriber,
+                days_from(start, max + 1),
+                &["leaf.validity.too_long"],
+            );
+        }
+        // One second over the limit is a day too long (BR 6.3.2).
+        let one_second_over = |t: &mut RawTbs| {
+            t.validity = RawValidity {
+                not_before: utc(MAR_2029),
+                not_after: utc(MAR_2029 + 47 * DAY),
+            };
+        };
+        assert_leaf(one_second_over, &["leaf.validity.too_long"]);
+        let inverted = |t: &mut RawTbs| {
+            t.validity = RawValidity {
+                not_before: utc(SEPT_2025),
+                not_after: utc(SEPT_2025 - 1),
+            };
+        };
+        assert_leaf(inverted, &["cert.validity.not_before_after_not_after"]);
+    }
+
+    #[test]
+    fn subscriber_schedule_dates_are_midnight_utc() {
+        for (unix, (y, m, d)) in [
+            (SEPT_2025, (2025, 9, 1)),
+            (MAR_2026, (2026, 3, 15)),
+            (MAR_2027, (2027, 3, 15)),
+            (MAR_2029, (2029, 3, 15)),
+        ] {
+            let date = der::DateTime::new(y, m, d, 0, 0, 0).unwrap();
+            assert_eq!(date.unix_duration().as_secs(), unix);
+        }
+    }
+}

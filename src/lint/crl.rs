@@ -370,3 +370,324 @@ fn lint_reason_code(ext: &Extension, serial: &str, kind: CrlKind, report: &mut R
         format!("reasonCode of serial {serial} is {why}"),
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use const_oid::ObjectIdentifier;
+    use const_oid::db::rfc5280::{
+        ID_CE_AUTHORITY_KEY_IDENTIFIER, ID_CE_CRL_NUMBER, ID_CE_CRL_REASONS,
+    };
+    use const_oid::db::rfc5912::{
+        ECDSA_WITH_SHA_384, SHA_1_WITH_RSA_ENCRYPTION, SHA_256_WITH_RSA_ENCRYPTION,
+    };
+    use der::asn1::{Int, OctetString};
+    use x509_cert::Version;
+    use x509_cert::crl::{RevokedCert, TbsCertList};
+    use x509_cert::ext::Extension;
+    use x509_cert::ext::pkix::{AuthorityKeyIdentifier, CrlNumber, CrlReason};
+    use x509_cert::serial_number::SerialNumber;
+    use x509_cert::spki::AlgorithmIdentifierOwned;
+
+    use crate::lint::test_support::*;
+    use crate::lint::*;
+
+    fn revoked(serial: &[u8], reason: Option<CrlReason>) -> RevokedCert {
+        RevokedCert {
+            serial_number: SerialNumber::new(serial).unwrap(),
+            revocation_date: utc(Y2030 - DAY),
+            crl_entry_extensions: reason.map(|r| vec![ext(ID_CE_CRL_REASONS, false, &r)]),
+        }
+    }
+
+    /// A well-formed CRL of ISRG Root X2 listing two revoked CA certificates.
+    fn base_crl() -> TbsCertList {
+        let x2 = load(X2);
+        TbsCertList {
+            version: Version::V2,
+            signature: AlgorithmIdentifierOwned {
+                oid: ECDSA_WITH_SHA_384,
+                parameters: None,
+            },
+            issuer: x2.subject().clone(),
+            this_update: utc(Y2030),
+            next_update: Some(utc(Y2030 + 300 * DAY)),
+            revoked_certificates: Some(vec![
+                revoked(&[0x01; 17], Some(CrlReason::CessationOfOperation)),
+                revoked(&[0x02; 17], Some(CrlReason::KeyCompromise)),
+            ]),
+            crl_extensions: Some(vec![
+                ext(
+                    ID_CE_AUTHORITY_KEY_IDENTIFIER,
+                    false,
+                    &AuthorityKeyIdentifier {
+                        key_identifier: Some(OctetString::new([0x7c; 20]).unwrap()),
+                        ..Default::default()
+                    },
+                ),
+                ext(
+                    ID_CE_CRL_NUMBER,
+                    false,
+                    &CrlNumber::try_from(1_700_000_000u64).unwrap(),
+                ),
+            ]),
+        }
+    }
+
+    #[track_caller]
+    fn assert_crl(change: impl FnOnce(&mut TbsCertList), kind: CrlKind, expected: &[&str]) {
+        assert_errors(&lint_crl(&base_crl(), CrlKind::CaCertificates), &[]);
+        let mut crl = base_crl();
+        change(&mut crl);
+        assert_errors(&lint_crl(&crl, kind), expected);
+    }
+
+    fn crl_ext(crl: &mut TbsCertList, oid: ObjectIdentifier) -> &mut Extension {
+        crl.crl_extensions
+            .as_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|e| e.extn_id == oid)
+            .unwrap()
+    }
+
+    fn entry_reason(crl: &mut TbsCertList) -> &mut Extension {
+        let entry = &mut crl.revoked_certificates.as_mut().unwrap()[0];
+        &mut entry.crl_entry_extensions.as_mut().unwrap()[0]
+    }
+
+    #[test]
+    fn hand_built_crl_lints_clean() {
+        let report = lint_crl(&base_crl(), CrlKind::CaCertificates);
+        assert!(report.findings.is_empty(), "{report}");
+        // With no revoked certificate the list is absent.
+        assert_crl(
+            |c| c.revoked_certificates = None,
+            CrlKind::CaCertificates,
+            &[],
+        );
+    }
+
+    #[test]
+    fn crl_reason_code_rules() {
+        let reason = |r: CrlReason| {
+            move |c: &mut TbsCertList| *entry_reason(c) = ext(ID_CE_CRL_REASONS, false, &r)
+        };
+        assert_crl(
+            reason(CrlReason::Unspecified),
+            CrlKind::CaCertificates,
+            &["crl.entry.reason.unspecified"],
+        );
+        assert_crl(
+            reason(CrlReason::CertificateHold),
+            CrlKind::CaCertificates,
+            &["crl.entry.reason.certificate_hold"],
+        );
+        assert_crl(
+            reason(CrlReason::RemoveFromCRL),
+            CrlKind::CaCertificates,
+            &["crl.entry.reason.not_allowed"],
+        );
+        assert_crl(
+            reason(CrlReason::CaCompromise),
+            CrlKind::CaCertificates,
+            &[],
+        );
+        let subscriber_window = |c: &mut TbsCertList| c.next_update = Some(utc(Y2030 + 7 * DAY));
+        let ca_compromise_for_subscriber = |c: &mut TbsCertList| {
+            subscriber_window(c);
+            reason(CrlReason::CaCompromise)(c);
+        };
+        assert_crl(
+            ca_compromise_for_subscriber,
+            CrlKind::SubscriberCertificates,
+            &["crl.entry.reason.not_allowed"],
+        );
+        assert_crl(
+            |c| entry_reason(c).critical = true,
+            CrlKind::CaCertificates,
+            &["crl.entry.reason.critical"],
+        );
+        let as_integer =
+            |c: &mut TbsCertList| *entry_reason(c) = ext(ID_CE_CRL_REASONS, false, &1u8);
+        assert_crl(
+            as_integer,
+            CrlKind::CaCertificates,
+            &["crl.entry.reason.malformed"],
+        );
+        // A CA certificate's entry MUST carry a reason; a subscriber's need not.
+        let no_reason = |c: &mut TbsCertList| {
+            c.revoked_certificates.as_mut().unwrap()[0].crl_entry_extensions = None
+        };
+        assert_crl(
+            no_reason,
+            CrlKind::CaCertificates,
+            &["crl.entry.reason.missing"],
+        );
+        assert_crl(
+            |c| {
+                no_reason(c);
+                subscriber_window(c);
+            },
+            CrlKind::SubscriberCertificates,
+            &[],
+        );
+    }
+
+    #[test]
+    fn crl_entry_rules() {
+        let dup_serial = |c: &mut TbsCertList| {
+            c.revoked_certificates.as_mut().unwrap()[1].serial_number =
+                SerialNumber::new(&[0x01; 17]).unwrap();
+        };
+        assert_crl(
+            dup_serial,
+            CrlKind::CaCertificates,
+            &["crl.entry.serial_duplicate"],
+        );
+        let dup_ext = |c: &mut TbsCertList| {
+            let e = entry_reason(c).clone();
+            c.revoked_certificates.as_mut().unwrap()[0]
+                .crl_entry_extensions
+                .as_mut()
+                .unwrap()
+                .push(e);
+        };
+        assert_crl(
+            dup_ext,
+            CrlKind::CaCertificates,
+            &["crl.entry.ext.duplicate"],
+        );
+        assert_crl(
+            |c| c.revoked_certificates = Some(vec![]),
+            CrlKind::CaCertificates,
+            &["crl.revoked.empty"],
+        );
+        let generalized_date = |c: &mut TbsCertList| {
+            c.revoked_certificates.as_mut().unwrap()[0].revocation_date = generalized(Y2030 - DAY)
+        };
+        assert_crl(
+            generalized_date,
+            CrlKind::CaCertificates,
+            &["crl.time.encoding"],
+        );
+    }
+
+    #[test]
+    fn crl_header_rules() {
+        assert_crl(
+            |c| c.version = Version::V1,
+            CrlKind::CaCertificates,
+            &["crl.version.not_v2"],
+        );
+        assert_crl(
+            |c| c.issuer = name(vec![]),
+            CrlKind::CaCertificates,
+            &["crl.issuer.empty"],
+        );
+        assert_crl(
+            |c| c.signature.oid = SHA_1_WITH_RSA_ENCRYPTION,
+            CrlKind::CaCertificates,
+            &["crl.signature.algorithm"],
+        );
+        assert_crl(
+            |c| {
+                c.signature = AlgorithmIdentifierOwned {
+                    oid: SHA_256_WITH_RSA_ENCRYPTION,
+                    parameters: None,
+                }
+            },
+            CrlKind::CaCertificates,
+            &["crl.signature.parameters"],
+        );
+        assert_crl(
+            |c| c.this_update = generalized(Y2030),
+            CrlKind::CaCertificates,
+            &["crl.time.encoding"],
+        );
+    }
+
+    #[test]
+    fn crl_next_update_rules() {
+        assert_crl(
+            |c| c.next_update = None,
+            CrlKind::CaCertificates,
+            &["crl.next_update.missing"],
+        );
+        assert_crl(
+            |c| c.next_update = Some(utc(Y2030)),
+            CrlKind::CaCertificates,
+            &["crl.next_update.not_after_this_update"],
+        );
+        // 2030-01-01 + 12 months = 2031-01-01, exactly: allowed; one second more: refused.
+        assert_crl(
+            |c| c.next_update = Some(utc(Y2030 + 365 * DAY)),
+            CrlKind::CaCertificates,
+            &[],
+        );
+        assert_crl(
+            |c| c.next_update = Some(utc(Y2030 + 365 * DAY + 1)),
+            CrlKind::CaCertificates,
+            &["crl.next_update.too_far"],
+        );
+        // Subscriber CRLs: ten days.
+        assert_crl(
+            |c| c.next_update = Some(utc(Y2030 + 10 * DAY)),
+            CrlKind::SubscriberCertificates,
+            &[],
+        );
+        assert_crl(
+            |c| c.next_update = Some(utc(Y2030 + 10 * DAY + 1)),
+            CrlKind::SubscriberCertificates,
+            &["crl.next_update.too_far"],
+        );
+    }
+
+    #[test]
+    fn crl_extension_rules() {
+        let remove = |oid: ObjectIdentifier| {
+            move |c: &mut TbsCertList| {
+                c.crl_extensions
+                    .as_mut()
+                    .unwrap()
+                    .retain(|e| e.extn_id != oid)
+            }
+        };
+        assert_crl(
+            remove(ID_CE_CRL_NUMBER),
+            CrlKind::CaCertificates,
+            &["crl.crl_number.missing"],
+        );
+        assert_crl(
+            remove(ID_CE_AUTHORITY_KEY_IDENTIFIER),
+            CrlKind::CaCertificates,
+            &["crl.aki.missing"],
+        );
+        assert_crl(
+            |c| crl_ext(c, ID_CE_CRL_NUMBER).critical = true,
+            CrlKind::CaCertificates,
+            &["crl.crl_number.critical"],
+        );
+        let number = |bytes: &'static [u8]| {
+            move |c: &mut TbsCertList| {
+                *crl_ext(c, ID_CE_CRL_NUMBER) =
+                    ext(ID_CE_CRL_NUMBER, false, &Int::new(bytes).unwrap())
+            }
+        };
+        assert_crl(
+            number(&[0xff]),
+            CrlKind::CaCertificates,
+            &["crl.crl_number.negative"],
+        );
+        assert_crl(
+            number(&[0x7f; 21]),
+            CrlKind::CaCertificates,
+            &["crl.crl_number.too_long"],
+        );
+        assert_crl(number(&[0x00]), CrlKind::CaCertificates, &[]);
+        let dup = |c: &mut TbsCertList| {
+            let e = crl_ext(c, ID_CE_CRL_NUMBER).clone();
+            c.crl_extensions.as_mut().unwrap().push(e);
+        };
+        assert_crl(dup, CrlKind::CaCertificates, &["crl.ext.duplicate"]);
+    }
+}

@@ -898,3 +898,579 @@ fn is_url(url: &str, scheme: &str) -> bool {
         && url[..scheme.len()].eq_ignore_ascii_case(scheme)
         && !url[scheme.len()..].starts_with('/')
 }
+
+#[cfg(test)]
+mod tests {
+    use const_oid::ObjectIdentifier;
+    use const_oid::db::rfc5280::{
+        ANY_EXTENDED_KEY_USAGE, ANY_POLICY, ID_AD_CA_ISSUERS, ID_CE_AUTHORITY_KEY_IDENTIFIER,
+        ID_CE_BASIC_CONSTRAINTS, ID_CE_CERTIFICATE_POLICIES, ID_CE_CRL_DISTRIBUTION_POINTS,
+        ID_CE_EXT_KEY_USAGE, ID_CE_KEY_USAGE, ID_CE_NAME_CONSTRAINTS, ID_CE_SUBJECT_KEY_IDENTIFIER,
+        ID_KP_CLIENT_AUTH, ID_KP_CODE_SIGNING, ID_KP_SERVER_AUTH, ID_PE_AUTHORITY_INFO_ACCESS,
+        ID_QT_CPS, ID_QT_UNOTICE,
+    };
+    use const_oid::db::rfc6962::CT_PRECERT_SIGNING_CERT;
+    use der::asn1::{Any, Ia5String, OctetString};
+    use der::{Decode, Encode};
+    use x509_cert::ext::pkix::certpolicy::{PolicyInformation, PolicyQualifierInfo};
+    use x509_cert::ext::pkix::constraints::NameConstraints;
+    use x509_cert::ext::pkix::crl::dp::{DistributionPoint, Reasons};
+    use x509_cert::ext::pkix::name::DistributionPointName;
+    use x509_cert::ext::pkix::{
+        AuthorityKeyIdentifier, CertificatePolicies, CrlDistributionPoints, ExtendedKeyUsage,
+        KeyUsages,
+    };
+    use x509_cert::serial_number::SerialNumber;
+
+    use crate::lint::test_support::*;
+    use crate::lint::*;
+
+    #[test]
+    fn duplicate_extension_is_refused() {
+        let dup = |t: &mut RawTbs| {
+            let ski = t.ext(ID_CE_SUBJECT_KEY_IDENTIFIER).clone();
+            t.exts().push(ski);
+        };
+        assert_mutation(R10, CertKind::SubordinateCa, dup, &["cert.ext.duplicate"]);
+    }
+
+    #[test]
+    fn malformed_extension_is_refused() {
+        let bad = |t: &mut RawTbs| {
+            t.ext(ID_CE_KEY_USAGE).extn_value = OctetString::new(vec![0x30, 0x00]).unwrap();
+        };
+        assert_mutation(R10, CertKind::SubordinateCa, bad, &["cert.ext.malformed"]);
+    }
+
+    #[test]
+    fn key_usage_rules() {
+        let ca = KeyUsages::KeyCertSign | KeyUsages::CRLSign;
+        assert_mutation(
+            X1,
+            CertKind::Root,
+            ku(KeyUsages::CRLSign.into(), true),
+            &["ca.key_usage.key_cert_sign_missing"],
+        );
+        assert_mutation(
+            X1,
+            CertKind::Root,
+            ku(KeyUsages::KeyCertSign.into(), true),
+            &["ca.key_usage.crl_sign_missing"],
+        );
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            ku(ca | KeyUsages::DigitalSignature, false),
+            &["ca.key_usage.not_critical"],
+        );
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            ku(ca | KeyUsages::KeyEncipherment, true),
+            &["ca.key_usage.forbidden"],
+        );
+        assert_mutation(
+            X1,
+            CertKind::Root,
+            ku(ca | KeyUsages::DigitalSignature, true),
+            &[],
+        );
+        assert_mutation(
+            X1,
+            CertKind::Root,
+            |t| t.remove(ID_CE_KEY_USAGE),
+            &["ca.key_usage.missing"],
+        );
+    }
+
+    #[test]
+    fn basic_constraints_rules() {
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            bc(true, Some(0), false),
+            &["ca.basic_constraints.not_critical"],
+        );
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            bc(false, None, true),
+            &["ca.basic_constraints.not_ca"],
+        );
+        assert_mutation(R10, CertKind::SubordinateCa, bc(true, None, true), &[]);
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            |t| t.remove(ID_CE_BASIC_CONSTRAINTS),
+            &["ca.basic_constraints.missing"],
+        );
+        // pathLenConstraint in a root is NOT RECOMMENDED: a warning only.
+        let root = lint_certificate(&mutate(&load(X2), bc(true, Some(1), true)), CertKind::Root);
+        assert!(root.is_clean(), "{root}");
+        assert!(root.contains("root.basic_constraints.path_len"));
+    }
+
+    #[test]
+    fn subject_key_identifier_rules() {
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            |t| t.remove(ID_CE_SUBJECT_KEY_IDENTIFIER),
+            &["ca.ski.missing"],
+        );
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            |t| t.ext(ID_CE_SUBJECT_KEY_IDENTIFIER).critical = true,
+            &["ca.ski.critical"],
+        );
+    }
+
+    #[test]
+    fn root_must_not_carry_eku() {
+        let eku = |t: &mut RawTbs| {
+            t.set(
+                ID_CE_EXT_KEY_USAGE,
+                false,
+                &ExtendedKeyUsage(vec![ID_KP_SERVER_AUTH]),
+            )
+        };
+        assert_mutation(X1, CertKind::Root, eku, &["root.eku.present"]);
+    }
+
+    #[test]
+    fn root_aki_must_match_ski() {
+        let ski_x1: Vec<u8> = RawTbs::from_der(&load(X1).to_der().unwrap())
+            .unwrap()
+            .decode::<OctetString>(ID_CE_SUBJECT_KEY_IDENTIFIER)
+            .as_bytes()
+            .to_vec();
+        let aki = |key: Vec<u8>| {
+            move |t: &mut RawTbs| {
+                let aki = AuthorityKeyIdentifier {
+                    key_identifier: Some(OctetString::new(key).unwrap()),
+                    ..Default::default()
+                };
+                t.set(ID_CE_AUTHORITY_KEY_IDENTIFIER, false, &aki);
+            }
+        };
+        assert_mutation(
+            X1,
+            CertKind::Root,
+            aki(vec![0x42; 20]),
+            &["root.aki.mismatch"],
+        );
+        let report = lint_certificate(&mutate(&load(X1), aki(ski_x1)), CertKind::Root);
+        assert!(report.findings.is_empty(), "{report}");
+    }
+
+    #[test]
+    fn root_policies_and_crldp_are_warnings() {
+        let r10 = RawTbs::from_der(&load(R10).to_der().unwrap()).unwrap();
+        let cp = r10.decode::<CertificatePolicies>(ID_CE_CERTIFICATE_POLICIES);
+        let dp = r10.decode::<CrlDistributionPoints>(ID_CE_CRL_DISTRIBUTION_POINTS);
+        let tbs = mutate(&load(X1), |t| {
+            t.set(ID_CE_CERTIFICATE_POLICIES, false, &cp);
+            t.set(ID_CE_CRL_DISTRIBUTION_POINTS, false, &dp);
+        });
+        let report = lint_certificate(&tbs, CertKind::Root);
+        assert!(report.is_clean(), "{report}");
+        assert!(report.contains("root.policies.present"));
+        assert!(report.contains("root.crldp.present"));
+    }
+
+    #[test]
+    fn subordinate_aki_rules() {
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            |t| t.remove(ID_CE_AUTHORITY_KEY_IDENTIFIER),
+            &["subca.aki.missing"],
+        );
+        let with_serial = |t: &mut RawTbs| {
+            let mut aki = t.decode::<AuthorityKeyIdentifier>(ID_CE_AUTHORITY_KEY_IDENTIFIER);
+            aki.authority_cert_serial_number = Some(SerialNumber::from(42u32));
+            t.set(ID_CE_AUTHORITY_KEY_IDENTIFIER, false, &aki);
+        };
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            with_serial,
+            &["ca.aki.issuer_serial_present"],
+        );
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            no_key_id,
+            &["ca.aki.issuer_serial_present", "ca.aki.key_id_missing"],
+        );
+    }
+
+    #[test]
+    fn eku_rules() {
+        for kind in [CertKind::SubordinateCa, CertKind::CrossCertificate] {
+            let file = if kind == CertKind::SubordinateCa {
+                E5
+            } else {
+                E5_CROSS
+            };
+            assert_mutation(file, kind, eku(vec![ID_KP_SERVER_AUTH]), &[]);
+            assert_mutation(
+                file,
+                kind,
+                eku(vec![ID_KP_SERVER_AUTH, ID_KP_CODE_SIGNING]),
+                &["subca.eku.forbidden"],
+            );
+            assert_mutation(
+                file,
+                kind,
+                eku(vec![ID_KP_SERVER_AUTH, ANY_EXTENDED_KEY_USAGE]),
+                &["subca.eku.forbidden"],
+            );
+            assert_mutation(
+                file,
+                kind,
+                eku(vec![ID_KP_SERVER_AUTH, CT_PRECERT_SIGNING_CERT]),
+                &["subca.eku.forbidden"],
+            );
+            assert_mutation(
+                file,
+                kind,
+                eku(vec![ID_KP_CLIENT_AUTH]),
+                &["subca.eku.server_auth_missing"],
+            );
+            assert_mutation(
+                file,
+                kind,
+                |t| t.remove(ID_CE_EXT_KEY_USAGE),
+                &["subca.eku.missing"],
+            );
+            assert_mutation(
+                file,
+                kind,
+                |t| t.ext(ID_CE_EXT_KEY_USAGE).critical = true,
+                &["subca.eku.critical"],
+            );
+        }
+    }
+
+    #[test]
+    fn certificate_policy_rules() {
+        let dv = || policy("2.23.140.1.2.1");
+        let ours = || policy("1.3.6.1.4.1.44947.1.1.1");
+        let any = || PolicyInformation {
+            policy_identifier: ANY_POLICY,
+            policy_qualifiers: None,
+        };
+        assert_mutation(R10, CertKind::SubordinateCa, cps(vec![dv(), ours()]), &[]);
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            cps(vec![dv(), any()]),
+            &["subca.policies.any_policy"],
+        );
+        assert_mutation(
+            E5_CROSS,
+            CertKind::CrossCertificate,
+            cps(vec![dv(), any()]),
+            &["subca.policies.any_policy"],
+        );
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            cps(vec![ours()]),
+            &["subca.policies.reserved_count"],
+        );
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            cps(vec![dv(), policy("2.23.140.1.2.2")]),
+            &["subca.policies.reserved_count"],
+        );
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            cps(vec![dv(), ours(), ours()]),
+            &["subca.policies.duplicate"],
+        );
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            |t| t.remove(ID_CE_CERTIFICATE_POLICIES),
+            &["subca.policies.missing"],
+        );
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            |t| t.ext(ID_CE_CERTIFICATE_POLICIES).critical = true,
+            &["subca.policies.critical"],
+        );
+
+        let qualified = |id: ObjectIdentifier, url: &str| {
+            let q = PolicyQualifierInfo {
+                policy_qualifier_id: id,
+                qualifier: Some(Any::encode_from(&Ia5String::new(url).unwrap()).unwrap()),
+            };
+            PolicyInformation {
+                policy_qualifiers: Some(vec![q]),
+                ..ours()
+            }
+        };
+        let tbs = mutate(
+            &load(R10),
+            cps(vec![dv(), qualified(ID_QT_CPS, "https://cps.example.org/")]),
+        );
+        let report = lint_certificate(&tbs, CertKind::SubordinateCa);
+        assert_errors(&report, &[]);
+        assert!(report.contains("subca.policies.qualifier_present"));
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            cps(vec![dv(), qualified(ID_QT_CPS, "ftp://cps.example.org/")]),
+            &["subca.policies.qualifier"],
+        );
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            cps(vec![
+                dv(),
+                qualified(ID_QT_UNOTICE, "http://cps.example.org/"),
+            ]),
+            &["subca.policies.qualifier"],
+        );
+    }
+
+    #[test]
+    fn crl_distribution_point_rules() {
+        let crldp = |dp: DistributionPoint| {
+            move |t: &mut RawTbs| {
+                t.set(
+                    ID_CE_CRL_DISTRIBUTION_POINTS,
+                    false,
+                    &CrlDistributionPoints(vec![dp]),
+                )
+            }
+        };
+        let http = || DistributionPoint {
+            distribution_point: Some(DistributionPointName::FullName(vec![uri(
+                "http://x1.c.example.org/",
+            )])),
+            reasons: None,
+            crl_issuer: None,
+        };
+        assert_mutation(R10, CertKind::SubordinateCa, crldp(http()), &[]);
+        let ldap = DistributionPoint {
+            distribution_point: Some(DistributionPointName::FullName(vec![uri(
+                "ldap://x1.c.example.org/",
+            )])),
+            ..http()
+        };
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            crldp(ldap),
+            &["subca.crldp.distribution_point"],
+        );
+        let reasons = DistributionPoint {
+            reasons: Some(Reasons::KeyCompromise.into()),
+            ..http()
+        };
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            crldp(reasons),
+            &["subca.crldp.reasons"],
+        );
+        let issuer = DistributionPoint {
+            crl_issuer: Some(vec![uri("http://issuer.example.org/")]),
+            ..http()
+        };
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            crldp(issuer),
+            &["subca.crldp.crl_issuer"],
+        );
+        assert_mutation(
+            E5_CROSS,
+            CertKind::CrossCertificate,
+            |t| t.remove(ID_CE_CRL_DISTRIBUTION_POINTS),
+            &["subca.crldp.missing"],
+        );
+    }
+
+    #[test]
+    fn authority_info_access_rules() {
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            aia(ID_AD_CA_ISSUERS, "https://x1.i.example.org/"),
+            &["subca.aia.location"],
+        );
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            aia(
+                ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.5"),
+                "http://x1.i.example.org/",
+            ),
+            &["subca.aia.method"],
+        );
+        assert_mutation(
+            R10,
+            CertKind::SubordinateCa,
+            |t| t.ext(ID_PE_AUTHORITY_INFO_ACCESS).critical = true,
+            &["subca.aia.critical"],
+        );
+        // AIA is only SHOULD.
+        let report = lint_certificate(
+            &mutate(&load(R10), |t| t.remove(ID_PE_AUTHORITY_INFO_ACCESS)),
+            CertKind::SubordinateCa,
+        );
+        assert!(report.is_clean(), "{report}");
+        assert!(report.contains("subca.aia.missing"));
+    }
+
+    #[test]
+    fn subscriber_eku_rules() {
+        assert_leaf(eku(vec![ID_KP_SERVER_AUTH]), &[]);
+        assert_leaf(
+            eku(vec![ID_KP_SERVER_AUTH, ID_KP_CODE_SIGNING]),
+            &["leaf.eku.forbidden"],
+        );
+        // Other purposes are only NOT RECOMMENDED in the BR; our profile refuses them.
+        assert_leaf(
+            eku(vec![
+                ID_KP_SERVER_AUTH,
+                ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.10.3.12"),
+            ]),
+            &["leaf.eku.forbidden"],
+        );
+        assert_leaf(
+            eku(vec![ID_KP_CLIENT_AUTH]),
+            &["leaf.eku.server_auth_missing"],
+        );
+        assert_leaf(|t| t.remove(ID_CE_EXT_KEY_USAGE), &["leaf.eku.missing"]);
+        assert_leaf(
+            |t| t.ext(ID_CE_EXT_KEY_USAGE).critical = true,
+            &["leaf.eku.critical"],
+        );
+    }
+
+    #[test]
+    fn subscriber_basic_constraints_rules() {
+        assert_leaf(bc(true, None, true), &["leaf.basic_constraints.ca"]);
+        assert_leaf(
+            bc(false, Some(0), true),
+            &["leaf.basic_constraints.path_len"],
+        );
+        assert_leaf(
+            |t| t.ext(ID_CE_BASIC_CONSTRAINTS).critical = false,
+            &["leaf.basic_constraints.not_critical"],
+        );
+        assert_leaf(
+            |t| t.remove(ID_CE_BASIC_CONSTRAINTS),
+            &["leaf.basic_constraints.missing"],
+        );
+    }
+
+    #[test]
+    fn subscriber_policy_rules() {
+        let dv = || policy("2.23.140.1.2.1");
+        assert_leaf(cps(vec![dv(), policy("1.3.6.1.4.1.44947.1.1.1")]), &[]);
+        assert_leaf(
+            cps(vec![dv(), policy("2.23.140.1.2.2")]),
+            &["leaf.policies.reserved_count"],
+        );
+        assert_leaf(
+            cps(vec![policy("2.23.140.1.2.2")]),
+            &["leaf.policies.not_dv"],
+        );
+        assert_leaf(
+            cps(vec![
+                dv(),
+                PolicyInformation {
+                    policy_identifier: ANY_POLICY,
+                    policy_qualifiers: None,
+                },
+            ]),
+            &["leaf.policies.any_policy"],
+        );
+        assert_leaf(
+            |t| t.remove(ID_CE_CERTIFICATE_POLICIES),
+            &["leaf.policies.missing"],
+        );
+    }
+
+    #[test]
+    fn subscriber_aki_aia_crldp_rules() {
+        assert_leaf(
+            |t| t.remove(ID_CE_AUTHORITY_KEY_IDENTIFIER),
+            &["leaf.aki.missing"],
+        );
+        assert_leaf(
+            no_key_id,
+            &["leaf.aki.issuer_serial_present", "leaf.aki.key_id_missing"],
+        );
+        // authorityInformationAccess is a MUST for subscribers, a SHOULD for CAs.
+        assert_leaf(
+            |t| t.remove(ID_PE_AUTHORITY_INFO_ACCESS),
+            &["leaf.aia.missing"],
+        );
+        assert_leaf(
+            aia(ID_AD_CA_ISSUERS, "ldap://e5.i.lencr.org/"),
+            &["leaf.aia.location"],
+        );
+        // OCSP alone is allowed; caIssuers is only a SHOULD.
+        let ocsp_only = mutate(
+            &leaf(),
+            aia(
+                ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1"),
+                "http://o.example/",
+            ),
+        );
+        let report = lint_certificate(&ocsp_only, CertKind::Subscriber);
+        assert_errors(&report, &[]);
+        assert!(report.contains("leaf.aia.ca_issuers_missing"), "{report}");
+        assert_leaf(
+            |t| t.remove(ID_CE_CRL_DISTRIBUTION_POINTS),
+            &["leaf.crldp.missing"],
+        );
+        assert_leaf(
+            |t| t.ext(ID_CE_CRL_DISTRIBUTION_POINTS).critical = true,
+            &["leaf.crldp.critical"],
+        );
+    }
+
+    #[test]
+    fn subscriber_ski_is_a_warning_and_name_constraints_an_error() {
+        let ski = |t: &mut RawTbs| {
+            t.set(
+                ID_CE_SUBJECT_KEY_IDENTIFIER,
+                false,
+                &OctetString::new([0x11; 20]).unwrap(),
+            )
+        };
+        let report = lint_certificate(&mutate(&leaf(), ski), CertKind::Subscriber);
+        assert_errors(&report, &[]);
+        assert!(report.contains("leaf.ski.present"), "{report}");
+        assert_leaf(
+            |t| {
+                t.set(
+                    ID_CE_SUBJECT_KEY_IDENTIFIER,
+                    true,
+                    &OctetString::new([0x11; 20]).unwrap(),
+                )
+            },
+            &["leaf.ski.critical"],
+        );
+        let nc = NameConstraints {
+            permitted_subtrees: None,
+            excluded_subtrees: None,
+        };
+        assert_leaf(
+            |t| t.set(ID_CE_NAME_CONSTRAINTS, true, &nc),
+            &["leaf.name_constraints.present"],
+        );
+    }
+}

@@ -330,3 +330,161 @@ fn lint_subscriber_attributes(subject: &Name, report: &mut Report) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use const_oid::db::rfc4519::{
+        COMMON_NAME, COUNTRY_NAME, ORGANIZATION_NAME, ORGANIZATIONAL_UNIT_NAME,
+    };
+    use der::Tag;
+    use x509_cert::attr::AttributeTypeAndValue;
+
+    use crate::lint::test_support::*;
+    use crate::lint::*;
+
+    fn r10_subject(rdns: Vec<Vec<AttributeTypeAndValue>>) -> impl FnOnce(&mut RawTbs) {
+        move |t| t.subject = name(rdns)
+    }
+
+    #[test]
+    fn subject_rules() {
+        let c = || printable(COUNTRY_NAME, "US");
+        let o = || printable(ORGANIZATION_NAME, "Let's Encrypt");
+        let cn = || printable(COMMON_NAME, "R10");
+        let cases: Vec<(Vec<Vec<AttributeTypeAndValue>>, &[&str])> = vec![
+            (vec![vec![c()], vec![o()], vec![cn()]], &[]),
+            (
+                vec![vec![c()], vec![cn()], vec![o()]],
+                &["cert.subject.order"],
+            ),
+            (
+                vec![vec![c(), o()], vec![cn()]],
+                &["cert.subject.rdn_not_single"],
+            ),
+            (
+                vec![vec![c()], vec![cn()]],
+                &["ca.subject.missing_attribute"],
+            ),
+            (
+                vec![
+                    vec![c()],
+                    vec![o()],
+                    vec![printable(ORGANIZATIONAL_UNIT_NAME, "Ops")],
+                    vec![cn()],
+                ],
+                &["ca.subject.ou_present"],
+            ),
+            (
+                vec![vec![printable(COUNTRY_NAME, "us")], vec![o()], vec![cn()]],
+                &["cert.subject.country"],
+            ),
+            (
+                vec![vec![printable(COUNTRY_NAME, "USA")], vec![o()], vec![cn()]],
+                &["cert.subject.country"],
+            ),
+            (
+                vec![
+                    vec![atv(COUNTRY_NAME, Tag::Utf8String, "US")],
+                    vec![o()],
+                    vec![cn()],
+                ],
+                &["cert.subject.country"],
+            ),
+            (
+                vec![
+                    vec![c()],
+                    vec![atv(ORGANIZATION_NAME, Tag::Utf8String, "Let's Encrypt")],
+                    vec![cn()],
+                ],
+                &[],
+            ),
+            (
+                vec![
+                    vec![c()],
+                    vec![atv(ORGANIZATION_NAME, Tag::Ia5String, "Let's Encrypt")],
+                    vec![cn()],
+                ],
+                &["cert.subject.string_type"],
+            ),
+            (
+                vec![
+                    vec![c()],
+                    vec![o()],
+                    vec![printable(COMMON_NAME, &"R".repeat(65))],
+                ],
+                &["cert.subject.too_long"],
+            ),
+            (
+                vec![
+                    vec![c()],
+                    vec![o()],
+                    vec![cn()],
+                    vec![printable(COMMON_NAME, "R11")],
+                ],
+                &["ca.subject.duplicate_attribute"],
+            ),
+        ];
+        for (rdns, expected) in cases {
+            assert_mutation(R10, CertKind::SubordinateCa, r10_subject(rdns), expected);
+        }
+    }
+
+    #[test]
+    fn subscriber_subject_rules() {
+        let www = || printable(COMMON_NAME, "www.example.org");
+        let cases: Vec<(Vec<Vec<AttributeTypeAndValue>>, &[&str])> = vec![
+            (vec![vec![printable(COMMON_NAME, "example.org")]], &[]),
+            (
+                vec![vec![printable(COMMON_NAME, "mail.example.org")]],
+                &["leaf.subject.cn_not_in_san"],
+            ),
+            // Character for character: a dNSName is never matched case-insensitively.
+            (
+                vec![vec![printable(COMMON_NAME, "WWW.example.org")]],
+                &["leaf.subject.cn_not_in_san"],
+            ),
+            (
+                vec![vec![www()], vec![printable(COMMON_NAME, "example.org")]],
+                &["leaf.subject.cn_duplicate"],
+            ),
+            (
+                vec![vec![printable(ORGANIZATION_NAME, "Example")], vec![www()]],
+                &["leaf.subject.attribute"],
+            ),
+            (
+                vec![vec![printable(COUNTRY_NAME, "US")], vec![www()]],
+                &["leaf.subject.attribute"],
+            ),
+            (
+                vec![vec![atv(COMMON_NAME, Tag::Ia5String, "www.example.org")]],
+                &["cert.subject.string_type"],
+            ),
+        ];
+        for (rdns, expected) in cases {
+            assert_mutated(
+                &leaf(),
+                CertKind::Subscriber,
+                move |t| t.subject = name(rdns),
+                expected,
+            );
+        }
+        // A commonName longer than 64 characters cannot be used, even when it is a SAN value.
+        let long = format!("{}.{}.example.org", "a".repeat(30), "b".repeat(21));
+        assert_eq!(long.len(), 64);
+        let longer = format!("c{long}");
+        assert_errors(
+            &lint_certificate(
+                &leaf_tbs(cn(&long), vec![dns(&long)], false),
+                CertKind::Subscriber,
+            ),
+            &[],
+        );
+        assert_errors(
+            &lint_certificate(
+                &leaf_tbs(cn(&longer), vec![dns(&longer)], false),
+                CertKind::Subscriber,
+            ),
+            &["cert.subject.too_long"],
+        );
+    }
+}

@@ -338,3 +338,214 @@ fn lint_poison(poison: &Extension, report: &mut Report) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use const_oid::db::rfc5280::{ID_CE_KEY_USAGE, ID_CE_SUBJECT_ALT_NAME};
+    use const_oid::db::rfc6962::{CT_PRECERT_POISON, CT_PRECERT_SCTS};
+    use der::asn1::OctetString;
+    use x509_cert::ext::Extension;
+    use x509_cert::ext::pkix::name::GeneralName;
+    use x509_cert::ext::pkix::{KeyUsages, SubjectAltName};
+
+    use crate::lint::test_support::*;
+    use crate::lint::*;
+
+    #[test]
+    fn subscriber_and_precertificate_lint_clean() {
+        // The commonName is allowed but NOT RECOMMENDED (BR 7.1.2.7.2): the only finding.
+        let report = lint_certificate(&leaf(), CertKind::Subscriber);
+        assert_errors(&report, &[]);
+        assert_eq!(warning_codes(&report), ["leaf.subject.cn_present"]);
+        let report = lint_certificate(&precert(), CertKind::Precertificate);
+        assert_errors(&report, &[]);
+        assert_eq!(warning_codes(&report), ["leaf.subject.cn_present"]);
+        // An empty subject with a critical subjectAltName draws no finding at all.
+        let bare = leaf_tbs(name(vec![]), vec![dns("www.example.org")], false);
+        let report = lint_certificate(&bare, CertKind::Subscriber);
+        assert!(report.findings.is_empty(), "{report}");
+        // Each is refused under the other's kind, and neither is a CA certificate.
+        assert_errors(
+            &lint_certificate(&leaf(), CertKind::Precertificate),
+            &["precert.poison.missing"],
+        );
+        assert_errors(
+            &lint_certificate(&precert(), CertKind::Subscriber),
+            &["leaf.poison.present"],
+        );
+        assert!(!lint_certificate(&leaf(), CertKind::SubordinateCa).is_clean());
+    }
+
+    #[test]
+    fn subscriber_san_rules() {
+        let san = |names: Vec<GeneralName>, critical: bool| {
+            move |t: &mut RawTbs| t.set(ID_CE_SUBJECT_ALT_NAME, critical, &SubjectAltName(names))
+        };
+        let with = |extra: GeneralName| san(vec![dns("www.example.org"), extra], false);
+        assert_leaf(|t| t.remove(ID_CE_SUBJECT_ALT_NAME), &["leaf.san.missing"]);
+        assert_leaf(
+            |t| t.ext(ID_CE_SUBJECT_ALT_NAME).critical = true,
+            &["leaf.san.critical"],
+        );
+        assert_leaf(|t| t.subject = name(vec![]), &["leaf.san.not_critical"]);
+        assert_leaf(
+            san(vec![], false),
+            &["leaf.san.empty", "leaf.subject.cn_not_in_san"],
+        );
+        assert_leaf(with(uri("https://www.example.org/")), &["leaf.san.type"]);
+        for ok in [
+            "*.example.org",
+            "xn--bcher-kva.example",
+            "a-b.example.org",
+            "1.example.org",
+        ] {
+            assert_leaf(with(dns(ok)), &[]);
+        }
+        let long_label = format!("{}.example.org", "a".repeat(64));
+        for bad in [
+            "EXAMPLE.org",
+            "foo.*.example.org",
+            "w*.example.org",
+            "*",
+            "*.org.",
+            "localhost",
+            "example.org.",
+            "-a.example.org",
+            "ab--c.example.org",
+            "a..example.org",
+            "a_b.example.org",
+            long_label.as_str(),
+        ] {
+            assert_mutated(
+                &leaf(),
+                CertKind::Subscriber,
+                with(dns(bad)),
+                &["leaf.san.dns_name"],
+            );
+        }
+        assert_leaf(with(ip(&[192, 0, 2, 1])), &[]);
+        assert_leaf(with(ip(&[0x20; 16])), &[]);
+        assert_leaf(with(ip(&[192, 0, 2, 1, 0])), &["leaf.san.ip_address"]);
+    }
+
+    #[test]
+    fn subscriber_common_name_may_be_an_ip_address() {
+        let v4 = leaf_tbs(cn("192.0.2.1"), vec![ip(&[192, 0, 2, 1])], false);
+        assert_errors(&lint_certificate(&v4, CertKind::Subscriber), &[]);
+        let mut v6 = [0u8; 16];
+        v6[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        v6[15] = 1;
+        let rfc5952 = leaf_tbs(cn("2001:db8::1"), vec![ip(&v6)], false);
+        assert_errors(&lint_certificate(&rfc5952, CertKind::Subscriber), &[]);
+        // RFC 5952 4.1: leading zeros MUST be suppressed.
+        let padded = leaf_tbs(cn("2001:0db8::1"), vec![ip(&v6)], false);
+        assert_errors(
+            &lint_certificate(&padded, CertKind::Subscriber),
+            &["leaf.subject.cn_not_in_san"],
+        );
+    }
+
+    #[test]
+    fn subscriber_key_usage_rules() {
+        let rsa = |flags: der::flagset::FlagSet<KeyUsages>| {
+            move |t: &mut RawTbs| {
+                t.spki = rsa_spki(2048, &[1, 0, 1]);
+                ku(flags, true)(t);
+            }
+        };
+        let ds = KeyUsages::DigitalSignature;
+        assert_leaf(
+            ku(ds | KeyUsages::KeyEncipherment, true),
+            &["leaf.key_usage.forbidden"],
+        );
+        assert_leaf(
+            ku(ds | KeyUsages::KeyAgreement, true),
+            &["leaf.key_usage.forbidden"],
+        );
+        assert_leaf(rsa(ds | KeyUsages::KeyEncipherment), &[]);
+        assert_leaf(
+            rsa(ds | KeyUsages::DataEncipherment),
+            &["leaf.key_usage.forbidden"],
+        );
+        assert_leaf(
+            rsa(KeyUsages::KeyEncipherment.into()),
+            &["leaf.key_usage.digital_signature_missing"],
+        );
+        assert_leaf(
+            ku(ds | KeyUsages::KeyCertSign, true),
+            &["leaf.key_usage.forbidden"],
+        );
+        assert_leaf(
+            |t| t.ext(ID_CE_KEY_USAGE).critical = false,
+            &["leaf.key_usage.not_critical"],
+        );
+        assert_leaf(|t| t.remove(ID_CE_KEY_USAGE), &["leaf.key_usage.missing"]);
+    }
+
+    #[test]
+    fn precertificate_poison_rules() {
+        assert_mutated(
+            &precert(),
+            CertKind::Precertificate,
+            |t| t.remove(CT_PRECERT_POISON),
+            &["precert.poison.missing"],
+        );
+        assert_mutated(
+            &precert(),
+            CertKind::Precertificate,
+            |t| t.ext(CT_PRECERT_POISON).critical = false,
+            &["precert.poison.not_critical"],
+        );
+        for wrong in [vec![0x04, 0x00], vec![0x05, 0x01, 0x00], vec![]] {
+            assert_mutated(
+                &precert(),
+                CertKind::Precertificate,
+                |t| t.ext(CT_PRECERT_POISON).extn_value = OctetString::new(wrong).unwrap(),
+                &["precert.poison.value"],
+            );
+        }
+        let scts = |critical: bool| {
+            move |t: &mut RawTbs| {
+                t.set(
+                    CT_PRECERT_SCTS,
+                    critical,
+                    &OctetString::new(vec![0x00, 0x00]).unwrap(),
+                )
+            }
+        };
+        assert_mutated(
+            &precert(),
+            CertKind::Precertificate,
+            scts(false),
+            &["precert.sct_present"],
+        );
+        // The profile's other rules apply to a precertificate as to its certificate.
+        assert_mutated(
+            &precert(),
+            CertKind::Precertificate,
+            |t| t.remove(ID_CE_SUBJECT_ALT_NAME),
+            &["leaf.san.missing"],
+        );
+    }
+
+    #[test]
+    fn subscriber_sct_list_rules() {
+        let scts = |critical: bool, value: &'static [u8]| {
+            move |t: &mut RawTbs| {
+                let ext = Extension {
+                    extn_id: CT_PRECERT_SCTS,
+                    critical,
+                    extn_value: OctetString::new(value).unwrap(),
+                };
+                t.exts().push(ext);
+            }
+        };
+        // An empty SignedCertificateTimestampList, wrapped in its OCTET STRING.
+        assert_leaf(scts(false, &[0x04, 0x02, 0x00, 0x00]), &[]);
+        assert_leaf(
+            scts(true, &[0x04, 0x02, 0x00, 0x00]),
+            &["leaf.sct.critical"],
+        );
+        assert_leaf(scts(false, &[0x05, 0x00]), &["cert.ext.malformed"]);
+    }
+}

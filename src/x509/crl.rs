@@ -1,32 +1,157 @@
-//! Large CRLs: a compact entry, and a TBSCertList encoder that computes every length first and
-//! writes the DER once into one pre-sized buffer (RFC 5280 5.1), so a CRL with a million entries
+//! CRLs (RFC 5280 5.1): the one CRL encoder, used by the ceremony's offline CRLs ([`sign_crl`])
+//! and the service's sharded CRLs ([`sign_large_crl`]). It takes compact entries, computes every
+//! length first and writes the DER once into one pre-sized buffer, so a CRL with a million entries
 //! costs about its own size in memory.
 //!
 //! ```text
-//!   crl_tbs() without entries ─▶ lint (header, extensions) ─▶ split: version … nextUpdate | crlExtensions
+//!   header_tbs(): x509-cert's TbsCertList without entries ─▶ split: version … nextUpdate | crlExtensions
 //!   [CompactRevocation] ─lengths─▶ one buffer: [room for the CertificateList header | TBSCertList | room]
 //!                       entries written last to first at their offsets, the list shrinking as it goes
-//!                       ─each entry decoded back from the bytes written and linted, one at a time
+//!   lint, before signing, either
+//!     sign_crl:       the whole TBSCertList, decoded back from the bytes written (small CRLs)
+//!     sign_large_crl: the header before anything is written, then each entry decoded back from
+//!                     the bytes written, one at a time
 //!   HSM signs the TBS slice (Hsm::sign verifies the signature in software)
 //!     ─▶ signatureAlgorithm + BIT STRING appended, CertificateList header written in front
 //!     ─▶ re-read as { raw TBS, algorithm, signature } and compared
 //! ```
 //!
-//! The bytes are exactly those x509-cert's structures give for the same CRL ([`super::sign_crl`]);
-//! the unit tests compare the two.
+//! The bytes are exactly those x509-cert's structures give for the same CRL; the unit tests
+//! compare the two, and compare a ceremony-style CRL with golden DER.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use der::asn1::{AnyRef, BitString};
+use der::asn1::{AnyRef, BitString, OctetString};
 use der::{Decode, Encode, Header, Length, Reader, SliceReader, Tag, TagNumber, Tagged};
 use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
-use x509_cert::crl::RevokedCert;
-use x509_cert::ext::pkix::CrlReason;
+use x509_cert::certificate::Version;
+use x509_cert::crl::{RevokedCert, TbsCertList};
+use x509_cert::ext::pkix::crl::CrlNumber;
+use x509_cert::ext::pkix::{AuthorityKeyIdentifier, CrlReason, SubjectKeyIdentifier};
+use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::Time;
 
-use super::{CrlContents, Error, RawCertificate, SignerInfo, crl_tbs};
+use super::{Error, RawCertificate, SignerInfo, profile};
 use crate::lint;
+
+/// One revoked certificate in a CRL.
+#[derive(Clone, Debug)]
+pub struct Revocation {
+    /// The revoked certificate's serial number.
+    pub serial: SerialNumber,
+    /// When it was revoked.
+    pub revoked_at: SystemTime,
+    /// The reason; `None` means unspecified, which RFC 5280 5.3.1 and BR 7.2.2 say to encode by
+    /// leaving the reasonCode extension out.
+    pub reason: Option<CrlReason>,
+}
+
+/// What a CRL says: its number, its validity window and its entries.
+#[derive(Clone, Debug)]
+pub struct CrlContents<'a> {
+    /// cRLNumber, big-endian (RFC 5280 5.2.3).
+    pub number: &'a [u8],
+    /// thisUpdate.
+    pub this_update: SystemTime,
+    /// nextUpdate.
+    pub next_update: SystemTime,
+    /// The revoked certificates.
+    pub revoked: &'a [Revocation],
+    /// Which certificates the CRL covers (decides the BR rules it is linted with).
+    pub kind: lint::CrlKind,
+    /// For a shard of a partitioned CRL: the shard's URL, carried in a critical
+    /// issuingDistributionPoint with onlyContainsUserCerts (RFC 5280 5.2.5; BR 7.2.2 requires it
+    /// when a CRL does not list every revoked certificate of its issuer).
+    pub shard_url: Option<String>,
+}
+
+/// Builds a CRL (RFC 5280 5.1) for `issuer` listing `contents.revoked`, lints the whole
+/// TBSCertList, signs it with `sign` (which verifies the signature over those bytes, as
+/// [`crate::hsm::Hsm::sign`] does) and checks the assembled CRL. Extensions:
+/// authorityKeyIdentifier with the issuer's subjectKeyIdentifier (5.2.1), cRLNumber (5.2.3).
+/// For CRLs small enough to lint as one structure (the ceremony's); [`sign_large_crl`] writes the
+/// same bytes for the same CRL.
+pub fn sign_crl(
+    issuer: &Certificate,
+    contents: &CrlContents<'_>,
+    signer: &SignerInfo,
+    sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, crate::hsm::Error>,
+) -> Result<SignedCrl, Error> {
+    let entries = contents
+        .revoked
+        .iter()
+        .enumerate()
+        .map(|(n, r)| CompactRevocation::from_revocation(n, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let header = CrlContents {
+        revoked: &[],
+        ..contents.clone()
+    };
+    sign_encoded(issuer, &header, entries, signer, LintAs::Whole, sign)
+}
+
+/// The TBSCertList of a CRL without its revokedCertificates (RFC 5280 5.1.2), in x509-cert's
+/// structures: what the encoder writes around the entries.
+fn header_tbs(
+    issuer: &Certificate,
+    contents: &CrlContents<'_>,
+    signer: &SignerInfo,
+) -> Result<TbsCertList, Error> {
+    let issuer_tbs = issuer.tbs_certificate();
+    let ski = issuer_tbs
+        .get_extension::<SubjectKeyIdentifier>()?
+        .map(|(_, ski)| ski.0)
+        .ok_or_else(|| {
+            Error::Verify("the issuer certificate has no subjectKeyIdentifier".to_string())
+        })?;
+    let aki = AuthorityKeyIdentifier {
+        key_identifier: Some(ski),
+        authority_cert_issuer: None,
+        authority_cert_serial_number: None,
+    };
+    let number = CrlNumber(der::asn1::Uint::new(contents.number)?);
+    Ok(TbsCertList {
+        version: Version::V2,
+        signature: signer.alg.algorithm_identifier(),
+        issuer: issuer_tbs.subject().clone(),
+        this_update: Time::from(der::DateTime::from_system_time(contents.this_update)?),
+        next_update: Some(Time::from(der::DateTime::from_system_time(
+            contents.next_update,
+        )?)),
+        revoked_certificates: None,
+        crl_extensions: Some({
+            let mut extensions = vec![
+                profile::extension(&aki, false)?,
+                profile::extension(&number, false)?,
+            ];
+            if let Some(url) = &contents.shard_url {
+                let idp = x509_cert::ext::pkix::crl::dp::IssuingDistributionPoint {
+                    distribution_point: Some(
+                        x509_cert::ext::pkix::name::DistributionPointName::FullName(vec![
+                            x509_cert::ext::pkix::name::GeneralName::UniformResourceIdentifier(
+                                der::asn1::Ia5String::new(url)?,
+                            ),
+                        ]),
+                    ),
+                    only_contains_user_certs: true,
+                    only_contains_ca_certs: false,
+                    only_some_reasons: None,
+                    indirect_crl: false,
+                    only_contains_attribute_certs: false,
+                };
+                // Built by hand: x509-cert 0.3 associates IssuingDistributionPoint with the wrong
+                // OID, so name id-ce-issuingDistributionPoint (2.5.29.28) explicitly.
+                extensions.push(x509_cert::ext::Extension {
+                    extn_id: const_oid::db::rfc5280::ID_CE_ISSUING_DISTRIBUTION_POINT,
+                    critical: true,
+                    extn_value: OctetString::new(idp.to_der()?)?,
+                });
+            }
+            extensions
+        }),
+    })
+}
 
 /// The longest serialNumber content RFC 5280 4.1.2.2 allows, in octets.
 const MAX_SERIAL_OCTETS: usize = 20;
@@ -83,6 +208,28 @@ impl CompactRevocation {
             reason: reason.map_or(NO_REASON, |r| r as u32 as u8),
             revoked_at,
         })
+    }
+
+    /// The entry `revoked[n]` of a CRL written as x509-cert would write it: the same serial
+    /// INTEGER, the revocation time to the second (as [`der::DateTime`] keeps it) and the reason.
+    /// A negative serial, or one of 21 octets (both decode from a certificate, RFC 5280 4.1.2.2
+    /// forbids them), is refused rather than listed as another number.
+    fn from_revocation(n: usize, r: &Revocation) -> Result<Self, Error> {
+        let revoked_at = der::DateTime::from_system_time(r.revoked_at)?
+            .unix_duration()
+            .as_secs();
+        let serial = r.serial.as_bytes();
+        serial
+            .first()
+            .filter(|b| **b & 0x80 == 0)
+            .and_then(|_| CompactRevocation::new(serial, revoked_at, r.reason))
+            .ok_or_else(|| Error::Input {
+                path: format!("revoked[{n}].serial"),
+                reason: format!(
+                    "{} is negative or longer than 20 octets (RFC 5280 4.1.2.2)",
+                    hex::encode(serial)
+                ),
+            })
     }
 
     /// The serial's big-endian magnitude, without leading zero octets (one `0x00` for zero).
@@ -203,13 +350,13 @@ fn split_header(tbs: &[u8]) -> Result<(&[u8], &[u8]), Error> {
     Ok((&tbs[start..at], &tbs[at..]))
 }
 
-/// Builds a CRL with `entries` for `issuer` like [`super::sign_crl`] (same extensions, same
-/// bytes), but encodes the TBSCertList straight into one buffer; lints it (the header and
-/// extensions as a whole, then each entry as decoded back from the buffer, one at a time), signs
-/// the TBS with `sign` (which verifies the signature over those bytes, as
-/// [`crate::hsm::Hsm::sign`] does), assembles the CertificateList in the same buffer and checks
-/// its structure. `contents.revoked` must be empty: the entries are `entries`, consumed (and
-/// their memory given back) while they are encoded.
+/// Builds a CRL with `entries` for `issuer` like [`sign_crl`] (same extensions, same bytes),
+/// but lints it without decoding it as one structure: the header and extensions as a whole, then
+/// each entry as decoded back from the buffer, one at a time. Signs the TBS with `sign` (which
+/// verifies the signature over those bytes, as [`crate::hsm::Hsm::sign`] does), assembles the
+/// CertificateList in the same buffer and checks its structure. `contents.revoked` must be
+/// empty: the entries are `entries`, consumed (and their memory given back) while they are
+/// encoded.
 pub fn sign_large_crl(
     issuer: &Certificate,
     contents: &CrlContents<'_>,
@@ -217,14 +364,49 @@ pub fn sign_large_crl(
     signer: &SignerInfo,
     sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, crate::hsm::Error>,
 ) -> Result<SignedCrl, Error> {
+    sign_encoded(
+        issuer,
+        contents,
+        entries,
+        signer,
+        LintAs::HeaderThenEntries,
+        sign,
+    )
+}
+
+/// How a CRL is linted before it is signed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LintAs {
+    /// The whole TBSCertList as one structure, decoded back from the bytes written.
+    Whole,
+    /// The header and extensions before anything is written, then each entry on its own.
+    HeaderThenEntries,
+}
+
+/// Encodes the CRL, lints it as `lint` says, signs it, assembles it and checks it.
+fn sign_encoded(
+    issuer: &Certificate,
+    contents: &CrlContents<'_>,
+    entries: Vec<CompactRevocation>,
+    signer: &SignerInfo,
+    lint: LintAs,
+    sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, crate::hsm::Error>,
+) -> Result<SignedCrl, Error> {
     let count = entries.len();
-    let tbs = encode_tbs(issuer, contents, entries, signer)?;
+    let tbs = encode_tbs(issuer, contents, entries, signer, lint)?;
     let TbsBuffer {
         mut buf,
         tbs_len,
         entries: entries_at,
     } = tbs;
-    let report = lint_entries(&buf[entries_at.clone()], contents.kind)?;
+    let report = match lint {
+        LintAs::Whole => {
+            let tbs = TbsCertList::from_der(&buf[FRONT..FRONT + tbs_len])?;
+            let report = lint::lint_crl(&tbs, contents.kind);
+            (!report.is_clean()).then(|| report.to_string())
+        }
+        LintAs::HeaderThenEntries => lint_entries(&buf[entries_at.clone()], contents.kind)?,
+    };
     if let Some(report) = report {
         return Err(Error::Lint {
             what: "CRL",
@@ -266,25 +448,29 @@ struct TbsBuffer {
 }
 
 /// Computes every length, allocates the buffer once (room for the signature included) and
-/// writes the TBSCertList. The header is linted first; nothing is written if it has errors.
+/// writes the TBSCertList. For [`LintAs::HeaderThenEntries`] the header is linted first, and
+/// nothing is written if it has errors.
 fn encode_tbs(
     issuer: &Certificate,
     contents: &CrlContents<'_>,
     mut entries: Vec<CompactRevocation>,
     signer: &SignerInfo,
+    lint: LintAs,
 ) -> Result<TbsBuffer, Error> {
     if !contents.revoked.is_empty() {
         return Err(Error::Verify(
             "sign_large_crl takes its entries separately".into(),
         ));
     }
-    let header = crl_tbs(issuer, contents, signer)?;
-    let report = lint::lint_crl(&header, contents.kind);
-    if !report.is_clean() {
-        return Err(Error::Lint {
-            what: "CRL",
-            report: report.to_string(),
-        });
+    let header = header_tbs(issuer, contents, signer)?;
+    if lint == LintAs::HeaderThenEntries {
+        let report = lint::lint_crl(&header, contents.kind);
+        if !report.is_clean() {
+            return Err(Error::Lint {
+                what: "CRL",
+                report: report.to_string(),
+            });
+        }
     }
     let header = header.to_der()?;
     let (before, extensions) = split_header(&header)?;
@@ -391,7 +577,6 @@ mod tests {
     use x509_cert::serial_number::SerialNumber;
 
     use super::*;
-    use crate::x509::Revocation;
 
     fn issuer() -> Certificate {
         // Any CA certificate with a subjectKeyIdentifier (see tests/fixtures/README.md).
@@ -449,6 +634,30 @@ mod tests {
         ]
     }
 
+    /// The TBSCertList DER x509-cert's own structures give for `contents`: the reference the
+    /// encoder is compared with (RFC 5280 5.1.2.6: revokedCertificates absent when empty; 5.3.1:
+    /// the reasonCode non-critical).
+    fn reference_tbs(
+        cert: &Certificate,
+        contents: &CrlContents<'_>,
+        signer: &SignerInfo,
+    ) -> Vec<u8> {
+        let mut tbs = header_tbs(cert, contents, signer).unwrap();
+        let entries: Vec<RevokedCert> = contents
+            .revoked
+            .iter()
+            .map(|r| RevokedCert {
+                serial_number: r.serial.clone(),
+                revocation_date: Time::from(der::DateTime::from_system_time(r.revoked_at).unwrap()),
+                crl_entry_extensions: r
+                    .reason
+                    .map(|reason| vec![profile::extension(&reason, false).unwrap()]),
+            })
+            .collect();
+        tbs.revoked_certificates = (!entries.is_empty()).then_some(entries);
+        tbs.to_der().unwrap()
+    }
+
     fn tbs_of(der: &[u8]) -> Vec<u8> {
         RawCertificate::from_der(der).unwrap().tbs.to_der().unwrap()
     }
@@ -468,10 +677,8 @@ mod tests {
                         reason: *r,
                     })
                     .collect();
-                let expected = crl_tbs(&cert, &contents(&revocations, shard_url.clone()), &signer)
-                    .unwrap()
-                    .to_der()
-                    .unwrap();
+                let expected =
+                    reference_tbs(&cert, &contents(&revocations, shard_url.clone()), &signer);
                 let compact: Vec<_> = sample
                     .iter()
                     .map(|(s, t, r)| CompactRevocation::new(s, *t, *r).unwrap())
@@ -496,6 +703,18 @@ mod tests {
                     signature: BitString::from_bytes(&fake).unwrap(),
                 };
                 assert_eq!(signed.der, crl.to_der().unwrap());
+                // The small-CRL path writes the same bytes.
+                let small = sign_crl(
+                    &cert,
+                    &contents(&revocations, shard_url.clone()),
+                    &signer,
+                    |tbs| {
+                        assert_eq!(tbs, expected.as_slice(), "{n} entries, {shard_url:?}");
+                        Ok(fake.to_vec())
+                    },
+                )
+                .unwrap();
+                assert_eq!(small.der, signed.der);
                 assert_eq!(signed.entries, n);
                 assert_eq!(signed.sha256, hex::encode(Sha256::digest(&signed.der)));
                 if let Some(url) = &shard_url {
@@ -514,6 +733,53 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A CRL shaped like the ceremony's sign-crl step makes (CA certificates, every entry with a
+    /// reason, a short CRL number), signed with a fixed stand-in signature.
+    fn ceremony_style_crl(n: usize) -> Vec<u8> {
+        let cert = issuer();
+        let signer = signer(&cert);
+        let revoked: Vec<Revocation> = [
+            (vec![0x4a; 16], 1_763_990_000, CrlReason::KeyCompromise),
+            (
+                vec![0x00, 0x91, 0x02],
+                1_763_000_000,
+                CrlReason::CaCompromise,
+            ),
+            (vec![0x05], 1_700_000_000, CrlReason::Superseded),
+        ]
+        .into_iter()
+        .take(n)
+        .map(|(s, t, r)| Revocation {
+            serial: SerialNumber::new(&s).unwrap(),
+            revoked_at: at(t),
+            reason: Some(r),
+        })
+        .collect();
+        let contents = CrlContents {
+            number: &[5],
+            this_update: at(1_764_000_000),
+            next_update: at(1_764_000_000 + 30 * 86_400),
+            revoked: &revoked,
+            kind: lint::CrlKind::CaCertificates,
+            shard_url: None,
+        };
+        let signed = sign_crl(&cert, &contents, &signer, |_| Ok(vec![0x5a; 72])).unwrap();
+        assert_eq!(signed.sha256, hex::encode(Sha256::digest(&signed.der)));
+        signed.der
+    }
+
+    #[test]
+    fn ceremony_crl_bytes_are_unchanged() {
+        assert_eq!(
+            ceremony_style_crl(0),
+            include_bytes!("../../tests/fixtures/ceremony-crl-0.der")
+        );
+        assert_eq!(
+            ceremony_style_crl(3),
+            include_bytes!("../../tests/fixtures/ceremony-crl-3.der")
+        );
     }
 
     #[test]
@@ -570,6 +836,50 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("certificate_hold"), "{err}");
+    }
+
+    #[test]
+    fn small_crl_is_linted_as_a_whole_before_signing() {
+        let cert = issuer();
+        let signer = signer(&cert);
+        // A serial listed twice is only seen when the entries are linted together.
+        let twice = Revocation {
+            serial: SerialNumber::new(&[7]).unwrap(),
+            revoked_at: at(1_763_000_000),
+            reason: Some(CrlReason::Superseded),
+        };
+        let revoked = [twice.clone(), twice];
+        let err = sign_crl(&cert, &contents(&revoked, None), &signer, |_| {
+            panic!("a CRL with lint errors must not be signed")
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("crl.entry.serial_duplicate"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn negative_serial_is_refused_not_relisted() {
+        let cert = issuer();
+        let signer = signer(&cert);
+        // 0x80 0x01 as DER INTEGER content is negative: a certificate can carry it, the encoder
+        // would list 0x00 0x80 0x01 instead.
+        let negative = SerialNumber::from_der(&[0x02, 0x02, 0x80, 0x01]).unwrap();
+        let revoked = [Revocation {
+            serial: negative,
+            revoked_at: at(1_763_000_000),
+            reason: Some(CrlReason::Superseded),
+        }];
+        let err = sign_crl(&cert, &contents(&revoked, None), &signer, |_| {
+            panic!("nothing to sign")
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("revoked[0].serial: 8001 is negative"),
+            "{err}"
+        );
     }
 
     #[test]
