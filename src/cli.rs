@@ -64,6 +64,9 @@ enum Command {
     /// The audit store.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Check a published transparency log: verify, prove inclusion, prove consistency.
+    #[command(subcommand)]
+    Log(crate::tlog::cli::LogCommand),
     /// Run the whole demo ceremony on throwaway SoftHSM tokens in a new directory.
     Demo {
         /// The directory to create (must not exist or be empty).
@@ -189,6 +192,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Audit(AuditCommand::Verify { store }) => crate::audit::verify(&store)
             .map(|s| println!("audit chain verified: {s}"))
             .map_err(|e| e.to_string()),
+        Command::Log(cmd) => crate::tlog::cli::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

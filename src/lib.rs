@@ -20,5 +20,6 @@ pub mod revoke;
 pub mod secret;
 pub mod service;
 pub mod time;
+pub mod tlog;
 pub mod verify;
 pub mod x509;
