@@ -60,14 +60,38 @@ fn pem_der(path: &str) -> Vec<u8> {
     pem_rfc7468::decode_vec(&text).unwrap().1
 }
 
-fn cert_entry(t: EntryType, path: &str) -> Entry {
+/// SHA-256 of the SPKI DER of the certificate at `path`: the entry format's key identifier.
+fn key_id(path: &str) -> [u8; 32] {
+    use der::{Decode, Encode};
+    use sha2::Digest;
+    let cert = x509_cert::Certificate::from_der(&pem_der(path)).unwrap();
+    let spki = cert
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .unwrap();
+    sha2::Sha256::digest(spki).into()
+}
+
+/// An entry for the certificate or CRL at `path`, signed by the key of the certificate at `signer`.
+fn der_entry(t: EntryType, path: &str, signer: &str) -> Entry {
     Entry {
         entry_type: t,
         signed_at_ms: 1_765_000_000_000,
-        key_id: [0x22; 32],
+        key_id: key_id(signer),
         body: Body::Der(pem_der(path)),
     }
 }
+
+const DST: &str = "tests/data/reference-certs/dst-root-ca-x3.pem";
+const X1: &str = "tests/data/reference-certs/isrg-root-x1.pem";
+const X1_CROSS: &str = "tests/data/reference-certs/isrg-root-x1-cross-signed-by-dst-root-ca-x3.pem";
+const LE_X3: &str =
+    "tests/data/reference-certs/lets-encrypt-authority-x3-signed-by-isrg-root-x1.pem";
+const LE_X1: &str =
+    "tests/data/reference-certs/lets-encrypt-authority-x1-signed-by-isrg-root-x1.pem";
+const CRL_CA: &str = "tests/fixtures/crl-ca-p256.pem";
+const CRL: &str = "tests/fixtures/crl-p256.pem";
 
 fn append(
     dir: &Path,
@@ -93,32 +117,19 @@ fn mixed_log(dir: &Path, key: &TestKey) -> Vec<Vec<u8>> {
     let mut checkpoints = Vec::new();
     let batches: Vec<Vec<Entry>> = vec![
         vec![
-            cert_entry(
-                EntryType::RootCertificate,
-                "tests/data/reference-certs/isrg-root-x1.pem",
-            ),
-            cert_entry(
-                EntryType::IssuerCertificate,
-                "tests/data/reference-certs/lets-encrypt-authority-x3-signed-by-isrg-root-x1.pem",
-            ),
-            cert_entry(
-                EntryType::CrossCertificate,
-                "tests/data/reference-certs/isrg-root-x1-cross-signed-by-dst-root-ca-x3.pem",
-            ),
+            der_entry(EntryType::RootCertificate, DST, DST),
+            der_entry(EntryType::RootCertificate, X1, X1),
+            der_entry(EntryType::CrossCertificate, X1_CROSS, DST),
+            der_entry(EntryType::IssuerCertificate, LE_X3, X1),
         ],
-        ocsps(3..255).collect(),
-        vec![cert_entry(
-            EntryType::Certificate,
-            "tests/fixtures/crl-ca-p256.pem",
-        )],
+        ocsps(4..255).collect(),
+        vec![der_entry(EntryType::RootCertificate, CRL_CA, CRL_CA)],
         ocsps(256..600).collect(),
-        vec![Entry {
-            entry_type: EntryType::Crl,
-            signed_at_ms: 1_765_000_000_000,
-            key_id: [0x33; 32],
-            body: Body::Der(pem_der("tests/fixtures/crl-p256.pem")),
-        }],
-        ocsps(601..777).collect(),
+        vec![
+            der_entry(EntryType::Crl, CRL, CRL_CA),
+            der_entry(EntryType::Certificate, LE_X1, X1),
+        ],
+        ocsps(602..777).collect(),
     ];
     for b in batches {
         let _ = append(dir, key, b).unwrap();
@@ -135,14 +146,15 @@ fn round_trip_verify_prove_and_consistency() {
     let src = dir_source(tmp.path());
     let r = verify::verify(&src, &key.vkey).unwrap();
     assert_eq!(r.checkpoint.size, 777);
-    assert_eq!(r.by_type["OcspBatch"], 772);
+    assert_eq!(r.by_type["OcspBatch"], 770);
+    assert_eq!(r.by_type["RootCertificate"], 3);
     assert_eq!(r.by_type["Crl"], 1);
     for i in [0, 1, 254, 255, 256, 511, 512, 600, 776] {
         let p = verify::prove_index(&src, &key.vkey, i).unwrap();
         assert_eq!(p.index, i);
     }
     assert!(verify::prove_index(&src, &key.vkey, 777).is_err());
-    let der = pem_der("tests/fixtures/crl-ca-p256.pem");
+    let der = pem_der(CRL_CA);
     assert_eq!(
         verify::prove_certificate(&src, &key.vkey, &der)
             .unwrap()
@@ -199,7 +211,7 @@ fn cli_verify_and_prove_by_certificate_file() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", common::text(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("index 0\n"));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("index 1\n"));
     // A certificate that was never logged.
     let other =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/reference-certs/isrg-root-x2.pem");
@@ -217,6 +229,47 @@ fn cli_verify_and_prove_by_certificate_file() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not among the 777 entries"));
+}
+
+#[test]
+fn certificates_and_crls_must_be_signed_by_a_logged_issuer() {
+    let key = TestKey::new(ORIGIN);
+    let cases: Vec<(Vec<Entry>, &str)> = vec![
+        // The issuer's key was never logged.
+        (
+            vec![der_entry(EntryType::IssuerCertificate, LE_X3, X1)],
+            "entry 0: key_id: signing key",
+        ),
+        // A logged key that did not sign it.
+        (
+            vec![
+                der_entry(EntryType::RootCertificate, DST, DST),
+                der_entry(EntryType::Certificate, LE_X1, DST),
+            ],
+            "entry 1: body: certificate signature",
+        ),
+        // A CRL under another logged key.
+        (
+            vec![
+                der_entry(EntryType::RootCertificate, X1, X1),
+                der_entry(EntryType::Crl, CRL, X1),
+            ],
+            "entry 1: body: CRL signature",
+        ),
+        // A root entry must name its own key.
+        (
+            vec![der_entry(EntryType::RootCertificate, X1, DST)],
+            "entry 0: key_id: a root certificate entry",
+        ),
+    ];
+    for (entries, want) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let _ = append(tmp.path(), &key, entries).unwrap();
+        let e = verify::verify(&dir_source(tmp.path()), &key.vkey)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with(want), "want {want:?}, got {e}");
+    }
 }
 
 #[test]
@@ -616,11 +669,19 @@ fn million_entry_log_verifies_in_under_10_seconds() {
     let key = TestKey::new(ORIGIN);
     let t = std::time::Instant::now();
     let _ = append(tmp.path(), &key, ocsps(0..1_000_000)).unwrap();
-    println!("wrote 1,000,000 entries in {:.2?}", t.elapsed());
+    println!(
+        "wrote 1,000,000 entries in {:.2?}; peak RSS so far {}",
+        t.elapsed(),
+        peak_rss()
+    );
     let t = std::time::Instant::now();
     let r = verify::verify(&dir_source(tmp.path()), &key.vkey).unwrap();
     let took = t.elapsed();
-    println!("verified {} entries in {took:.2?}", r.checkpoint.size);
+    println!(
+        "verified {} entries in {took:.2?}; peak RSS {}",
+        r.checkpoint.size,
+        peak_rss()
+    );
     let t = std::time::Instant::now();
     let out = Command::new(common::strongroom_bin())
         .args([
@@ -635,4 +696,14 @@ fn million_entry_log_verifies_in_under_10_seconds() {
     assert!(out.status.success(), "{}", common::text(&out));
     println!("strongroom log verify: {:.2?}", t.elapsed());
     assert!(took.as_secs_f64() < 10.0, "verify took {took:?}");
+}
+
+/// This process's peak resident set size (VmHWM), as /proc reports it.
+fn peak_rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .map(|l| l["VmHWM:".len()..].trim().to_owned())
+        .unwrap_or_default()
 }

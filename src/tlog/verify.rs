@@ -1,13 +1,19 @@
 //! What outsiders run: verify a whole published log, prove inclusion, prove consistency.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use der::{Decode, Encode};
+use sha2::{Digest, Sha256};
+use x509_cert::Certificate;
+use x509_cert::crl::CertificateList;
 
 use super::Error;
-use super::entry::{Body, Entry};
+use super::entry::{Body, Entry, EntryError, EntryType};
 use super::merkle::{self, Hash, complete_root, leaf_hash};
 use super::note::{Checkpoint, VerifierKey, open_checkpoint};
 use super::tiles::{Source, TileHashes, WIDTH, bundle_path, split_bundle, tile_path, tile_width};
 use super::writer::CHECKPOINT;
+use crate::verify::VerifyingKey;
 
 /// What `verify` found.
 #[derive(Debug, Clone)]
@@ -75,8 +81,72 @@ impl Check<'_> {
     }
 }
 
+/// The keys of the logged issuer, root and cross certificates, by SHA-256 of their SPKI DER
+/// (the entry format's key identifier).
+#[derive(Default)]
+struct Signers(HashMap<[u8; 32], VerifyingKey>);
+
+impl Signers {
+    /// Checks a certificate or CRL entry's signature under the logged key its `key_id` names,
+    /// and remembers the key of an issuer, root or cross certificate for the entries after it.
+    fn check(&mut self, entry: &Entry) -> Result<(), EntryError> {
+        let Body::Der(der) = &entry.body else {
+            return Ok(()); // OCSP batches hold digests only.
+        };
+        let bad = |field: &'static str, rule: String| EntryError { field, rule };
+        let unknown = || {
+            bad(
+                "key_id",
+                format!(
+                    "signing key {} is not the key of an earlier issuer, root or cross certificate entry",
+                    hex::encode(entry.key_id)
+                ),
+            )
+        };
+        if entry.entry_type == EntryType::Crl {
+            let crl = CertificateList::from_der(der).map_err(|e| bad("body", e.to_string()))?;
+            return self
+                .0
+                .get(&entry.key_id)
+                .ok_or_else(unknown)?
+                .verify_crl(&crl)
+                .map_err(|e| bad("body", format!("CRL signature: {e}")));
+        }
+        let cert = Certificate::from_der(der).map_err(|e| bad("body", e.to_string()))?;
+        let spki = cert.tbs_certificate().subject_public_key_info();
+        let own: [u8; 32] =
+            Sha256::digest(spki.to_der().map_err(|e| bad("body", e.to_string()))?).into();
+        if entry.entry_type == EntryType::RootCertificate {
+            // A root is a trust anchor: given, not verified (RFC 5280 §6.1.1 (d)); its entry
+            // must name its own key as the signer.
+            if entry.key_id != own {
+                return Err(bad(
+                    "key_id",
+                    "a root certificate entry must name the root's own key".into(),
+                ));
+            }
+        } else {
+            self.0
+                .get(&entry.key_id)
+                .ok_or_else(unknown)?
+                .verify_certificate(&cert)
+                .map_err(|e| bad("body", format!("certificate signature: {e}")))?;
+        }
+        if matches!(
+            entry.entry_type,
+            EntryType::IssuerCertificate | EntryType::RootCertificate | EntryType::CrossCertificate
+        ) {
+            let key = VerifyingKey::from_spki(spki)
+                .map_err(|e| bad("body", format!("issuer key: {e}")))?;
+            let _ = self.0.insert(own, key);
+        }
+        Ok(())
+    }
+}
+
 /// Verifies a whole published log: the checkpoint's signature, every entry parsed, every
-/// hash tile recomputed from the entries, and the root hash recomputed from the tiles.
+/// certificate and CRL signed by the key of an earlier issuer, root or cross certificate entry,
+/// every hash tile recomputed from the entries, and the root hash recomputed from the tiles.
 /// Memory stays bounded: one bundle and the right edge of the tree at a time.
 ///
 /// # Errors
@@ -90,6 +160,7 @@ pub fn verify(source: &Source, key: &VerifierKey) -> Result<Report, Error> {
         counts: Vec::new(),
     };
     let mut by_type = BTreeMap::new();
+    let mut signers = Signers::default();
     let bundles = cp.size.div_ceil(WIDTH);
     for b in 0..bundles {
         let width = tile_width(0, b, cp.size);
@@ -98,6 +169,9 @@ pub fn verify(source: &Source, key: &VerifierKey) -> Result<Report, Error> {
         for (i, e) in split_bundle(&path, &data, width)?.into_iter().enumerate() {
             let index = b * WIDTH + i as u64;
             let entry = Entry::parse(e).map_err(|source| Error::EntryAt { index, source })?;
+            signers
+                .check(&entry)
+                .map_err(|source| Error::EntryAt { index, source })?;
             *by_type
                 .entry(format!("{:?}", entry.entry_type))
                 .or_insert(0) += 1;
