@@ -363,6 +363,13 @@ fn checkpoint_larger_than_the_entries_is_refused() {
         e,
         "tile/entries/001.p/54: missing, but the checkpoint's tree size 310 needs it"
     );
+    // No checkpoint at all.
+    std::fs::remove_file(tmp.path().join("checkpoint")).unwrap();
+    let e = verify::verify(&dir_source(tmp.path()), &key.vkey).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "checkpoint: no checkpoint file is published there"
+    );
 }
 
 #[test]
@@ -696,6 +703,9 @@ fn million_entry_log_verifies_in_under_10_seconds() {
     assert!(out.status.success(), "{}", common::text(&out));
     println!("strongroom log verify: {:.2?}", t.elapsed());
     assert!(took.as_secs_f64() < 10.0, "verify took {took:?}");
+    // Writing and verifying hold the right edge of the tree, not the log: a few MiB.
+    let kib: u64 = peak_rss().trim_end_matches(" kB").parse().unwrap();
+    assert!(kib < 64 * 1024, "peak RSS {kib} kB");
 }
 
 /// This process's peak resident set size (VmHWM), as /proc reports it.

@@ -29,10 +29,9 @@ pub struct Report {
 /// # Errors
 /// Missing, malformed or unsigned checkpoint.
 pub fn checkpoint(source: &Source, key: &VerifierKey) -> Result<Checkpoint, Error> {
-    let note = source.get(CHECKPOINT)?.ok_or_else(|| Error::Missing {
-        path: CHECKPOINT.into(),
-        size: 0,
-    })?;
+    let note = source
+        .get(CHECKPOINT)?
+        .ok_or_else(|| Error::Checkpoint("no checkpoint file is published there".into()))?;
     open_checkpoint(&note, key)
 }
 
