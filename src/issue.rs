@@ -28,7 +28,7 @@ use crate::config::{Config, ProfileConfig};
 use crate::hsm::Hsm;
 pub use crate::issuer::{Issuer, shard_of};
 use crate::lint::CertKind;
-use crate::service::metrics::SignatureKind;
+use crate::metrics::SignatureKind;
 use crate::x509::{self, Ct, TlsServerProfile};
 
 mod error;
@@ -48,7 +48,7 @@ pub struct Pipeline {
     /// The audit store.
     pub audit: AuditLog,
     /// Counters for `/metrics`.
-    pub metrics: crate::service::metrics::Metrics,
+    pub metrics: crate::metrics::Metrics,
     /// One lock per issuer, held while a CRL number is taken, used and recorded.
     pub crl_locks: std::collections::HashMap<String, tokio::sync::Mutex<()>>,
     /// Signing work running apart from the requests that started it (see [`Pipeline::detach`]).

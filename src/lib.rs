@@ -14,6 +14,7 @@ pub mod issue;
 pub mod issuer;
 pub mod keycheck;
 pub mod lint;
+pub mod metrics;
 pub mod ocsp;
 pub mod policy;
 pub mod revoke;

@@ -25,7 +25,7 @@ use x509_cert::serial_number::SerialNumber;
 
 use crate::audit::{Caller, Entry, Recorded};
 use crate::issue::{Error, Pipeline, internal};
-use crate::service::metrics::SignatureKind;
+use crate::metrics::SignatureKind;
 use crate::time::parse_time;
 
 mod crl;

@@ -8,7 +8,6 @@
 //! [`serve`] runs until `shutdown` completes, then stops accepting and lets requests in flight
 //! finish (a signing already past policy is completed and recorded before the process exits).
 
-pub mod metrics;
 pub mod wire;
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -30,6 +29,7 @@ use self::wire::{FinalRequest, IssueRequest};
 use crate::audit::{Caller, Entry};
 use crate::config::Config;
 use crate::issue::{self, Pipeline};
+use crate::metrics;
 
 /// The peer's credentials, from SO_PEERCRED at accept time (a request extension, as
 /// `ConnectInfo<PeerCred>`).

@@ -40,7 +40,7 @@ use serde_json::json;
 use super::{DEFAULT_CRL_VALIDITY, MAX_CRL_VALIDITY, MAX_THIS_UPDATE_BACKDATE, reason};
 use crate::audit::{Caller, Entry, Recorded};
 use crate::issue::{Error, Pipeline, internal, read_audit, shard_of};
-use crate::service::metrics::SignatureKind;
+use crate::metrics::SignatureKind;
 use crate::time::parse_time;
 use crate::x509::{self, CompactRevocation};
 
