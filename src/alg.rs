@@ -95,21 +95,44 @@ impl fmt::Display for KeyType {
     }
 }
 
+/// A key type or signature algorithm name that is not one strongroom supports.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// Not one of [`KeyType::ALL`] (BR 6.1.5); the message lists what is allowed.
+    #[error(
+        "unsupported key type {name:?}; allowed: {} (BR 6.1.5)",
+        allowed_key_types()
+    )]
+    KeyType {
+        /// The name as given.
+        name: String,
+    },
+    /// Not the name of one of [`SignatureAlgorithm::ALL`] (BR 7.1.3.2).
+    #[error("unknown signature algorithm {name:?} (BR 7.1.3.2)")]
+    SignatureAlgorithm {
+        /// The name as given.
+        name: String,
+    },
+}
+
+/// The names of [`KeyType::ALL`], comma-separated.
+fn allowed_key_types() -> String {
+    let allowed: Vec<String> = KeyType::ALL.iter().map(|k| k.to_string()).collect();
+    allowed.join(", ")
+}
+
 impl FromStr for KeyType {
-    type Err = String;
+    type Err = ParseError;
 
     /// Parses `rsa-2048`, `rsa-3072`, `rsa-4096`, `ec-p256` or `ec-p384`; anything else (P-521,
     /// RSA-1024, ...) is refused with the list of what is allowed.
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, ParseError> {
         KeyType::ALL
             .into_iter()
             .find(|k| k.to_string() == s)
-            .ok_or_else(|| {
-                let allowed: Vec<String> = KeyType::ALL.iter().map(|k| k.to_string()).collect();
-                format!(
-                    "unsupported key type {s:?}; allowed: {} (BR 6.1.5)",
-                    allowed.join(", ")
-                )
+            .ok_or_else(|| ParseError::KeyType {
+                name: s.to_string(),
             })
     }
 }
@@ -184,14 +207,16 @@ impl SignatureAlgorithm {
 }
 
 impl FromStr for SignatureAlgorithm {
-    type Err = String;
+    type Err = ParseError;
 
     /// Parses an algorithm by its RFC name, e.g. `sha256WithRSAEncryption`, `ecdsa-with-SHA384`.
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, ParseError> {
         SignatureAlgorithm::ALL
             .into_iter()
             .find(|a| a.to_string() == s)
-            .ok_or_else(|| format!("unknown signature algorithm {s:?} (BR 7.1.3.2)"))
+            .ok_or_else(|| ParseError::SignatureAlgorithm {
+                name: s.to_string(),
+            })
     }
 }
 
@@ -216,9 +241,26 @@ mod tests {
         for k in KeyType::ALL {
             assert_eq!(k.to_string().parse::<KeyType>(), Ok(k));
         }
-        let err = "ec-p521".parse::<KeyType>().unwrap_err();
-        assert!(err.contains("ec-p521") && err.contains("BR 6.1.5"), "{err}");
+        let err = "ec-p521".parse::<KeyType>().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "unsupported key type \"ec-p521\"; allowed: rsa-2048, rsa-3072, rsa-4096, ec-p256, ec-p384 (BR 6.1.5)"
+        );
         assert!("rsa-1024".parse::<KeyType>().is_err());
+    }
+
+    #[test]
+    fn signature_algorithms_round_trip_and_refuse_unknown() {
+        for a in SignatureAlgorithm::ALL {
+            assert_eq!(a.to_string().parse::<SignatureAlgorithm>(), Ok(a));
+        }
+        let err = "sha1WithRSAEncryption"
+            .parse::<SignatureAlgorithm>()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown signature algorithm \"sha1WithRSAEncryption\" (BR 7.1.3.2)"
+        );
     }
 
     #[test]

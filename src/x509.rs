@@ -35,7 +35,7 @@ pub use self::crl::{
     CompactRevocation, CrlContents, Revocation, SignedCrl, certificate_not_before, sign_crl,
     sign_large_crl,
 };
-pub use self::name::SubjectName;
+pub use self::name::{NameError, SubjectName};
 pub use self::profile::{
     CT_POISON, CT_SCT_LIST, CaProfile, Ct, DOMAIN_VALIDATED, OcspResponderProfile, RootProfile,
     TlsServerProfile, ca_key_usage,

@@ -288,7 +288,7 @@ impl Plan<'_> {
         let Some(name) = alg else {
             return Ok(None);
         };
-        let alg = SignatureAlgorithm::from_str(name).map_err(|e| self.err(field, e))?;
+        let alg = SignatureAlgorithm::from_str(name).map_err(|e| self.err(field, e.to_string()))?;
         if let Some(kt) = kt {
             if !kt.allows(alg) {
                 return Err(self.err(

@@ -23,29 +23,51 @@ pub struct SubjectName {
     pub common_name: String,
 }
 
+/// Why a [`SubjectName`] is refused; the message starts with the field.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NameError {
+    /// countryName is not two upper-case letters (BR 7.1.4.2, X.520 countryName).
+    #[error(
+        "country: {value:?} is not a two-letter upper-case ISO 3166-1 code (BR 7.1.4.2, X.520 countryName)"
+    )]
+    Country {
+        /// The value given.
+        value: String,
+    },
+    /// organizationName or commonName is empty or has leading or trailing spaces (BR 7.1.4.1).
+    #[error("{field}: must be non-empty without leading or trailing spaces (BR 7.1.4.1)")]
+    Blank {
+        /// `organization` or `common-name`.
+        field: &'static str,
+    },
+    /// organizationName or commonName is longer than its X.520 upper bound of 64 characters
+    /// (RFC 5280 Appendix A.1).
+    #[error("{field}: longer than 64 characters (RFC 5280 Appendix A.1 upper bounds)")]
+    TooLong {
+        /// `organization` or `common-name`.
+        field: &'static str,
+    },
+}
+
 impl SubjectName {
     /// Checks the values; the error names the field and the rule.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), NameError> {
         if self.country.len() != 2 || !self.country.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(format!(
-                "country: {:?} is not a two-letter upper-case ISO 3166-1 code (BR 7.1.4.2, X.520 countryName)",
-                self.country
-            ));
+            return Err(NameError::Country {
+                value: self.country.clone(),
+            });
         }
         for (field, value) in [
             ("organization", &self.organization),
             ("common-name", &self.common_name),
         ] {
             if value.trim().is_empty() || value.trim() != value {
-                return Err(format!(
-                    "{field}: must be non-empty without leading or trailing spaces (BR 7.1.4.1)"
-                ));
+                return Err(NameError::Blank { field });
             }
             // X.520 upper bound: ub-organization-name and ub-common-name are 64 characters.
             if value.chars().count() > 64 {
-                return Err(format!(
-                    "{field}: longer than 64 characters (RFC 5280 Appendix A.1 upper bounds)"
-                ));
+                return Err(NameError::TooLong { field });
             }
         }
         Ok(())
@@ -139,9 +161,23 @@ mod tests {
             organization: "X".into(),
             common_name: "Y".into(),
         };
-        assert!(name.validate().unwrap_err().starts_with("country:"));
+        assert_eq!(
+            name.validate().unwrap_err().to_string(),
+            "country: \"usa\" is not a two-letter upper-case ISO 3166-1 code (BR 7.1.4.2, X.520 countryName)"
+        );
         name.country = "US".into();
         name.common_name = " padded".into();
-        assert!(name.validate().unwrap_err().starts_with("common-name:"));
+        assert_eq!(
+            name.validate().unwrap_err().to_string(),
+            "common-name: must be non-empty without leading or trailing spaces (BR 7.1.4.1)"
+        );
+        name.common_name = "Y".into();
+        name.organization = "o".repeat(65);
+        assert_eq!(
+            name.validate().unwrap_err().to_string(),
+            "organization: longer than 64 characters (RFC 5280 Appendix A.1 upper bounds)"
+        );
+        name.organization = "o".repeat(64);
+        assert_eq!(name.validate(), Ok(()));
     }
 }

@@ -66,7 +66,9 @@ impl SelfSignRoot {
         let kt = plan.key_ref("key", &raw.key)?;
         let signature_algorithm =
             plan.algorithm("signature-algorithm", &raw.signature_algorithm, kt)?;
-        raw.subject.validate().map_err(|e| plan.err("subject", e))?;
+        raw.subject
+            .validate()
+            .map_err(|e| plan.err("subject", e.to_string()))?;
         if !ROOT_VALIDITY_DAYS.contains(&raw.validity_days) {
             return Err(plan.err(
                 "validity-days",

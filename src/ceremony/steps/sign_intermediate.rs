@@ -96,7 +96,9 @@ impl SignIntermediate {
         let (issuer_certificate, issuer_period) =
             plan.cert_ref("issuer-certificate", &raw.issuer_certificate)?;
         let public_key = plan.public_key_ref("public-key", &raw.public_key)?;
-        raw.subject.validate().map_err(|e| plan.err("subject", e))?;
+        raw.subject
+            .validate()
+            .map_err(|e| plan.err("subject", e.to_string()))?;
         let ku_names = raw
             .key_usage
             .unwrap_or_else(|| DEFAULT_KEY_USAGE.map(String::from).to_vec());

@@ -81,7 +81,9 @@ impl SignOcspResponder {
                 "the responder key must not be the issuing CA's key (RFC 6960 4.2.2.2: a delegated responder has its own key)",
             ));
         }
-        raw.subject.validate().map_err(|e| plan.err("subject", e))?;
+        raw.subject
+            .validate()
+            .map_err(|e| plan.err("subject", e.to_string()))?;
         let days = raw.validity_days.unwrap_or(DEFAULT_RESPONDER_DAYS);
         let max = crate::lint::MAX_RESPONDER_DAYS;
         if days == 0 || u64::from(days) > max {
