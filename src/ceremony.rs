@@ -79,7 +79,7 @@ pub enum Error {
     },
     /// The transcript could not be written; the ceremony stopped.
     #[error("transcript: {0}")]
-    Transcript(String),
+    Transcript(#[source] transcript::Error),
 }
 
 /// Reads and validates a script without touching the HSM or writing anything.
@@ -154,8 +154,12 @@ pub fn run(script_path: &Path, opts: &RunOptions) -> Result<(), Error> {
         }
     }
 
-    std::fs::create_dir_all(&opts.dir)
-        .map_err(|e| Error::Transcript(format!("cannot create {}: {e}", opts.dir.display())))?;
+    std::fs::create_dir_all(&opts.dir).map_err(|source| {
+        Error::Transcript(transcript::Error::CreateDir {
+            dir: opts.dir.clone(),
+            source,
+        })
+    })?;
     let mut transcript =
         Transcript::open(&opts.dir.join("transcript.jsonl")).map_err(Error::Transcript)?;
     transcript

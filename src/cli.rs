@@ -221,7 +221,7 @@ fn init_token(
 }
 
 fn render_transcript(file: &std::path::Path) -> Result<(), String> {
-    let summary = crate::ceremony::transcript::verify(file)?;
+    let summary = crate::ceremony::transcript::verify(file).map_err(|e| e.to_string())?;
     let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
     for line in text.lines() {
         println!("{}", crate::ceremony::transcript::render_line(line));

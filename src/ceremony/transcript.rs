@@ -4,7 +4,7 @@
 //! as they happen. No event ever holds a PIN: PINs are not in scope of any code that writes here.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
@@ -14,6 +14,86 @@ use crate::time::now_rfc3339;
 
 /// The SHA-256 the first line of a transcript chains to.
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Why a transcript could not be opened, written or verified. Each message names the file (and
+/// the line, for a broken chain).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The directory the transcript goes in could not be created.
+    #[error("cannot create {}: {source}", .dir.display())]
+    CreateDir {
+        /// The directory.
+        dir: PathBuf,
+        /// The system's error.
+        source: io::Error,
+    },
+    /// The transcript could not be opened for appending.
+    #[error("cannot open transcript {}: {source}", .path.display())]
+    Open {
+        /// The transcript.
+        path: PathBuf,
+        /// The system's error.
+        source: io::Error,
+    },
+    /// An event could not be written or synced to disk.
+    #[error("cannot write transcript {}: {source}", .path.display())]
+    Write {
+        /// The transcript.
+        path: PathBuf,
+        /// The system's error.
+        source: io::Error,
+    },
+    /// The transcript could not be opened for reading.
+    #[error("cannot read transcript {}: {source}", .path.display())]
+    Read {
+        /// The transcript.
+        path: PathBuf,
+        /// The system's error.
+        source: io::Error,
+    },
+    /// A line could not be read (I/O error or not UTF-8).
+    #[error("{}: line {line}: {source}", .path.display())]
+    ReadLine {
+        /// The transcript.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The system's error.
+        source: io::Error,
+    },
+    /// A line is not JSON.
+    #[error("{}: line {line}: not JSON: {source}", .path.display())]
+    NotJson {
+        /// The transcript.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The parser's error.
+        source: serde_json::Error,
+    },
+    /// A line's `seq` is not its line number.
+    #[error("{}: line {line}: sequence number {seq} out of order", .path.display())]
+    Sequence {
+        /// The transcript.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// The line's `seq` value as found (`null` when absent).
+        seq: Value,
+    },
+    /// A line's `prev_sha256` is not the SHA-256 of the line before it.
+    #[error(
+        "{}: line {line}: prev_sha256 does not match the previous line: the transcript was edited, reordered or truncated",
+        .path.display()
+    )]
+    Chain {
+        /// The transcript.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+    },
+}
 
 /// An open transcript.
 pub struct Transcript {
@@ -26,7 +106,7 @@ pub struct Transcript {
 impl Transcript {
     /// Opens (creating if needed) the transcript at `path` for appending, after checking the
     /// chain of what is already there.
-    pub fn open(path: &Path) -> Result<Transcript, String> {
+    pub fn open(path: &Path) -> Result<Transcript, Error> {
         let (prev, seq) = if path.exists() {
             let summary = verify(path)?;
             (summary.last_sha256, summary.lines)
@@ -37,7 +117,10 @@ impl Transcript {
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|e| format!("cannot open transcript {}: {e}", path.display()))?;
+            .map_err(|source| Error::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Ok(Transcript {
             path: path.to_path_buf(),
             file,
@@ -52,7 +135,7 @@ impl Transcript {
     }
 
     /// Appends one event, flushes it to disk (fsync) and prints its readable form.
-    pub fn record(&mut self, event: &str, fields: Value) -> Result<(), String> {
+    pub fn record(&mut self, event: &str, fields: Value) -> Result<(), Error> {
         let mut line = Map::new();
         let _ = line.insert("seq".into(), json!(self.seq + 1));
         let _ = line.insert("time".into(), json!(now_rfc3339()));
@@ -64,7 +147,10 @@ impl Transcript {
         let text = Value::Object(line).to_string();
         writeln!(self.file, "{text}")
             .and_then(|()| self.file.sync_data())
-            .map_err(|e| format!("cannot write transcript {}: {e}", self.path.display()))?;
+            .map_err(|source| Error::Write {
+                path: self.path.clone(),
+                source,
+            })?;
         self.prev = hex::encode(Sha256::digest(text.as_bytes()));
         self.seq += 1;
         println!("{}", render_line(&text));
@@ -83,29 +169,36 @@ pub struct Summary {
 
 /// Checks a transcript's chain: every line is JSON, numbered in sequence, and carries the
 /// SHA-256 of the previous line. Reports the first broken link.
-pub fn verify(path: &Path) -> Result<Summary, String> {
-    let file =
-        File::open(path).map_err(|e| format!("cannot read transcript {}: {e}", path.display()))?;
+pub fn verify(path: &Path) -> Result<Summary, Error> {
+    let file = File::open(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut prev = GENESIS.to_string();
     let mut lines = 0u64;
     for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| format!("{}: line {}: {e}", path.display(), i + 1))?;
-        let value: Value = serde_json::from_str(&line)
-            .map_err(|e| format!("{}: line {}: not JSON: {e}", path.display(), i + 1))?;
+        let line = line.map_err(|source| Error::ReadLine {
+            path: path.to_path_buf(),
+            line: i + 1,
+            source,
+        })?;
+        let value: Value = serde_json::from_str(&line).map_err(|source| Error::NotJson {
+            path: path.to_path_buf(),
+            line: i + 1,
+            source,
+        })?;
         if value["seq"] != json!(i as u64 + 1) {
-            return Err(format!(
-                "{}: line {}: sequence number {} out of order",
-                path.display(),
-                i + 1,
-                value["seq"]
-            ));
+            return Err(Error::Sequence {
+                path: path.to_path_buf(),
+                line: i + 1,
+                seq: value["seq"].clone(),
+            });
         }
         if value["prev_sha256"] != json!(prev) {
-            return Err(format!(
-                "{}: line {}: prev_sha256 does not match the previous line: the transcript was edited, reordered or truncated",
-                path.display(),
-                i + 1
-            ));
+            return Err(Error::Chain {
+                path: path.to_path_buf(),
+                line: i + 1,
+            });
         }
         prev = hex::encode(Sha256::digest(line.as_bytes()));
         lines += 1;
@@ -182,15 +275,34 @@ mod tests {
         let lines: Vec<&str> = original.lines().collect();
         let edited = original.replace("\"n\":1", "\"n\":7");
         std::fs::write(&path, edited).unwrap();
-        assert!(verify(&path).unwrap_err().contains("line 3"));
+        assert_eq!(
+            verify(&path).unwrap_err().to_string(),
+            format!(
+                "{}: line 3: prev_sha256 does not match the previous line: the transcript was edited, reordered or truncated",
+                path.display()
+            )
+        );
 
         let deleted = [lines[0], lines[2], lines[3]].join("\n");
         std::fs::write(&path, deleted).unwrap();
-        assert!(verify(&path).unwrap_err().contains("line 2"));
+        assert_eq!(
+            verify(&path).unwrap_err().to_string(),
+            format!("{}: line 2: sequence number 3 out of order", path.display())
+        );
 
         let swapped = [lines[0], lines[2], lines[1], lines[3]].join("\n");
         std::fs::write(&path, swapped).unwrap();
         assert!(verify(&path).is_err());
+
+        std::fs::write(&path, format!("{}\nnot json\n", lines[0])).unwrap();
+        let err = verify(&path).unwrap_err().to_string();
+        let prefix = format!("{}: line 2: not JSON: ", path.display());
+        assert!(err.starts_with(&prefix), "{err}");
+
+        let missing = dir.path().join("missing.jsonl");
+        let err = verify(&missing).unwrap_err().to_string();
+        let prefix = format!("cannot read transcript {}: ", missing.display());
+        assert!(err.starts_with(&prefix), "{err}");
     }
 
     #[test]
