@@ -143,18 +143,28 @@ fn check_or_create_schema(conn: &Connection) -> Result<(), OpenError> {
             .map_err(sqlite("write header"))?;
         return Ok(());
     }
-    check_header(app, version).map_err(OpenError::NotAStore)
+    check_header(app, version).map_err(|e| OpenError::NotAStore(e.to_string()))
+}
+
+/// Why a database's header does not identify an audit store of this schema version; the
+/// message completes "... is not a strongroom audit store: ".
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum HeaderError {
+    /// `PRAGMA application_id` is not [`APPLICATION_ID`].
+    #[error("application_id is {0:#010x}")]
+    ApplicationId(i32),
+    /// `PRAGMA user_version` is not [`SCHEMA_VERSION`].
+    #[error("schema version {0}, this program reads {SCHEMA_VERSION}")]
+    SchemaVersion(i32),
 }
 
 /// Checks the header fields that identify an audit store of this schema version.
-pub(crate) fn check_header(app: i32, version: i32) -> Result<(), String> {
+pub(crate) fn check_header(app: i32, version: i32) -> Result<(), HeaderError> {
     if app != APPLICATION_ID {
-        return Err(format!("application_id is {app:#010x}"));
+        return Err(HeaderError::ApplicationId(app));
     }
     if version != SCHEMA_VERSION {
-        return Err(format!(
-            "schema version {version}, this program reads {SCHEMA_VERSION}"
-        ));
+        return Err(HeaderError::SchemaVersion(version));
     }
     Ok(())
 }
@@ -572,5 +582,25 @@ impl<'c> IssuedLookup<'c> {
             }
             None => Ok(f(None)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_refusals_say_what_did_not_match() {
+        assert_eq!(check_header(APPLICATION_ID, SCHEMA_VERSION), Ok(()));
+        assert_eq!(
+            check_header(0x1234, SCHEMA_VERSION)
+                .unwrap_err()
+                .to_string(),
+            "application_id is 0x00001234"
+        );
+        assert_eq!(
+            check_header(APPLICATION_ID, 7).unwrap_err().to_string(),
+            format!("schema version 7, this program reads {SCHEMA_VERSION}")
+        );
     }
 }

@@ -129,7 +129,7 @@ pub fn verify(path: &Path) -> Result<Summary, VerifyError> {
             .map_err(read("read header"))
     };
     check_header(header("application_id")?, header("user_version")?)
-        .map_err(VerifyError::NotAStore)?;
+        .map_err(|e| VerifyError::NotAStore(e.to_string()))?;
     let quick: String = conn
         .pragma_query_value(None, "quick_check", |row| row.get(0))
         .map_err(read("run quick_check"))?;

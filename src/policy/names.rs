@@ -282,11 +282,45 @@ fn in_table(table: &[(u32, u32)], cp: char) -> bool {
         .is_ok()
 }
 
+/// Why a U-label fails IDNA2008 code point validity; the message completes "its U-label ...",
+/// naming the code point, its position and the rule.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+enum Idna2008Error {
+    /// A CONTEXTJ or CONTEXTO code point whose contextual rule does not hold (RFC 5892
+    /// Appendix A).
+    #[error(
+        "has U+{cp:04X} at position {position}, which IDNA2008 allows only where {rule} (RFC 5892 {class}, Appendix A)"
+    )]
+    Context {
+        /// The code point.
+        cp: u32,
+        /// Its index in the U-label, in code points.
+        position: usize,
+        /// `CONTEXTJ` or `CONTEXTO`.
+        class: &'static str,
+        /// The contextual rule, as a clause ("it follows a virama (A.2)").
+        rule: &'static str,
+    },
+    /// A DISALLOWED or UNASSIGNED code point (RFC 5892 section 2, RFC 5891 5.4).
+    #[error(
+        "has U+{cp:04X} at position {position}, which is {class} in IDNA2008 (RFC 5892 section 2, Unicode {} tables; RFC 5891 5.4)",
+        idna2008::UNICODE_VERSION
+    )]
+    NotValid {
+        /// The code point.
+        cp: u32,
+        /// Its index in the U-label, in code points.
+        position: usize,
+        /// `DISALLOWED` or `UNASSIGNED`.
+        class: &'static str,
+    },
+}
+
 /// IDNA2008 code point validity of a U-label (RFC 5891 5.4, RFC 5892 section 2 and Appendix A,
 /// tables for Unicode [`idna2008::UNICODE_VERSION`], RFC 8753): each code point is PVALID, or
 /// CONTEXTJ / CONTEXTO with its contextual rule satisfied. DISALLOWED and UNASSIGNED code points
 /// are refused. The error completes "its U-label ...", naming the code point and the rule.
-fn check_idna2008(u_label: &str) -> Result<(), String> {
+fn check_idna2008(u_label: &str) -> Result<(), Idna2008Error> {
     let chars: Vec<char> = u_label.chars().collect();
     for (i, &c) in chars.iter().enumerate() {
         let cp = u32::from(c);
@@ -303,9 +337,12 @@ fn check_idna2008(u_label: &str) -> Result<(), String> {
         match context {
             Some((_, Ok(()))) => {}
             Some((class, Err(rule))) => {
-                return Err(format!(
-                    "has U+{cp:04X} at position {i}, which IDNA2008 allows only where {rule} (RFC 5892 {class}, Appendix A)"
-                ));
+                return Err(Idna2008Error::Context {
+                    cp,
+                    position: i,
+                    class,
+                    rule,
+                });
             }
             None => {
                 let class = if CodePointMapData::<GeneralCategory>::new().get(c)
@@ -315,10 +352,11 @@ fn check_idna2008(u_label: &str) -> Result<(), String> {
                 } else {
                     "DISALLOWED"
                 };
-                return Err(format!(
-                    "has U+{cp:04X} at position {i}, which is {class} in IDNA2008 (RFC 5892 section 2, Unicode {} tables; RFC 5891 5.4)",
-                    idna2008::UNICODE_VERSION
-                ));
+                return Err(Idna2008Error::NotValid {
+                    cp,
+                    position: i,
+                    class,
+                });
             }
         }
     }
@@ -983,10 +1021,21 @@ mod tests {
             ("a\u{30FB}b", "U+30FB", "CONTEXTO"), // no Hiragana/Katakana/Han
             ("\u{661}\u{6F1}", "U+0661", "CONTEXTO"), // mixed Arabic-Indic digits
         ] {
-            let rule = check_idna2008(u).expect_err(u);
+            let rule = check_idna2008(u).expect_err(u).to_string();
             assert!(rule.contains(&format!("{cp} at position")), "{u}: {rule}");
             assert!(rule.contains(class), "{u}: {rule}");
         }
+        assert_eq!(
+            check_idna2008("a\u{200D}b").unwrap_err().to_string(),
+            "has U+200D at position 1, which IDNA2008 allows only where it follows a virama (A.2) (RFC 5892 CONTEXTJ, Appendix A)"
+        );
+        assert_eq!(
+            check_idna2008("i\u{2665}ny").unwrap_err().to_string(),
+            format!(
+                "has U+2665 at position 1, which is DISALLOWED in IDNA2008 (RFC 5892 section 2, Unicode {} tables; RFC 5891 5.4)",
+                idna2008::UNICODE_VERSION
+            )
+        );
         assert_eq!(check_idna2008("\u{30A2}\u{30FB}\u{30A4}"), Ok(()));
         assert_eq!(check_idna2008("\u{3B1}\u{375}\u{3B2}"), Ok(()));
         assert_eq!(check_idna2008("\u{5D0}\u{5F3}"), Ok(()));
