@@ -336,6 +336,30 @@ pub enum Error {
     },
 }
 
+/// Why [`Config::check`] refuses a configuration; [`Error::Invalid`] carries its text.
+#[derive(Debug, thiserror::Error)]
+enum Invalid {
+    /// A value breaks a rule.
+    #[error("{key}: {rule}")]
+    Rule {
+        /// The key, e.g. `service.socket-mode` or `issuer[0].key`.
+        key: String,
+        /// The rule it breaks.
+        rule: String,
+    },
+    /// An issuer certificate could not be encoded as PEM again.
+    #[error(transparent)]
+    Pem(crate::x509::Error),
+}
+
+/// An [`Invalid::Rule`].
+fn invalid(key: impl Into<String>, rule: impl Into<String>) -> Invalid {
+    Invalid::Rule {
+        key: key.into(),
+        rule: rule.into(),
+    }
+}
+
 /// BR 7.1.2.7 and our rule: notBefore is backdated by at most one hour.
 const MAX_BACKDATE: Duration = Duration::from_secs(3600);
 
@@ -354,13 +378,13 @@ impl Config {
             message: e.to_string().trim_end().to_string(),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Config::check(raw, base).map_err(|message| Error::Invalid {
+        Config::check(raw, base).map_err(|e| Error::Invalid {
             path: path.to_path_buf(),
-            message,
+            message: e.to_string(),
         })
     }
 
-    fn check(raw: RawConfig, base: &Path) -> Result<Config, String> {
+    fn check(raw: RawConfig, base: &Path) -> Result<Config, Invalid> {
         let rel = |p: &Path| crate::ceremony::script::resolve(base, p);
         let s = raw.service;
         let socket_mode = match &s.socket_mode {
@@ -369,51 +393,75 @@ impl Config {
                 .ok()
                 .filter(|m| *m <= 0o777)
                 .ok_or_else(|| {
-                    format!("service.socket-mode: {m:?} is not an octal mode like \"0660\"")
+                    invalid(
+                        "service.socket-mode",
+                        format!("{m:?} is not an octal mode like \"0660\""),
+                    )
                 })?,
         };
         if socket_mode & 0o007 != 0 {
-            return Err("service.socket-mode: must not give other users access (e.g. 0660)".into());
+            return Err(invalid(
+                "service.socket-mode",
+                "must not give other users access (e.g. 0660)",
+            ));
         }
         if !(1..=127).contains(&s.instance_prefix) {
-            return Err("service.instance-prefix: must be 1..=127 so serials stay positive and non-zero-led (RFC 5280 4.1.2.2)".into());
+            return Err(invalid(
+                "service.instance-prefix",
+                "must be 1..=127 so serials stay positive and non-zero-led (RFC 5280 4.1.2.2)",
+            ));
         }
         let max_header_bytes = s.max_header_bytes.unwrap_or(16_384);
         if !(8192..=1 << 20).contains(&max_header_bytes) {
-            return Err("service.max-header-bytes: must be 8192..=1048576".into());
+            return Err(invalid(
+                "service.max-header-bytes",
+                "must be 8192..=1048576",
+            ));
         }
         let seconds = |v: Option<u64>, default: u64, key: &str| match v.unwrap_or(default) {
-            0 => Err(format!("service.{key}: must be at least 1")),
+            0 => Err(invalid(format!("service.{key}"), "must be at least 1")),
             n => Ok(Duration::from_secs(n)),
         };
         let header_timeout = seconds(s.header_timeout_seconds, 10, "header-timeout-seconds")?;
         let body_timeout = seconds(s.body_timeout_seconds, 30, "body-timeout-seconds")?;
         let max_connections = s.max_connections.unwrap_or(256);
         if max_connections == 0 {
-            return Err("service.max-connections: must be at least 1".into());
+            return Err(invalid("service.max-connections", "must be at least 1"));
         }
         let request_threads_nice = s
             .request_threads_nice
             .unwrap_or(DEFAULT_REQUEST_THREADS_NICE);
         if !(0..=19).contains(&request_threads_nice) {
-            return Err("service.request-threads-nice: must be 0..=19".into());
+            return Err(invalid("service.request-threads-nice", "must be 0..=19"));
         }
         let audit_commit_delay_us = s.audit_commit_delay_us.unwrap_or(DEFAULT_COMMIT_DELAY_US);
         if audit_commit_delay_us > 10_000 {
-            return Err("service.audit-commit-delay-us: must be 0..=10000".into());
+            return Err(invalid(
+                "service.audit-commit-delay-us",
+                "must be 0..=10000",
+            ));
         }
         let audit_commit_delay = Duration::from_micros(audit_commit_delay_us);
         let token = match (raw.hsm.token, raw.hsm.token_serial) {
             (Some(l), None) => TokenSelector::Label(l),
             (None, Some(sn)) => TokenSelector::Serial(sn),
-            _ => return Err("hsm.token: give exactly one of token (label) or token-serial".into()),
+            _ => {
+                return Err(invalid(
+                    "hsm.token",
+                    "give exactly one of token (label) or token-serial",
+                ));
+            }
         };
         let pin = match raw.hsm.pin {
             toml::Value::String(_) | toml::Value::Integer(_) => {
-                return Err("hsm.pin: a literal PIN is refused; use { file = \"...\" }, { env = \"NAME\" } or { prompt = true }".into());
+                return Err(invalid(
+                    "hsm.pin",
+                    "a literal PIN is refused; use { file = \"...\" }, { env = \"NAME\" } or { prompt = true }",
+                ));
             }
             other => {
-                let source = PinSource::deserialize(other).map_err(|e| format!("hsm.pin: {e}"))?;
+                let source =
+                    PinSource::deserialize(other).map_err(|e| invalid("hsm.pin", e.to_string()))?;
                 match source {
                     PinSource::File(p) => PinSource::File(rel(&p)),
                     other => other,
@@ -421,54 +469,62 @@ impl Config {
             }
         };
         if raw.callers.is_empty() {
-            return Err(
-                "caller: no [[caller]] is allowed; the service would refuse everyone".into(),
-            );
+            return Err(invalid(
+                "caller",
+                "no [[caller]] is allowed; the service would refuse everyone",
+            ));
         }
         for (i, c) in raw.callers.iter().enumerate() {
             if c.uid.is_some() == c.gid.is_some() {
-                return Err(format!("caller[{i}]: give exactly one of uid or gid"));
+                return Err(invalid(
+                    format!("caller[{i}]"),
+                    "give exactly one of uid or gid",
+                ));
             }
         }
         let hsm_call_timeout = match raw.hsm.call_timeout_ms {
             None => Duration::from_secs(2),
             Some(ms @ 1..=600_000) => Duration::from_millis(ms),
             Some(ms) => {
-                return Err(format!(
-                    "hsm.call-timeout-ms: {ms} is outside 1..=600000 (milliseconds)"
+                return Err(invalid(
+                    "hsm.call-timeout-ms",
+                    format!("{ms} is outside 1..=600000 (milliseconds)"),
                 ));
             }
         };
         if raw.issuers.is_empty() {
-            return Err("issuer: at least one [[issuer]] is needed".into());
+            return Err(invalid("issuer", "at least one [[issuer]] is needed"));
         }
         let mut issuers = Vec::new();
         for (i, r) in raw.issuers.into_iter().enumerate() {
             let field = |f: &str| format!("issuer[{i}].{f}");
             let path = rel(&r.certificate);
             let (certificate, der) = crate::x509::read_pem::<Certificate>(&path, "CERTIFICATE")
-                .map_err(|e| format!("{}: {e}", field("certificate")))?;
-            let key: KeyUri = r
+                .map_err(|e| invalid(field("certificate"), e.to_string()))?;
+            let key = r
                 .key
-                .parse()
-                .map_err(|e| format!("{}: {e}", field("key")))?;
+                .parse::<KeyUri>()
+                .map_err(|e| invalid(field("key"), e.to_string()))?;
             for (f, url) in [
                 ("ca-issuers-url", &r.ca_issuers_url),
                 ("crl-url-prefix", &r.crl_url_prefix),
             ] {
                 if !url.starts_with("http://") {
-                    return Err(format!(
-                        "{}: must be an http:// URL (BR 7.1.2.7.7, 7.1.2.11.2)",
-                        field(f)
+                    return Err(invalid(
+                        field(f),
+                        "must be an http:// URL (BR 7.1.2.7.7, 7.1.2.11.2)",
                     ));
                 }
             }
             if issuers.iter().any(|x: &IssuerConfig| x.name == r.name) {
-                return Err(format!("{}: {:?} is used twice", field("name"), r.name));
+                return Err(invalid(
+                    field("name"),
+                    format!("{:?} is used twice", r.name),
+                ));
             }
             let crl_shards = r.crl_shards.unwrap_or(1);
             if crl_shards == 0 {
-                return Err(format!("{}: must be at least 1", field("crl-shards")));
+                return Err(invalid(field("crl-shards"), "must be at least 1"));
             }
             let ocsp_responder = match r.ocsp_responder {
                 None => None,
@@ -477,18 +533,17 @@ impl Config {
                         &rel(&o.certificate),
                         "CERTIFICATE",
                     )
-                    .map_err(|e| format!("{}: {e}", field("ocsp-responder.certificate")))?
+                    .map_err(|e| invalid(field("ocsp-responder.certificate"), e.to_string()))?
                     .0,
                     key: o
                         .key
-                        .parse()
-                        .map_err(|e| format!("{}: {e}", field("ocsp-responder.key")))?,
+                        .parse::<KeyUri>()
+                        .map_err(|e| invalid(field("ocsp-responder.key"), e.to_string()))?,
                 }),
             };
             issuers.push(IssuerConfig {
                 name: r.name,
-                certificate_pem: crate::x509::to_pem("CERTIFICATE", &der)
-                    .map_err(|e| e.to_string())?,
+                certificate_pem: crate::x509::to_pem("CERTIFICATE", &der).map_err(Invalid::Pem)?,
                 certificate,
                 key,
                 ca_issuers_url: r.ca_issuers_url,
@@ -503,13 +558,17 @@ impl Config {
             // BR 6.3.2 caps subscriber certificate lifetimes (398 days, falling to 47 by 2029);
             // the linter enforces the cap in force on each certificate's notBefore.
             if p.validity_hours == 0 || p.validity_hours > 398 * 24 {
-                return Err(format!(
-                    "profile[{i}].validity-hours: must be 1..=9552 (398 days, BR 6.3.2)"
+                return Err(invalid(
+                    format!("profile[{i}].validity-hours"),
+                    "must be 1..=9552 (398 days, BR 6.3.2)",
                 ));
             }
             let backdate = Duration::from_secs(p.max_backdate_seconds.unwrap_or(3600));
             if backdate > MAX_BACKDATE {
-                return Err(format!("profile[{i}].max-backdate-seconds: at most 3600"));
+                return Err(invalid(
+                    format!("profile[{i}].max-backdate-seconds"),
+                    "at most 3600",
+                ));
             }
             let config = ProfileConfig {
                 name: p.name.clone(),
@@ -519,11 +578,14 @@ impl Config {
                 common_name: p.common_name.unwrap_or(true),
             };
             if profiles.insert(p.name.clone(), config).is_some() {
-                return Err(format!("profile[{i}].name: {:?} is used twice", p.name));
+                return Err(invalid(
+                    format!("profile[{i}].name"),
+                    format!("{:?} is used twice", p.name),
+                ));
             }
         }
         if profiles.is_empty() {
-            return Err("profile: at least one [[profile]] is needed".into());
+            return Err(invalid("profile", "at least one [[profile]] is needed"));
         }
         Ok(Config {
             socket: rel(&s.socket),
@@ -558,11 +620,11 @@ impl Config {
 mod tests {
     use super::*;
 
-    fn config(hsm_extra: &str) -> Result<Config, String> {
+    fn config(hsm_extra: &str) -> Result<Config, Invalid> {
         config_with("", hsm_extra)
     }
 
-    fn config_with(service_extra: &str, hsm_extra: &str) -> Result<Config, String> {
+    fn config_with(service_extra: &str, hsm_extra: &str) -> Result<Config, Invalid> {
         let text = format!(
             r#"issuer = []
 
@@ -587,7 +649,7 @@ name = "tls-server"
 validity-hours = 2160
 "#
         );
-        let raw: RawConfig = toml::from_str(&text).map_err(|e| e.to_string())?;
+        let raw: RawConfig = toml::from_str(&text).unwrap();
         Config::check(raw, Path::new("/nonexistent"))
     }
 
@@ -595,26 +657,70 @@ validity-hours = 2160
     fn call_timeout_has_a_default_and_a_range() {
         // [hsm] is checked before the issuers (which this configuration lacks).
         for bad in ["call-timeout-ms = 0", "call-timeout-ms = 600001"] {
-            let e = config(bad).err().unwrap_or_default();
+            let e = config(bad).err().map(|e| e.to_string()).unwrap_or_default();
             assert!(e.starts_with("hsm.call-timeout-ms: "), "{bad}: {e}");
         }
         for good in ["", "call-timeout-ms = 1", "call-timeout-ms = 600000"] {
-            let e = config(good).err().unwrap_or_default();
+            let e = config(good)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             assert!(e.starts_with("issuer: at least one"), "{good}: {e}");
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_key_and_the_rule() {
+        for (service, hsm, want) in [
+            (
+                "socket-mode = \"0666\"",
+                "",
+                "service.socket-mode: must not give other users access (e.g. 0660)",
+            ),
+            (
+                "socket-mode = \"9\"",
+                "",
+                "service.socket-mode: \"9\" is not an octal mode like \"0660\"",
+            ),
+            (
+                "header-timeout-seconds = 0",
+                "",
+                "service.header-timeout-seconds: must be at least 1",
+            ),
+            (
+                "",
+                "token-serial = \"1\"",
+                "hsm.token: give exactly one of token (label) or token-serial",
+            ),
+            (
+                "",
+                "call-timeout-ms = 0",
+                "hsm.call-timeout-ms: 0 is outside 1..=600000 (milliseconds)",
+            ),
+            ("", "", "issuer: at least one [[issuer]] is needed"),
+        ] {
+            let e = config_with(service, hsm).err().map(|e| e.to_string());
+            assert_eq!(e.as_deref(), Some(want), "{service} {hsm}");
         }
     }
 
     #[test]
     fn request_threads_nice_has_a_default_and_a_range() {
         for bad in ["request-threads-nice = -1", "request-threads-nice = 20"] {
-            let e = config_with(bad, "").err().unwrap_or_default();
+            let e = config_with(bad, "")
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             assert!(
                 e.starts_with("service.request-threads-nice: "),
                 "{bad}: {e}"
             );
         }
         for good in ["", "request-threads-nice = 0", "request-threads-nice = 19"] {
-            let e = config_with(good, "").err().unwrap_or_default();
+            let e = config_with(good, "")
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             assert!(e.starts_with("issuer: at least one"), "{good}: {e}");
         }
     }
@@ -623,6 +729,7 @@ validity-hours = 2160
     fn audit_commit_delay_has_a_default_and_a_range() {
         let e = config_with("audit-commit-delay-us = 10001", "")
             .err()
+            .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(
             e.starts_with("service.audit-commit-delay-us: must be 0..=10000"),
@@ -633,7 +740,10 @@ validity-hours = 2160
             "audit-commit-delay-us = 0",
             "audit-commit-delay-us = 10000",
         ] {
-            let e = config_with(good, "").err().unwrap_or_default();
+            let e = config_with(good, "")
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             assert!(e.starts_with("issuer: at least one"), "{good}: {e}");
         }
     }
