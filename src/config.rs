@@ -1,8 +1,8 @@
 //! The signing service's configuration (`strongroom serve --config strongroom.toml`).
 //!
 //! [`RawConfig`] is what the TOML says (unknown keys are errors); [`Config`] is the checked
-//! result, with every issuer's certificate loaded. Every key is documented in the README
-//! ("The signing service", "Configuration").
+//! result, with every issuer's certificate loaded. Every key is documented in
+//! docs/CONFIGURATION.md (the README's "Configuration" section lists the tables).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

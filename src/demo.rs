@@ -371,7 +371,7 @@ fn write_serve_config(out: &Path, module: &str) -> Result<PathBuf, String> {
     let uid = me.uid();
     let text = format!(
         r#"# Signing-service configuration for the demo's throwaway tokens.
-# Every key is described in the README ("The signing service", "Configuration").
+# Every key is described in docs/CONFIGURATION.md.
 [service]
 socket = "strongroom.sock"
 socket-mode = "0660"

@@ -23,12 +23,12 @@ use spki::SubjectPublicKeyInfoOwned;
 
 use crate::verify::oid_display;
 
-pub use crate::alg::KeyType;
+pub(crate) use crate::alg::KeyType;
 
 /// The rule a public key breaks.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub(crate) enum Error {
     /// The key is neither RSA (`rsaEncryption`) nor EC (`id-ecPublicKey`).
     #[error("public key algorithm {} is not allowed: only rsaEncryption and id-ecPublicKey (BR §6.1.5)", oid_display(.0))]
     UnsupportedAlgorithm(ObjectIdentifier),
@@ -132,7 +132,7 @@ pub enum Error {
 ///
 /// # Errors
 /// The first rule the key breaks, as an [`Error`] variant that names the rule and its source.
-pub fn check_public_key(
+pub(crate) fn check_public_key(
     spki: &SubjectPublicKeyInfoOwned,
     allowed: &[KeyType],
 ) -> Result<KeyType, Error> {

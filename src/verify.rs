@@ -21,7 +21,7 @@
 //!   the caller's policy, not this module's.
 //!
 //! This module checks signatures only. It does not decide whether a key is good enough to
-//! certify (see [`crate::keycheck`]), nor does it check names, validity periods or extensions.
+//! certify (see `crate::keycheck`), nor does it check names, validity periods or extensions.
 //!
 //! The arithmetic is AWS-LC's (through `aws-lc-rs`), for every key type and every signature,
 //! including each one the HSM returns. The key's structure is checked with the RustCrypto types
@@ -257,7 +257,7 @@ impl VerifyingKey {
     ///
     /// This only checks that the key is a well-formed key of a supported type (for RSA:
     /// 1024 to 8192 bits, odd exponent below 2^33; for EC: a point on the curve). Whether the
-    /// key is acceptable for issuance is [`crate::keycheck`]'s job.
+    /// key is acceptable for issuance is `crate::keycheck`'s job.
     ///
     /// # Errors
     /// [`Error::UnsupportedKeyAlgorithm`], [`Error::UnsupportedCurve`] or

@@ -337,8 +337,8 @@ fn ceremonies_refuse_every_signature_the_hsm_corrupts() {
 
     // Each signing step on its own, with the HSM lying: (action, output file, step body).
     let steps = [
-        // Key generation signs a self-test challenge (hsm.rs, generate_key); a key pair that
-        // fails it is destroyed (checked after the loop).
+        // Key generation signs a self-test challenge (src/hsm/keygen.rs, generate_key); a key
+        // pair that fails it is destroyed (checked after the loop).
         (
             "generate-key",
             "k2.pub.pem",

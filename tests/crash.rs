@@ -2,7 +2,7 @@
 //! token: `kill -9` under concurrent load, and an audit store on a filesystem that fills up.
 //!
 //! `STRONGROOM_CRASH_TRIALS` sets the number of kills (default 10, a few seconds; the long run
-//! in the README uses 200).
+//! in docs/FAULTS.md, "Crashes, a full store, start-up checks", uses 300).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -265,8 +265,8 @@ fn kill_9_under_load_loses_no_certificate_and_no_crl_number() {
 
     // SoftHSM's file backend rewrites each token's token.object in place when the service logs
     // in; a kill in that window leaves it empty and the token is gone (a limit of the test HSM,
-    // not of strongroom: see README). Kills during start-up therefore put the token directory
-    // back as it was; the audit store is never touched.
+    // not of strongroom: see docs/FAULTS.md). Kills during start-up therefore put the token
+    // directory back as it was; the audit store is never touched.
     let tokens = dir.path().join("hsm/tokens");
     let pristine = dir.path().join("hsm/tokens.pristine");
     copy_dir(&tokens, &pristine);

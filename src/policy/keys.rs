@@ -31,7 +31,7 @@ const MAX_CSR_PEM: usize = 64 * 1024;
 
 /// Checks a public key before it is certified and returns its type.
 ///
-/// First [`keycheck::check_public_key`] with every [`KeyType`] allowed, then the operator's
+/// First `keycheck::check_public_key` with every [`KeyType`] allowed, then the operator's
 /// [`PolicyConfig::blocked_keys`] (SHA-256 of the DER `SubjectPublicKeyInfo`).
 ///
 /// # Errors
