@@ -324,6 +324,14 @@ pub(crate) enum Output {
     Nothing,
 }
 
+/// An issuer ready to sign with, from [`Ctx::issuer`].
+struct Issuer<'a> {
+    hsm: &'a Hsm,
+    key: KeyHandle,
+    certificate: Certificate,
+    signer: SignerInfo,
+}
+
 /// State shared by the steps of one run.
 pub(crate) struct Ctx<'a> {
     pub(crate) hsm: Option<&'a Hsm>,
@@ -366,6 +374,29 @@ impl<'a> Ctx<'a> {
             },
             Input::Loaded(c) => Ok((**c).clone()),
         }
+    }
+
+    /// What a step that signs under an issuer certificate needs, in the order every such step
+    /// checks it: the HSM, the issuer key, the issuer certificate (which must certify that key)
+    /// and the signer for the step's algorithm (the key type's default when the script gives
+    /// none).
+    fn issuer(
+        &self,
+        key: &KeyRef,
+        certificate: &Input<Certificate>,
+        alg: Option<SignatureAlgorithm>,
+    ) -> Result<Issuer<'a>, Error> {
+        let hsm = self.hsm()?;
+        let key = self.key(key)?;
+        let certificate = self.certificate(certificate)?;
+        check_issuer_key(&key, &certificate)?;
+        let signer = signer(&key, alg)?;
+        Ok(Issuer {
+            hsm,
+            key,
+            certificate,
+            signer,
+        })
     }
 
     fn csr(&self, input: &Input<CertReq>) -> Result<CertReq, Error> {

@@ -11,7 +11,7 @@ use x509_cert::Certificate;
 use x509_cert::crl::CertificateList;
 use x509_cert::ext::pkix::CrlReason;
 
-use super::{Ctx, Error, Input, Output, StepResult, check_issuer_key, key_json, signer};
+use super::{Ctx, Error, Input, Output, StepResult, key_json};
 use crate::ceremony::script::{
     InputRef, KeyRef, Plan, ScriptError, crl_number, parse_ca_crl_reason,
 };
@@ -154,11 +154,12 @@ impl SignCrl {
     /// Checks each entry against the issuer, signs the CRL (linted first, verified after) and
     /// writes it.
     pub(crate) fn run(&self, ctx: &mut Ctx<'_>) -> StepResult {
-        let hsm = ctx.hsm()?;
-        let key = ctx.key(&self.issuer_key)?;
-        let issuer = ctx.certificate(&self.issuer_certificate)?;
-        check_issuer_key(&key, &issuer)?;
-        let signer = signer(&key, None)?;
+        let super::Issuer {
+            hsm,
+            key,
+            certificate: issuer,
+            signer,
+        } = ctx.issuer(&self.issuer_key, &self.issuer_certificate, None)?;
         let this_update = self.this_update;
         let next_update =
             this_update + Duration::from_secs(u64::from(self.next_update_days) * 86_400);

@@ -16,8 +16,7 @@ use x509_cert::ext::pkix::KeyUsage;
 use x509_cert::request::CertReq;
 
 use super::{
-    Ctx, Error, Input, StepResult, check_issuer_key, check_nested, ekus_of, issuer_ski, key_json,
-    path_len_of, signer,
+    Ctx, Error, Input, StepResult, check_nested, ekus_of, issuer_ski, key_json, path_len_of,
 };
 use crate::alg::SignatureAlgorithm;
 use crate::ceremony::script::{
@@ -129,11 +128,16 @@ impl SignCrossCertificate {
 
     /// Checks the existing certificate (and CSR), signs the cross-certificate and writes it.
     pub(crate) fn run(&self, ctx: &mut Ctx<'_>) -> StepResult {
-        let hsm = ctx.hsm()?;
-        let key = ctx.key(&self.issuer_key)?;
-        let issuer = ctx.certificate(&self.issuer_certificate)?;
-        check_issuer_key(&key, &issuer)?;
-        let signer = signer(&key, self.signature_algorithm)?;
+        let super::Issuer {
+            hsm,
+            key,
+            certificate: issuer,
+            signer,
+        } = ctx.issuer(
+            &self.issuer_key,
+            &self.issuer_certificate,
+            self.signature_algorithm,
+        )?;
         let existing = ctx.certificate(&self.existing_certificate)?;
         let tbs = existing.tbs_certificate();
         let spki = tbs.subject_public_key_info().clone();

@@ -11,9 +11,7 @@ use x509_cert::Certificate;
 use x509_cert::ext::pkix::KeyUsage;
 use x509_cert::name::Name;
 
-use super::{
-    Ctx, Error, Input, StepResult, check_issuer_key, check_nested, issuer_ski, key_json, signer,
-};
+use super::{Ctx, Error, Input, StepResult, check_nested, issuer_ski, key_json};
 use crate::alg::SignatureAlgorithm;
 use crate::ceremony::script::{
     InputRef, KeyRef, Plan, RESERVED_POLICIES, ScriptError, parse_ca_ekus, parse_ca_key_usage,
@@ -149,11 +147,16 @@ impl SignIntermediate {
 
     /// Signs the subordinate CA certificate (linted first, verified after) and writes it.
     pub(crate) fn run(&self, ctx: &mut Ctx<'_>) -> StepResult {
-        let hsm = ctx.hsm()?;
-        let key = ctx.key(&self.issuer_key)?;
-        let issuer = ctx.certificate(&self.issuer_certificate)?;
-        check_issuer_key(&key, &issuer)?;
-        let signer = signer(&key, self.signature_algorithm)?;
+        let super::Issuer {
+            hsm,
+            key,
+            certificate: issuer,
+            signer,
+        } = ctx.issuer(
+            &self.issuer_key,
+            &self.issuer_certificate,
+            self.signature_algorithm,
+        )?;
         let (subject_spki, _) = ctx.public_key(&self.public_key)?;
         crate::keycheck::check_public_key(&subject_spki, &crate::alg::KeyType::ALL)
             .map_err(|e| Error::field("public-key", e.to_string()))?;

@@ -11,9 +11,7 @@ use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::Certificate;
 use x509_cert::name::Name;
 
-use super::{
-    Ctx, Error, Input, StepResult, check_issuer_key, check_nested, issuer_ski, key_json, signer,
-};
+use super::{Ctx, Error, Input, StepResult, check_nested, issuer_ski, key_json};
 use crate::alg::SignatureAlgorithm;
 use crate::ceremony::script::{InputRef, KeyRef, Plan, ScriptError, period};
 use crate::lint::CertKind;
@@ -131,11 +129,16 @@ impl SignOcspResponder {
     /// using it ([`crate::ocsp::Responder::new`]: issued and signed by the issuer,
     /// id-kp-OCSPSigning, id-pkix-ocsp-nocheck), and writes it.
     pub(crate) fn run(&self, ctx: &mut Ctx<'_>) -> StepResult {
-        let hsm = ctx.hsm()?;
-        let key = ctx.key(&self.issuer_key)?;
-        let issuer = ctx.certificate(&self.issuer_certificate)?;
-        check_issuer_key(&key, &issuer)?;
-        let signer = signer(&key, self.signature_algorithm)?;
+        let super::Issuer {
+            hsm,
+            key,
+            certificate: issuer,
+            signer,
+        } = ctx.issuer(
+            &self.issuer_key,
+            &self.issuer_certificate,
+            self.signature_algorithm,
+        )?;
         let (responder_spki, responder_key) = ctx.public_key(&self.public_key)?;
         if responder_spki == key.spki {
             return Err(Error::field(
