@@ -8,7 +8,7 @@
 //!
 //! Each step kind lives in its own file under `ceremony/steps/`, with its script table and the
 //! `parse` that checks it and resolves it into typed values (defaults applied there, once). This
-//! file holds what the steps share: the header, the `[hsm]` table, references, the [`Plan`] that
+//! file holds what the steps share: the header, the `[hsm]` table, references, the `Plan` that
 //! tracks what earlier steps produce, and the rule checks more than one step applies.
 
 use std::collections::{HashMap, HashSet};

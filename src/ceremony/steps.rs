@@ -1,6 +1,6 @@
 //! Ceremony steps, one file per kind, shaped like commands: each has its script table (serde),
 //! `parse` (check it and resolve it into typed values, with defaults applied once), `run` (the
-//! HSM work and checks, against a [`Ctx`]) and the transcript record `run` returns. [`Step`]
+//! HSM work and checks, against a `Ctx`) and the transcript record `run` returns. [`Step`]
 //! only dispatches.
 
 pub mod check_cross_signed;
