@@ -151,6 +151,14 @@ struct RawScript {
 /// A planned validity period: (notBefore, notAfter).
 pub(crate) type Period = (SystemTime, SystemTime);
 
+/// An issuer as [`Plan::issuer`] resolves it: the signature algorithm (`None`: the key type's
+/// default), the issuer certificate and its validity period (when known).
+pub(crate) type IssuerRef = (
+    Option<SignatureAlgorithm>,
+    Input<Certificate>,
+    Option<Period>,
+);
+
 /// What the steps before the one being parsed produce, and where errors are reported: each
 /// step's `parse` resolves its references through it.
 pub(crate) struct Plan<'a> {
@@ -184,11 +192,6 @@ impl Plan<'_> {
     /// Claims a key label for a `generate-key` step: two steps cannot generate the same label.
     pub(crate) fn claim_label(&mut self, label: &str) -> bool {
         self.labels.insert(label.to_string())
-    }
-
-    /// Records the step's planned validity period, for steps it issues to check theirs against.
-    pub(crate) fn record_period(&mut self, period: Period) {
-        let _ = self.periods.insert(self.id.clone(), period);
     }
 
     /// Resolves a key reference: a generate-key step (its type is known) or a URI.
@@ -312,22 +315,73 @@ impl Plan<'_> {
         }
     }
 
-    /// Checks a planned validity period lies within the issuer's (RFC 5280 6.1.3).
-    pub(crate) fn nested(
-        &self,
-        field: &str,
-        mine: Period,
+    /// The step's planned validity, `days` days from `not_before`: checked to lie within the
+    /// issuer's period when that is known (RFC 5280 6.1.3), and recorded for the steps it issues
+    /// to check theirs against.
+    pub(crate) fn validity(
+        &mut self,
+        not_before: SystemTime,
+        days: u32,
         issuer: Option<Period>,
     ) -> Result<(), ScriptError> {
+        let mine = period(not_before, days);
         if let Some((nb, na)) = issuer {
             if mine.0 < nb || mine.1 > na {
                 return Err(self.err(
-                    field,
+                    "validity-days",
                     "the validity period must lie within the issuer's validity period (RFC 5280 6.1.3)",
                 ));
             }
         }
+        let _ = self.periods.insert(self.id.clone(), mine);
         Ok(())
+    }
+
+    /// A CA certificate's `not-before` (the run's start when omitted) and `validity-days` (at
+    /// least 1), planned and recorded as [`Plan::validity`] does.
+    pub(crate) fn ca_validity(
+        &mut self,
+        not_before: &Option<String>,
+        days: u32,
+        issuer: Option<Period>,
+    ) -> Result<SystemTime, ScriptError> {
+        if days == 0 {
+            return Err(self.err("validity-days", "must be at least 1"));
+        }
+        let not_before = self.start("not-before", not_before)?;
+        self.validity(not_before, days, issuer)?;
+        Ok(not_before)
+    }
+
+    /// The issuer a certificate-signing step names, resolved in the order its fields are
+    /// checked: the `issuer-key` reference, the `signature-algorithm` (checked against the key's
+    /// type when that is known) and the `issuer-certificate` with its validity period.
+    pub(crate) fn issuer(
+        &self,
+        key: &KeyRef,
+        alg: &Option<String>,
+        certificate: &InputRef,
+    ) -> Result<IssuerRef, ScriptError> {
+        let kt = self.key_ref("issuer-key", key)?;
+        let alg = self.algorithm("signature-algorithm", alg, kt)?;
+        let (certificate, period) = self.cert_ref("issuer-certificate", certificate)?;
+        Ok((alg, certificate, period))
+    }
+
+    /// A subordinate or cross certificate's `policies` (a reserved CA/B Forum policy by
+    /// default), `crl-url` and `ca-issuers-url`, checked.
+    pub(crate) fn ca_links(
+        &self,
+        policies: &Option<Vec<String>>,
+        crl_url: &str,
+        ca_issuers_url: &str,
+    ) -> Result<Vec<ObjectIdentifier>, ScriptError> {
+        let default = [RESERVED_POLICIES[0].to_string()];
+        let names = policies.as_deref().unwrap_or(&default);
+        let policies = parse_policies(names).map_err(|e| self.err("policies", e))?;
+        self.http_url("crl-url", crl_url)?;
+        self.http_url("ca-issuers-url", ca_issuers_url)?;
+        Ok(policies)
     }
 
     /// Checks a URL field is an absolute http:// URL with a domain name.
@@ -574,7 +628,7 @@ fn check_http_url(url: &str) -> Result<(), String> {
 }
 
 /// The validity period of `days` days from `start` (notAfter is inclusive, RFC 5280 4.1.2.5).
-pub(crate) fn period(start: SystemTime, days: u32) -> Period {
+fn period(start: SystemTime, days: u32) -> Period {
     (
         start,
         start + Duration::from_secs(u64::from(days) * 86_400 - 1),

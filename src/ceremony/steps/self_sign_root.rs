@@ -10,7 +10,7 @@ use x509_cert::name::Name;
 
 use super::{Ctx, StepResult, key_json, signer};
 use crate::alg::SignatureAlgorithm;
-use crate::ceremony::script::{KeyRef, Plan, ScriptError, parse_ca_key_usage, period};
+use crate::ceremony::script::{KeyRef, Plan, ScriptError, parse_ca_key_usage};
 use crate::lint::CertKind;
 use crate::x509::{self, RootProfile, SubjectName};
 
@@ -89,7 +89,7 @@ impl SelfSignRoot {
             ));
         }
         let not_before = plan.start("not-before", &raw.not_before)?;
-        plan.record_period(period(not_before, raw.validity_days));
+        plan.validity(not_before, raw.validity_days, None)?;
         Ok(SelfSignRoot {
             subject: raw
                 .subject

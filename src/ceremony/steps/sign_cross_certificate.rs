@@ -19,9 +19,7 @@ use super::{
     Ctx, Error, Input, StepResult, check_nested, ekus_of, issuer_ski, key_json, path_len_of,
 };
 use crate::alg::SignatureAlgorithm;
-use crate::ceremony::script::{
-    InputRef, KeyRef, Plan, RESERVED_POLICIES, ScriptError, parse_policies, period,
-};
+use crate::ceremony::script::{InputRef, KeyRef, Plan, ScriptError};
 use crate::lint::CertKind;
 use crate::time::rfc3339;
 use crate::x509::{self, CaProfile};
@@ -81,30 +79,19 @@ impl SignCrossCertificate {
     /// Checks the fields the script chooses and resolves references and defaults; what comes
     /// from the existing certificate is checked when the step runs.
     pub(crate) fn parse(raw: Raw, plan: &mut Plan<'_>) -> Result<Self, ScriptError> {
-        let kt = plan.key_ref("issuer-key", &raw.issuer_key)?;
-        let signature_algorithm =
-            plan.algorithm("signature-algorithm", &raw.signature_algorithm, kt)?;
-        let (issuer_certificate, issuer_period) =
-            plan.cert_ref("issuer-certificate", &raw.issuer_certificate)?;
+        let (signature_algorithm, issuer_certificate, issuer_period) = plan.issuer(
+            &raw.issuer_key,
+            &raw.signature_algorithm,
+            &raw.issuer_certificate,
+        )?;
         let (existing_certificate, _) =
             plan.cert_ref("existing-certificate", &raw.existing_certificate)?;
         let csr = match &raw.csr {
             None => None,
             Some(c) => Some(plan.csr_ref("csr", c)?),
         };
-        let policy_names = raw
-            .policies
-            .unwrap_or_else(|| vec![RESERVED_POLICIES[0].into()]);
-        let policies = parse_policies(&policy_names).map_err(|e| plan.err("policies", e))?;
-        plan.http_url("crl-url", &raw.crl_url)?;
-        plan.http_url("ca-issuers-url", &raw.ca_issuers_url)?;
-        if raw.validity_days == 0 {
-            return Err(plan.err("validity-days", "must be at least 1"));
-        }
-        let not_before = plan.start("not-before", &raw.not_before)?;
-        let mine = period(not_before, raw.validity_days);
-        plan.nested("validity-days", mine, issuer_period)?;
-        plan.record_period(mine);
+        let policies = plan.ca_links(&raw.policies, &raw.crl_url, &raw.ca_issuers_url)?;
+        let not_before = plan.ca_validity(&raw.not_before, raw.validity_days, issuer_period)?;
         Ok(SignCrossCertificate {
             certificate_out: plan.path(&raw.certificate_out),
             id: raw.id,

@@ -14,8 +14,7 @@ use x509_cert::name::Name;
 use super::{Ctx, Error, Input, StepResult, check_nested, issuer_ski, key_json};
 use crate::alg::SignatureAlgorithm;
 use crate::ceremony::script::{
-    InputRef, KeyRef, Plan, RESERVED_POLICIES, ScriptError, parse_ca_ekus, parse_ca_key_usage,
-    parse_policies, period,
+    InputRef, KeyRef, Plan, ScriptError, parse_ca_ekus, parse_ca_key_usage,
 };
 use crate::lint::CertKind;
 use crate::x509::{self, CaProfile, SubjectName};
@@ -88,11 +87,11 @@ pub struct SignIntermediate {
 impl SignIntermediate {
     /// Checks the subordinate CA profile's fields and resolves references and defaults.
     pub(crate) fn parse(raw: Raw, plan: &mut Plan<'_>) -> Result<Self, ScriptError> {
-        let kt = plan.key_ref("issuer-key", &raw.issuer_key)?;
-        let signature_algorithm =
-            plan.algorithm("signature-algorithm", &raw.signature_algorithm, kt)?;
-        let (issuer_certificate, issuer_period) =
-            plan.cert_ref("issuer-certificate", &raw.issuer_certificate)?;
+        let (signature_algorithm, issuer_certificate, issuer_period) = plan.issuer(
+            &raw.issuer_key,
+            &raw.signature_algorithm,
+            &raw.issuer_certificate,
+        )?;
         let public_key = plan.public_key_ref("public-key", &raw.public_key)?;
         raw.subject
             .validate()
@@ -105,19 +104,8 @@ impl SignIntermediate {
             .extended_key_usage
             .unwrap_or_else(|| DEFAULT_EKUS.map(String::from).to_vec());
         let ekus = parse_ca_ekus(&eku_names).map_err(|e| plan.err("extended-key-usage", e))?;
-        let policy_names = raw
-            .policies
-            .unwrap_or_else(|| vec![RESERVED_POLICIES[0].into()]);
-        let policies = parse_policies(&policy_names).map_err(|e| plan.err("policies", e))?;
-        plan.http_url("crl-url", &raw.crl_url)?;
-        plan.http_url("ca-issuers-url", &raw.ca_issuers_url)?;
-        if raw.validity_days == 0 {
-            return Err(plan.err("validity-days", "must be at least 1"));
-        }
-        let not_before = plan.start("not-before", &raw.not_before)?;
-        let mine = period(not_before, raw.validity_days);
-        plan.nested("validity-days", mine, issuer_period)?;
-        plan.record_period(mine);
+        let policies = plan.ca_links(&raw.policies, &raw.crl_url, &raw.ca_issuers_url)?;
+        let not_before = plan.ca_validity(&raw.not_before, raw.validity_days, issuer_period)?;
         Ok(SignIntermediate {
             subject: raw
                 .subject

@@ -13,7 +13,7 @@ use x509_cert::name::Name;
 
 use super::{Ctx, Error, Input, StepResult, check_nested, issuer_ski, key_json};
 use crate::alg::SignatureAlgorithm;
-use crate::ceremony::script::{InputRef, KeyRef, Plan, ScriptError, period};
+use crate::ceremony::script::{InputRef, KeyRef, Plan, ScriptError};
 use crate::lint::CertKind;
 use crate::time::rfc3339;
 use crate::x509::{self, SignerInfo, SubjectName};
@@ -66,11 +66,11 @@ pub struct SignOcspResponder {
 impl SignOcspResponder {
     /// Checks the responder profile's fields and resolves references and defaults.
     pub(crate) fn parse(raw: Raw, plan: &mut Plan<'_>) -> Result<Self, ScriptError> {
-        let kt = plan.key_ref("issuer-key", &raw.issuer_key)?;
-        let signature_algorithm =
-            plan.algorithm("signature-algorithm", &raw.signature_algorithm, kt)?;
-        let (issuer_certificate, issuer_period) =
-            plan.cert_ref("issuer-certificate", &raw.issuer_certificate)?;
+        let (signature_algorithm, issuer_certificate, issuer_period) = plan.issuer(
+            &raw.issuer_key,
+            &raw.signature_algorithm,
+            &raw.issuer_certificate,
+        )?;
         let public_key = plan.public_key_ref("public-key", &raw.public_key)?;
         if matches!((&raw.public_key, &raw.issuer_key), (InputRef::Step(p), KeyRef::Step(k)) if p == k)
         {
@@ -101,9 +101,7 @@ impl SignOcspResponder {
                 "must lie between one day before the signing time and the signing time (BR 7.1.2.8.1)",
             ));
         }
-        let mine = period(not_before, days);
-        plan.nested("validity-days", mine, issuer_period)?;
-        plan.record_period(mine);
+        plan.validity(not_before, days, issuer_period)?;
         Ok(SignOcspResponder {
             subject: raw
                 .subject
