@@ -444,15 +444,10 @@ async fn sign_tbs(
 pub async fn finalize(
     p: Arc<Pipeline>,
     caller: Caller,
-    serial_hex: &str,
-    issuer: &Option<String>,
-    sct_list_b64: &str,
+    serial_hex: String,
+    issuer: Option<String>,
+    sct_list_b64: String,
 ) -> Result<Recorded, Error> {
-    let (serial_hex, issuer, sct_list_b64) = (
-        serial_hex.to_string(),
-        issuer.clone(),
-        sct_list_b64.to_string(),
-    );
     p.clone()
         .detach(
             async move { finalize_attached(p, caller, &serial_hex, &issuer, &sct_list_b64).await },

@@ -265,17 +265,12 @@ fn window(this_update: &str, next_update: &str) -> Result<(SystemTime, SystemTim
 pub async fn sign_ocsp(
     p: Arc<Pipeline>,
     caller: Caller,
-    issuer: &str,
-    this_update: &str,
-    next_update: &str,
+    issuer: String,
+    this_update: String,
+    next_update: String,
     statuses: Vec<OcspStatus>,
     batch: bool,
 ) -> Result<(Vec<Vec<u8>>, Recorded), Error> {
-    let (issuer, this_update, next_update) = (
-        issuer.to_string(),
-        this_update.to_string(),
-        next_update.to_string(),
-    );
     p.clone()
         .detach(async move {
             sign_ocsp_attached(

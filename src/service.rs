@@ -447,7 +447,7 @@ async fn post_final(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, Error> {
     let req: FinalRequest = parse(body).inspect_err(|e| p.metrics.rejected(e.code()))?;
-    let recorded = issue::finalize(p.clone(), caller, &serial, &req.issuer, &req.sct_list).await?;
+    let recorded = issue::finalize(p.clone(), caller, serial, req.issuer, req.sct_list).await?;
     Ok(wire::created(axum::Json(wire::CertificateResponse::new(
         &recorded,
     )?)))
@@ -482,9 +482,9 @@ async fn post_ocsp(
     let (mut responses, _recorded) = crate::revoke::sign_ocsp(
         p.clone(),
         caller,
-        &req.issuer,
-        &req.this_update,
-        &req.next_update,
+        req.issuer,
+        req.this_update,
+        req.next_update,
         vec![req.status],
         false,
     )
@@ -507,9 +507,9 @@ async fn post_ocsp_batch(
     let (responses, _recorded) = crate::revoke::sign_ocsp(
         p.clone(),
         caller,
-        &req.issuer,
-        &req.this_update,
-        &req.next_update,
+        req.issuer,
+        req.this_update,
+        req.next_update,
         req.statuses,
         true,
     )
